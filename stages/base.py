@@ -1,0 +1,72 @@
+"""The one abstraction every pipeline step shares.
+
+A document is a plain ``dict`` (cheap to pickle between Beam workers) with at least
+``id``, ``url`` and ``text``; stages add their own keys (``lang``, ``quality_score`` ...),
+declared in ``Stage.columns`` so the Arrow writer knows the schema up front.
+
+A per-document stage is a pure object: ``process(doc)`` returns the (possibly changed)
+document to keep it, or a ``Drop`` naming the reason. It is unit-tested without Beam;
+``stages.beam.ApplyStage`` is the thin Beam wrapper that counts and routes. Global stages
+(dedup) override ``expand`` instead and receive the whole PCollection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+Doc = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Drop:
+    """Why a document was rejected. ``reason`` is a short snake_case key counted in stats.json;
+    ``detail`` is optional free text stored with the document under ``--keep-rejected``."""
+
+    reason: str
+    detail: str = ""
+
+
+@dataclasses.dataclass
+class Params:
+    """Base class for a stage's parameters. Subclass it as a dataclass with typed defaults;
+    pipeline.config validates YAML against the fields (unknown keys, wrong types)."""
+
+
+class Stage:
+    """One pipeline step. Subclasses set ``name``, ``Params`` and ``columns``."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+    # Columns this stage adds to a document, as Arrow types (for the writer's schema).
+    columns: ClassVar[dict[str, pa.DataType]] = {}
+    # Drop reasons this stage can emit: listed so reports and docs can name them all.
+    reasons: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: Params | None = None):
+        self.params = params if params is not None else self.Params()
+        # Extra named counts (e.g. PII replacements per type), reported in stats.json under
+        # stages.<name>.counts. The Beam wrapper flushes and clears them once per bundle.
+        self.counts: Counter[str] = Counter()
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] += n
+
+    def setup(self) -> None:
+        """Load models and compile expensive state; called once per worker (DoFn.setup)."""
+
+    def process(self, doc: Doc) -> Doc | Drop:
+        """Return the kept document (may be modified in place) or a Drop."""
+        raise NotImplementedError
+
+    # Global stages (whole-collection, e.g. dedup) set this and implement ``expand``.
+    is_global: ClassVar[bool] = False
+
+    def expand(self, docs, keep_rejected: bool):  # pragma: no cover - overridden
+        """Beam composite for a global stage: take the docs PCollection, return
+        ``(kept, rejected)`` PCollections, counting with ``stages.beam.BundleCounts`` under
+        the same ``<name>.in/out/drop.<reason>`` names as per-document stages."""
+        raise NotImplementedError
