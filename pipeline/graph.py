@@ -1,0 +1,138 @@
+"""The Beam graph: read -> stages in pipeline order -> write, in one function."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import apache_beam as beam
+
+from pipeline import progress
+from pipeline.config import RunConfig
+from pipeline.inputs import expand_input, open_input
+from pipeline.readers import Note, input_format, read_file
+from pipeline.writer import WriteShards, document_schema, finalize_output
+from stages import load_stage_class
+from stages.base import Drop
+from stages.beam import BundleCounts, apply_stage
+
+log = logging.getLogger("pipeline")
+
+
+class ExpandInput(beam.DoFn):
+    """pattern -> (path, size). Runs on a worker, so listings and remote globs resolve there."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+
+    def process(self, pattern):
+        found = False
+        try:
+            for path, size in expand_input(pattern, self.base_url):
+                found = True
+                yield path, size
+        except Exception as exc:  # noqa: BLE001 - a bad listing is one counted drop, not a failed run
+            log.warning("input %s cannot be expanded: %s", pattern, exc)
+        if not found:
+            log.warning("input %s matches no file", pattern)
+            tally = BundleCounts()
+            tally.add("read.in")
+            tally.add("read.drop.input_not_found")
+            tally.flush()
+
+
+class _CountingReader:
+    """Wraps a raw stream to count compressed bytes for progress."""
+
+    def __init__(self, raw, on_bytes):
+        self.raw = raw
+        self.on_bytes = on_bytes
+
+    def read(self, n=-1):
+        data = self.raw.read(n)
+        self.on_bytes(len(data))
+        return data
+
+
+class ReadFile(beam.DoFn):
+    """One input file -> documents; every record seen is counted as read.in."""
+
+    def __init__(self, extract_enabled: bool, total_bytes: int | None, show_progress: bool):
+        self.extract_enabled = extract_enabled
+        self.total_bytes = total_bytes
+        self.show_progress = show_progress
+
+    def process(self, element):
+        path, _size = element
+        tally = BundleCounts()
+        tracker = progress.tracker(self.total_bytes, 5.0) if self.show_progress else None
+        try:
+            with open_input(path) as raw:
+                stream = _CountingReader(raw, lambda n: tracker.add(bytes_read=n)) if tracker else raw
+                for item in read_file(stream, path, input_format(path), self.extract_enabled):
+                    if isinstance(item, Note):
+                        tally.add(f"read.count.{item.key}")
+                        continue
+                    tally.add("read.in")
+                    if isinstance(item, Drop):
+                        tally.add(f"read.drop.{item.reason}")
+                        if item.reason == "not_warc_file":
+                            log.warning("%s is not a WARC/WET file (%s)", path, item.detail)
+                        continue
+                    tally.add("read.out")
+                    if tracker:
+                        tracker.add(docs_read=1)
+                    yield item
+                    if sum(tally.counts.values()) > 10_000:
+                        tally.flush()
+        except OSError as exc:
+            # An unreadable file (permissions, network) is reported and counted, never fatal.
+            log.warning("cannot read %s: %s", path, exc)
+            tally.add("read.in")
+            tally.add("read.drop.unreadable_file")
+        finally:
+            tally.flush()
+
+
+def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: str,
+                   total_bytes: int | None = None, show_progress: bool = False,
+                   manifest_extra: dict[str, Any] | None = None) -> None:
+    stages = [load_stage_class(name)(cfg.stage_params[name]) for name in cfg.stages]
+
+    docs = (
+        p
+        | "inputs" >> beam.Create(inputs)
+        | "expand inputs" >> beam.ParDo(ExpandInput(cfg.read.cc_base_url))
+        | "spread files" >> beam.Reshuffle()
+        | "read" >> beam.ParDo(ReadFile("extract" in cfg.stages, total_bytes, show_progress))
+    )
+
+    rejected = []
+    for stage in stages:
+        docs, dropped = apply_stage(docs, stage, cfg.keep_rejected)
+        rejected.append(dropped)
+
+    stage_columns = {name: dtype for stage in stages for name, dtype in stage.columns.items()}
+    schemas = {"documents": document_schema(stage_columns)}
+    write = cfg.write
+    files = [
+        docs | "write documents" >> beam.ParDo(WriteShards(
+            "documents", cfg.output, run_id, schemas["documents"],
+            write.shard_max_mb, write.shard_max_rows, write.batch_rows, show_progress))
+    ]
+    if cfg.keep_rejected:
+        schemas["rejected"] = document_schema(stage_columns, rejected=True)
+        files.append(
+            (rejected or [p | "no stages" >> beam.Create([])])
+            | "all rejected" >> beam.Flatten()
+            | "write rejected" >> beam.ParDo(WriteShards(
+                "rejected", cfg.output, run_id, schemas["rejected"],
+                write.shard_max_mb, write.shard_max_rows, write.batch_rows))
+        )
+    extra = {"config": cfg.resolved(), "config_files": cfg.source_files, **(manifest_extra or {})}
+    (
+        files
+        | "all shards" >> beam.Flatten()
+        | "collect shards" >> beam.combiners.ToList()
+        | "finalize" >> beam.Map(finalize_output, cfg.output, run_id, schemas, extra)
+    )

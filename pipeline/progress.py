@@ -1,0 +1,70 @@
+"""Progress a person can follow while a run goes: documents read/kept, MB/s, elapsed, ETA.
+
+One tracker per worker process (module state, created lazily on the worker, never at graph
+construction). Readers and writers report into it; it prints at most every few seconds to stderr,
+rewriting one line on a terminal. With several worker processes each prints its own totals.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+class Progress:
+    def __init__(self, total_bytes: int | None, interval: float):
+        self.total_bytes = total_bytes
+        self.interval = interval
+        self.start = time.monotonic()
+        self.last_print = self.start  # first line after one interval, not at once
+        self.bytes_read = 0
+        self.docs_read = 0
+        self.docs_kept = 0
+        self.tty = sys.stderr.isatty()
+
+    def add(self, bytes_read: int = 0, docs_read: int = 0, docs_kept: int = 0) -> None:
+        self.bytes_read += bytes_read
+        self.docs_read += docs_read
+        self.docs_kept += docs_kept
+        now = time.monotonic()
+        if now - self.last_print >= self.interval:
+            self.last_print = now
+            self.show(now)
+
+    def line(self, now: float) -> str:
+        elapsed = max(now - self.start, 1e-9)
+        mb = self.bytes_read / 1e6
+        parts = [
+            f"read {self.docs_read:,} docs",
+            f"{mb:,.1f} MB at {mb / elapsed:.1f} MB/s",
+            f"kept {self.docs_kept:,}",
+            f"elapsed {_clock(elapsed)}",
+        ]
+        if self.total_bytes and self.bytes_read:
+            left = max(self.total_bytes - self.bytes_read, 0) * elapsed / self.bytes_read
+            parts.append(f"ETA {_clock(left)} ({100 * self.bytes_read / self.total_bytes:.0f}%)")
+        return " | ".join(parts)
+
+    def show(self, now: float | None = None) -> None:
+        text = self.line(now or time.monotonic())
+        if self.tty:
+            sys.stderr.write("\r\x1b[K" + text)
+        else:
+            sys.stderr.write(f"[progress pid {os.getpid()}] {text}\n")
+        sys.stderr.flush()
+
+
+_tracker: Progress | None = None
+
+
+def tracker(total_bytes: int | None, interval: float) -> Progress:
+    global _tracker
+    if _tracker is None:
+        _tracker = Progress(total_bytes, interval)
+    return _tracker
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

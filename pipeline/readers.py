@@ -1,0 +1,329 @@
+"""Turn input files into documents: pure generators, unit-tested without Beam.
+
+Every reader yields, for each unit of input it looked at (a WARC record, a JSONL line, an Arrow
+row), either a document dict or a ``Drop`` naming why that unit produced no document. The Beam
+wrapper counts them as the ``read`` stage, so ``in == out + dropped`` holds by construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.ipc
+
+from pipeline.warc import Problem, WarcRecord, decompressed_chunks, iter_records
+from stages.base import Doc, Drop
+
+HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
+BASE_FIELDS = ("id", "url", "text", "date", "source")
+
+
+def input_format(path: str) -> str:
+    """The reader for a file, chosen by its name; anything unknown is tried as WARC."""
+    name = path.lower().rsplit("/", 1)[-1]
+    if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson", ".ndjson.gz")):
+        return "jsonl"
+    if name.endswith(".arrow"):
+        return "arrow"
+    return "warc"
+
+
+def fallback_id(source: str, offset: int) -> str:
+    """A stable id from the source file and an offset, for records that carry none."""
+    return f"{hashlib.sha1(source.encode()).hexdigest()[:16]}-{offset}"
+
+
+def read_file(
+    raw: BinaryIO, source: str, fmt: str, extract_enabled: bool = True
+) -> Iterator[Doc | Drop | Note]:
+    if fmt == "jsonl":
+        yield from read_jsonl(raw, source)
+    elif fmt == "arrow":
+        yield from read_arrow(raw, source)
+    else:
+        yield from read_warc(raw, source, extract_enabled)
+
+
+# ----------------------------------------------------------------------------- WARC / WET
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Note:
+    """Something worth counting that is neither a document nor a drop (e.g. a repaired record)."""
+
+    key: str
+
+
+def read_warc(raw: BinaryIO, source: str, extract_enabled: bool = True) -> Iterator[Doc | Drop | Note]:
+    problems: list[tuple[str, str]] = []
+    chunks = decompressed_chunks(raw, lambda reason, detail: problems.append((reason, detail)))
+    seen_record = False
+    seen_ids: set[str] = set()  # real files reuse record ids (cc_net's sample does); ids must be unique
+    garbage: Problem | None = None  # leading non-WARC data: a bad file, or junk before records
+    for item in iter_records(chunks):
+        # Decompression problems are reported as they happen; surface them in order.
+        while problems:
+            yield Drop(*problems.pop(0))
+        if isinstance(item, Problem):
+            if item.reason == "not_warc_data" and not seen_record and garbage is None:
+                garbage = item
+            else:
+                yield Drop(item.reason, item.detail)
+            continue
+        if garbage is not None:
+            yield Drop(garbage.reason, garbage.detail)
+            garbage = None
+        seen_record = True
+        if item.repaired:
+            yield Note(f"repaired_{item.repaired}")
+        doc = record_to_doc(item, source, extract_enabled)
+        if isinstance(doc, dict):
+            if doc["id"] in seen_ids:
+                doc["id"] = f"{doc['id']}@{item.offset}"
+            seen_ids.add(doc["id"])
+        yield doc
+    for problem in problems:
+        yield Drop(*problem)
+    if not seen_record:
+        # Nothing recognisable at all (also an empty file): one drop for the whole file.
+        yield Drop("not_warc_file", garbage.detail if garbage else "no WARC record found")
+
+
+def record_to_doc(record: WarcRecord, source: str, extract_enabled: bool) -> Doc | Drop:
+    rtype = record.type
+    headers = record.headers
+    if rtype == "conversion":
+        text = record.body.decode("utf-8", "replace")
+        if not text.strip():
+            return Drop("empty_text")
+        return _warc_doc(record, source, text=text)
+    if rtype == "response":
+        content_type = headers.get("content-type", "").lower()
+        if "application/http" not in content_type:
+            return Drop("not_http")
+        parsed = parse_http_response(record.body)
+        if isinstance(parsed, Drop):
+            return parsed
+        status, http_headers, body = parsed
+        if not 200 <= status < 300:
+            return Drop("http_status_not_ok", str(status))
+        return _html_doc(record, source, body, http_headers.get("content-type"), extract_enabled)
+    if rtype == "resource":
+        return _html_doc(record, source, record.body, headers.get("content-type"), extract_enabled)
+    if rtype == "revisit":
+        return Drop("revisit_record")
+    return Drop(f"skipped_{rtype or 'untyped'}_record")
+
+
+def _warc_doc(record: WarcRecord, source: str, **fields: Any) -> Doc:
+    record_id = record.headers.get("warc-record-id", "").strip("<>")
+    if record_id.startswith("urn:uuid:"):
+        record_id = record_id[len("urn:uuid:") :]
+    doc: Doc = {
+        "id": record_id or fallback_id(source, record.offset),
+        "url": record.headers.get("warc-target-uri", "").strip("<>"),
+        "date": record.headers.get("warc-date", ""),
+        "source": source,
+    }
+    doc.update(fields)
+    return doc
+
+
+def _html_doc(
+    record: WarcRecord, source: str, body: bytes, content_type: str | None, extract_enabled: bool
+) -> Doc | Drop:
+    if not is_html(content_type, body):
+        return Drop("not_html", (content_type or "")[:60])
+    if not body.strip():
+        return Drop("empty_text")
+    if not extract_enabled:
+        return Drop("html_not_extracted", "stage 'extract' is not selected")
+    return _warc_doc(record, source, html=body, content_type=content_type)
+
+
+def is_html(content_type: str | None, body: bytes) -> bool:
+    if content_type:
+        mime = content_type.split(";", 1)[0].strip().lower()
+        if mime in HTML_TYPES:
+            return True
+        if mime not in ("", "application/octet-stream", "unknown/unknown", "text/plain"):
+            return False
+    head = body[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+
+
+def parse_http_response(payload: bytes) -> tuple[int, dict[str, str], bytes] | Drop:
+    """Split an HTTP response into status, headers and a decoded body (chunked, gzip, br...)."""
+    end = payload.find(b"\r\n\r\n")
+    sep = 4
+    lf_end = payload.find(b"\n\n")
+    if end < 0 or (0 <= lf_end < end):
+        end, sep = lf_end, 2
+    if end < 0:
+        return Drop("bad_http_headers")
+    lines = payload[:end].decode("latin-1").splitlines()
+    status_line = lines[0].split() if lines else []
+    if len(status_line) < 2 or not status_line[0].upper().startswith("HTTP/") or not status_line[1].isdigit():
+        return Drop("bad_http_headers")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, found, value = line.partition(":")
+        if found:
+            headers.setdefault(name.strip().lower(), value.strip())
+    body = payload[end + sep :]
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = dechunk(body)
+    encoding = headers.get("content-encoding", "").lower().strip()
+    if encoding and encoding != "identity":
+        decoded = decode_content(body, encoding)
+        if decoded is None:
+            return Drop("bad_content_encoding", encoding)
+        body = decoded
+    return int(status_line[1]), headers, body
+
+
+def dechunk(body: bytes) -> bytes:
+    """Undo chunked transfer encoding; if the body is not really chunked, return it as is."""
+    out = bytearray()
+    pos = 0
+    while pos < len(body):
+        line_end = body.find(b"\r\n", pos)
+        if line_end < 0:
+            return body
+        size_text = body[pos:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return body  # archivers often store the de-chunked body but keep the header
+        if size == 0:
+            return bytes(out)
+        out += body[line_end + 2 : line_end + 2 + size]
+        pos = line_end + 2 + size + 2
+    return bytes(out)
+
+
+def decode_content(body: bytes, encoding: str) -> bytes | None:
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:
+                return zlib.decompress(body, -15)  # raw deflate, as some servers send
+        if encoding == "br":
+            import brotli
+
+            return brotli.decompress(body)
+    except Exception:  # noqa: BLE001 - any decoder failure is the same counted drop
+        # Archivers sometimes store the decoded body but keep the header: accept it if it looks like markup.
+        return body if body.lstrip()[:1] == b"<" else None
+    return body if body.lstrip()[:1] == b"<" else None
+
+
+# ----------------------------------------------------------------------------- JSONL
+
+
+def _lines(raw: BinaryIO, report) -> Iterator[tuple[int, bytes]]:
+    pending = b""
+    offset = 0
+    for chunk in decompressed_chunks(raw, report):
+        pending += chunk
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            yield offset, line
+            offset += len(line) + 1
+    if pending:
+        yield offset, pending
+
+
+def read_jsonl(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
+    problems: list[tuple[str, str]] = []
+    for offset, line in _lines(raw, lambda r, d: problems.append((r, d))):
+        while problems:
+            yield Drop(*problems.pop(0))
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            yield Drop("bad_json", str(exc)[:80])
+            continue
+        if not isinstance(obj, dict):
+            yield Drop("bad_json", "line is not a JSON object")
+            continue
+        text = obj.pop("text", None)
+        if not isinstance(text, str):
+            yield Drop("missing_text")
+            continue
+        if not text.strip():
+            yield Drop("empty_text")
+            continue
+        doc: Doc = {
+            "id": str(obj.pop("id")) if obj.get("id") is not None else fallback_id(source, offset),
+            "url": str(obj.pop("url", "") or ""),
+            "text": text,
+            "date": str(obj.pop("date", "") or ""),
+            "source": source,
+        }
+        obj.pop("id", None)
+        if obj:
+            doc["meta"] = obj
+        yield doc
+    for problem in problems:
+        yield Drop(*problem)
+
+
+# ----------------------------------------------------------------------------- Arrow
+
+
+def read_arrow(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
+    """Re-read this project's own ``documents/`` shards, one record batch at a time."""
+    try:
+        reader = pa.ipc.open_stream(raw)
+    except (pa.ArrowInvalid, OSError) as exc:
+        yield Drop("bad_arrow", str(exc)[:80])
+        return
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, OSError) as exc:
+            yield Drop("bad_arrow", str(exc)[:80])
+            return
+        for row in batch.to_pylist():
+            yield arrow_row_to_doc(row, source)
+
+
+def arrow_row_to_doc(row: dict[str, Any], source: str) -> Doc | Drop:
+    text = row.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return Drop("empty_text")
+    meta = row.pop("meta", None)
+    doc: Doc = {name: row.pop(name, None) or "" for name in BASE_FIELDS}
+    doc["text"] = text
+    doc["source"] = doc["source"] or source
+    extra = json.loads(meta) if isinstance(meta, str) and meta else {}
+    # Columns written by an earlier run's stages stay with the document as metadata; a stage
+    # that runs again in this run writes its column afresh.
+    extra.update({k: v for k, v in row.items() if v is not None})
+    if extra:
+        doc["meta"] = extra
+    return doc
+
+
+def file_size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None

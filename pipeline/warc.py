@@ -1,0 +1,253 @@
+"""A tolerant, streaming WARC record reader.
+
+Real crawl files are broken in many ways (truncated gzip, whole-file gzip instead of one member
+per record, wrong Content-Length, LF-only headers, garbage between records). warcio and FastWARC
+stop at the first such fault; this reader reports the fault as a counted problem and resumes at
+the next record, so good records before and after a broken one are kept.
+
+Two layers, both generators over bounded memory:
+- ``decompressed_chunks`` turns a binary stream (plain or gzip, any number of members) into bytes,
+  reporting ``bad_gzip`` / ``truncated_gzip`` and skipping to the next gzip member on corruption;
+- ``iter_records`` cuts that byte stream into ``WarcRecord`` or ``Problem`` items.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
+
+READ_SIZE = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b\x08"
+# A record larger than this is skipped (counted): one giant record must not exhaust a worker.
+MAX_RECORD_BYTES = 64 << 20
+_VERSION_MARKS = (b"WARC/1.", b"WARC/0.")
+
+
+@dataclasses.dataclass(slots=True)
+class WarcRecord:
+    headers: dict[str, str]  # header names lower-cased; the first value wins on repeats
+    body: bytes
+    offset: int  # offset of the record in the decompressed stream
+    repaired: str = ""  # which length fault was repaired, if any (counted, content kept)
+
+    @property
+    def type(self) -> str:
+        return self.headers.get("warc-type", "").lower()
+
+
+@dataclasses.dataclass(slots=True)
+class Problem:
+    reason: str
+    offset: int
+    detail: str = ""
+
+
+def decompressed_chunks(raw: BinaryIO, report: Callable[[str, str], None]) -> Iterator[bytes]:
+    """Yield the decompressed bytes of ``raw``; detect gzip by magic, not by file name."""
+    head = raw.read(READ_SIZE)
+    if not head.startswith(GZIP_MAGIC[:2]):
+        while head:
+            yield head
+            head = raw.read(READ_SIZE)
+        return
+    pending = head
+    inflater = zlib.decompressobj(31)
+    in_member = True  # inside a gzip member whose end we have not seen yet
+    while True:
+        if not pending:
+            pending = raw.read(READ_SIZE)
+            if not pending:
+                break
+        if not in_member:
+            # Between members: the next bytes must start a new member. Anything else is
+            # garbage (e.g. an appended non-gzip fragment); skip to the next gzip magic.
+            start = pending.find(GZIP_MAGIC)
+            if start != 0:
+                report("bad_gzip", "data between gzip members")
+                pending = _seek_magic(raw, pending)
+                if not pending:
+                    return
+            inflater = zlib.decompressobj(31)
+            in_member = True
+        try:
+            out = inflater.decompress(pending)
+        except zlib.error as exc:
+            report("bad_gzip", str(exc))
+            # Resume at the next member after the corrupt one.
+            pending = _seek_magic(raw, pending[1:])
+            in_member = False
+            if not pending:
+                return
+            continue
+        if out:
+            yield out
+        if inflater.eof:
+            pending = inflater.unused_data
+            in_member = False
+        else:
+            pending = b""
+    if in_member:
+        tail = inflater.flush()
+        if tail:
+            yield tail
+        report("truncated_gzip", "stream ended inside a gzip member")
+
+
+def _seek_magic(raw: BinaryIO, data: bytes) -> bytes:
+    """Return ``data`` (plus more of ``raw``) from the next gzip magic on, or b"" at EOF."""
+    while True:
+        pos = data.find(GZIP_MAGIC)
+        if pos >= 0:
+            return data[pos:]
+        keep = data[-2:]
+        more = raw.read(READ_SIZE)
+        if not more:
+            return b""
+        data = keep + more
+
+
+class _Buffer:
+    """A growable window over an iterator of byte chunks, with an absolute offset."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self.chunks = iter(chunks)
+        self.data = bytearray()
+        self.pos = 0  # read position in ``data``
+        self.base = 0  # absolute offset of data[0]
+        self.eof = False
+
+    def fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = next(self.chunks, None)
+        if chunk is None:
+            self.eof = True
+            return False
+        self.data += chunk
+        return True
+
+    def compact(self) -> None:
+        """Drop consumed bytes. Only call between records: it shifts every window index."""
+        if self.pos > (1 << 22) and self.pos > len(self.data) // 2:
+            del self.data[: self.pos]
+            self.base += self.pos
+            self.pos = 0
+
+    def find(self, needle: bytes, start: int) -> int:
+        """Absolute-in-window index of ``needle`` at/after ``start``, reading more as needed."""
+        while True:
+            i = self.data.find(needle, start)
+            if i >= 0:
+                return i
+            start = max(start, len(self.data) - len(needle) + 1)
+            if not self.fill():
+                return -1
+
+    def ensure(self, end: int) -> bool:
+        while len(self.data) < end:
+            if not self.fill():
+                return False
+        return True
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
+
+
+def _find_record_start(buf: _Buffer) -> int:
+    """Index of the next line beginning with a WARC version mark, or -1 at EOF."""
+    start = buf.pos
+    while True:
+        i = buf.find(b"WARC/", start)
+        if i < 0:
+            return -1
+        if not buf.ensure(i + 7):
+            return -1
+        at_line_start = i == buf.pos or buf.data[i - 1] in (0x0A, 0x0D)
+        if at_line_start and bytes(buf.data[i : i + 7]) in _VERSION_MARKS:
+            return i
+        start = i + 1
+
+
+def _parse_headers(block: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    last = None
+    for line in block.split(b"\n")[1:]:  # first line is the version
+        line = line.rstrip(b"\r")
+        if not line:
+            continue
+        if line[:1] in (b" ", b"\t") and last is not None:
+            headers[last] += " " + line.strip().decode("utf-8", "replace")
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        key = name.strip().decode("latin-1").lower()
+        last = key
+        headers.setdefault(key, value.strip().decode("utf-8", "replace"))
+    return headers
+
+
+def iter_records(chunks: Iterable[bytes]) -> Iterator[WarcRecord | Problem]:
+    """Cut a decompressed byte stream into WARC records.
+
+    Length faults are repaired, not fatal: when Content-Length is missing or wrong, or the stream
+    ends inside a body, the body runs to the next WARC header line (or EOF) and the record carries
+    ``repaired`` naming the fault, so its content is kept and the repair is counted. Only data that
+    is not a record at all (garbage, headers that never end) becomes a ``Problem``.
+    """
+    buf = _Buffer(chunks)
+    buf.fill()
+    while True:
+        buf.compact()
+        start = _find_record_start(buf)
+        skipped = buf.data[buf.pos : start if start >= 0 else len(buf.data)]
+        if skipped.strip():
+            yield Problem("not_warc_data", buf.offset, f"{len(skipped)} bytes are not a WARC record")
+        if start < 0:
+            return
+        buf.pos = start
+        offset = buf.offset
+        # Header block ends at the first empty line; accept LF-only files too.
+        end_crlf = buf.find(b"\r\n\r\n", start)
+        end_lf = buf.find(b"\n\n", start)
+        ends = [(e, 4) for e in (end_crlf,) if e >= 0] + [(e, 2) for e in (end_lf,) if e >= 0]
+        if not ends:
+            yield Problem("truncated_record", offset, "headers never end")
+            return
+        head_end, sep_len = min(ends)
+        headers = _parse_headers(bytes(buf.data[start:head_end]))
+        body_start = head_end + sep_len
+        repaired = ""
+        length_text = headers.get("content-length", "")
+        length = int(length_text) if length_text.isdigit() else -1
+        if length > MAX_RECORD_BYTES:
+            yield Problem("record_too_large", offset, f"{length} bytes")
+            buf.pos = body_start
+            continue
+        if length < 0:
+            repaired = "missing_content_length"
+        elif not buf.ensure(body_start + length):
+            repaired = "truncated_record"
+        else:
+            # A correct body is followed by blank lines, then the next record or EOF.
+            buf.ensure(body_start + length + 16)
+            after = bytes(buf.data[body_start + length : body_start + length + 16]).lstrip(b"\r\n")
+            if after and not after.startswith(b"WARC/"):
+                repaired = "bad_content_length"
+        if repaired:
+            buf.pos = body_start
+            nxt = _find_record_start(buf)
+            body_end = nxt if nxt >= 0 else len(buf.data)
+            body = bytes(buf.data[body_start:body_end]).rstrip(b"\r\n")
+            if len(body) > MAX_RECORD_BYTES:
+                yield Problem("record_too_large", offset, f"{len(body)} bytes")
+                buf.pos = body_end
+                continue
+        else:
+            body_end = body_start + length
+            body = bytes(buf.data[body_start:body_end])
+        buf.pos = body_end
+        yield WarcRecord(headers, body, offset, repaired)
