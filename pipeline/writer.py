@@ -80,7 +80,11 @@ class WriteShards(beam.DoFn):
     def process(self, doc):
         self.tally.add(f"{self.counter}.in")
         self.rows.append(doc_to_row(doc, self.names))
-        if len(self.rows) >= self.batch_rows:
+        limit = self.batch_rows
+        if self.max_rows:
+            # Never let a batch carry a shard past its row limit.
+            limit = min(limit, self.max_rows - (self.current["rows"] if self.writer is not None else 0))
+        if len(self.rows) >= limit:
             self._flush_rows()
         return ()
 

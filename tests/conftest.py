@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# The shared real data sits next to the repository (in CI too); it is never copied into it.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+WARC_DIR = SHARED_DATA / "warc"
+ZH_HTML_DIR = SHARED_DATA / "zh-html"
+
+
+def real_warc_files() -> list[Path]:
+    return sorted(p for p in WARC_DIR.rglob("*") if p.is_file() and p.name not in ("README.md", "SHA256SUMS"))
+
+
+@pytest.fixture(scope="session")
+def warc_dir() -> Path:
+    assert WARC_DIR.is_dir(), f"shared test data missing at {WARC_DIR}"
+    return WARC_DIR
