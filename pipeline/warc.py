@@ -22,6 +22,7 @@ READ_SIZE = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b\x08"
 # A record larger than this is skipped (counted): one giant record must not exhaust a worker.
 MAX_RECORD_BYTES = 64 << 20
+MAX_HEADER_BYTES = 1 << 16  # a WARC header block is a few hundred bytes; search no further
 _VERSION_MARKS = (b"WARC/1.", b"WARC/0.")
 
 
@@ -135,13 +136,18 @@ class _Buffer:
             self.base += self.pos
             self.pos = 0
 
-    def find(self, needle: bytes, start: int) -> int:
-        """Absolute-in-window index of ``needle`` at/after ``start``, reading more as needed."""
+    def find(self, needle: bytes, start: int, limit: int | None = None) -> int:
+        """Window index of ``needle`` at/after ``start`` (and before ``start + limit``), reading
+        more as needed but never past the limit."""
+        end = None if limit is None else start + limit
+        scan = start
         while True:
-            i = self.data.find(needle, start)
+            i = self.data.find(needle, scan, end)
             if i >= 0:
                 return i
-            start = max(start, len(self.data) - len(needle) + 1)
+            if end is not None and len(self.data) >= end:
+                return -1
+            scan = max(scan, len(self.data) - len(needle) + 1)
             if not self.fill():
                 return -1
 
@@ -211,10 +217,15 @@ def iter_records(chunks: Iterable[bytes]) -> Iterator[WarcRecord | Problem]:
         buf.pos = start
         offset = buf.offset
         # Header block ends at the first empty line; accept LF-only files too.
-        end_crlf = buf.find(b"\r\n\r\n", start)
-        end_lf = buf.find(b"\n\n", start)
+        end_crlf = buf.find(b"\r\n\r\n", start, MAX_HEADER_BYTES)
+        end_lf = buf.find(b"\n\n", start, MAX_HEADER_BYTES)
         ends = [(e, 4) for e in (end_crlf,) if e >= 0] + [(e, 2) for e in (end_lf,) if e >= 0]
         if not ends:
+            if buf.ensure(start + MAX_HEADER_BYTES):
+                # Plenty of data but no end of headers: this was not a real header; resync.
+                yield Problem("bad_warc_header", offset, "no end of headers within 64 KiB")
+                buf.pos = start + 5
+                continue
             yield Problem("truncated_record", offset, "headers never end")
             return
         head_end, sep_len = min(ends)

@@ -51,19 +51,56 @@ def ftfy_config(params: NormalizeParams) -> ftfy.TextFixerConfig:
     )
 
 
+def _class_chars(body: str) -> set[str]:
+    """The characters of a regex character-class body such as "ab\x80-\xbf" (ranges expanded)."""
+    chars: set[str] = set()
+    i = 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            chars.update(chr(c) for c in range(ord(body[i]), ord(body[i + 2]) + 1))
+            i += 3
+        else:
+            chars.add(body[i])
+            i += 1
+    return chars
+
+
 @lru_cache(maxsize=8)
 def ftfy_triggers(fix_character_width: bool, uncurl_quotes: bool, fix_latin_ligatures: bool) -> tuple[re.Pattern, re.Pattern]:
-    """Two regexes: ``hard`` characters that some ftfy fixer always acts on, and ``soft``
-    characters (the upper half of the code pages ftfy undoes mojibake from) that only matter
-    when ftfy's own ``is_bad`` check says the segment looks like mojibake."""
-    soft: set[str] = set()
+    """Two regexes: ``hard`` matches a character some ftfy fixer always acts on; ``candidate``
+    matches ``hard`` or a place where ftfy's encoding repair could change something.
+
+    That repair re-encodes a segment in a code page and decodes it as UTF-8, so it can only
+    change something where a UTF-8 lead byte (a code-page decoding of 0xC0-0xFF) is followed by
+    a continuation byte (0x80-0xBF), or by the exact shapes ftfy's byte repairs turn into one:
+    restore_byte_a0's space after some leads (ALTERED_UTF8_RE; not tried for macroman) and
+    replace_lossy_sequences' "?" (LOSSY_UTF8_RE; sloppy code pages). decode_inconsistent_utf8
+    only changes a match through fix_encoding of it, which needs the same shapes.
+    tests/test_normalize.py checks the result against full ftfy on several MB of real text."""
+    lead: set[str] = set()
+    cont: set[str] = set()
+    shapes: dict[str, set[str]] = {  # follow-up pattern -> leads it applies to
+        " ": set(), " {cont}": set(), " {cont}{{2}}": set(), "\\?": set(), "\\?{cont}": set()
+    }
     for encoding in chardata.CHARMAP_ENCODINGS:
-        soft.update(bytes(range(0x80, 0x100)).decode(encoding, errors="ignore"))
+        def decode(values, encoding=encoding) -> set[str]:
+            return set(bytes(values).decode(encoding, errors="ignore"))
+
+        lead |= decode(range(0xC0, 0x100))
+        cont |= decode(range(0x80, 0xC0))
+        if encoding != "macroman":
+            shapes[" "] |= decode([0xC2, 0xC3, 0xC5, 0xCE, 0xD0, 0xD9])
+            shapes[" {cont}"] |= decode([0xE2, 0xE3])
+            shapes[" {cont}{{2}}"] |= decode([0xF0])
+        if encoding.startswith("sloppy"):
+            shapes["\\?"] |= decode([0xC2, 0xC3])
+            shapes["\\?{cont}"] |= decode(range(0xE0, 0xF5))
+
     hard: set[str] = set()
     hard.update(chr(c) for c in range(0x00, 0x20) if chr(c) not in "\n\t")
     hard.update(chr(c) for c in range(0x7F, 0xA0))
     hard.update(chr(c) for c in chardata.CONTROL_CHARS)
-    hard.update("\r\x0b\x0c\x85\u2028\u2029\ufffd\x1a\xa0")
+    hard.update("\r\x0b\x0c\x85\u2028\u2029\ufffd\x1a")
     if fix_latin_ligatures:
         hard.update(chr(c) for c in chardata.LIGATURES)
     if fix_character_width:
@@ -71,23 +108,26 @@ def ftfy_triggers(fix_character_width: bool, uncurl_quotes: bool, fix_latin_liga
     if uncurl_quotes:
         hard.update("\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2032\u2033")
     hard.discard("\n")
-    soft -= hard | {"\n"}
 
-    def char_class(chars: set[str], extra: str = "") -> re.Pattern:
-        return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + extra + "]")
+    def cls(chars: set[str]) -> str:
+        return "[" + "".join(re.escape(c) for c in sorted(chars - {"\n"})) + "]"
 
     # Surrogates cannot be escaped into a pattern one by one; a range is fine.
-    return char_class(hard, "\ud800-\udfff"), char_class(soft)
-
-
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f]+")
+    hard_class = cls(hard)[:-1] + "\ud800-\udfff]"
+    cont_class = cls(cont)
+    follow = "|".join([cont_class] + [
+        f"(?<={cls(leads)}){shape.format(cont=cont_class)}" for shape, leads in shapes.items()
+    ])
+    # One lead class with the follow-ups factored out: the scan tests one class per character.
+    return re.compile(hard_class), re.compile(f"{hard_class}|{cls(lead)}(?:{follow})")
 
 
 def normalize_text(text: str, params: NormalizeParams, config: ftfy.TextFixerConfig | None = None) -> str:
     if params.ftfy:
-        hard, soft = ftfy_triggers(params.fix_character_width, params.uncurl_quotes, params.fix_latin_ligatures)
-        if hard.search(text) is not None or soft.search(text) is not None:
-            text = _fix_triggered_lines(text, hard, soft, config or ftfy_config(params))
+        hard, candidate = ftfy_triggers(params.fix_character_width, params.uncurl_quotes,
+                                        params.fix_latin_ligatures)
+        if candidate.search(text) is not None:
+            text = _fix_triggered_lines(text, hard, candidate, config or ftfy_config(params))
     # NFC never composes across a newline, so NFC of the whole equals NFC of each line.
     if params.nfc and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
@@ -96,36 +136,48 @@ def normalize_text(text: str, params: NormalizeParams, config: ftfy.TextFixerCon
     return text
 
 
-def _fix_triggered_lines(text: str, hard: re.Pattern, soft: re.Pattern, config: ftfy.TextFixerConfig) -> str:
+def _fix_triggered_lines(text: str, hard: re.Pattern, candidate: re.Pattern, config: ftfy.TextFixerConfig) -> str:
     """ftfy.fix_text on just the lines that need it. Under this config ftfy fixes "\n"-ended
     segments independently, and its encoding repair only runs where ``is_bad`` holds, so this
-    equals fixing the whole text."""
-    segments = text.split("\n")
-    last = len(segments) - 1
-    for i, line in enumerate(segments):
-        segment = line if i == last else line + "\n"
-        if hard.search(segment) is not None or (soft.search(segment) is not None and is_bad(segment)):
-            segment = ftfy.fix_text(segment, config)
-        segments[i] = segment
-    return "".join(segments)
+    equals fixing the whole text. The regex jumps from one candidate line to the next, so lines
+    without a candidate cost nothing in Python."""
+    out: list[str] = []
+    done = 0  # text[:done] is already in ``out``
+    match = candidate.search(text)
+    while match is not None:
+        start = text.rfind("\n", 0, match.start()) + 1
+        end = text.find("\n", match.start())
+        end = len(text) if end < 0 else end + 1  # the segment keeps its "\n", as in ftfy
+        segment = text[start:end]
+        if hard.search(segment) is not None or is_bad(segment):
+            out.append(text[done:start])
+            out.append(ftfy.fix_text(segment, config))
+            done = end
+        match = candidate.search(text, end)
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+_BLANKS = "[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]"
+# Only runs that change: two or more blanks, or any blank that is not a plain space.
+_SPACE_RUNS = re.compile(f"(?:[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]| ){_BLANKS}+|[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
+_LINE_EDGES = re.compile(" ?\n ?")
+_ODD_BLANK = re.compile("[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 
 
 def collapse_whitespace(text: str, max_blank_lines: int) -> str:
-    lines = _SPACES.sub(" ", text).split("\n")
-    out: list[str] = []
-    blank = 0
-    for line in lines:
-        line = line.strip()
-        if line:
-            blank = 0
-            out.append(line)
-        elif out:
-            blank += 1
-            if blank <= max_blank_lines:
-                out.append("")
-    while out and not out[-1]:
-        out.pop()
-    return "\n".join(out)
+    """Blank runs -> one space, lines stripped, at most ``max_blank_lines`` empty lines in a row.
+    Regex passes only, each behind a cheap test: most texts need none of them."""
+    if "  " in text or _ODD_BLANK.search(text) is not None:
+        text = _SPACE_RUNS.sub(" ", text)
+    if " \n" in text or "\n " in text:
+        text = _LINE_EDGES.sub("\n", text)
+    limit = "\n" * (max_blank_lines + 2)
+    if limit in text:
+        text = re.sub(f"\n{{{max_blank_lines + 2},}}", "\n" * (max_blank_lines + 1), text)
+    return text.strip(" \n")
 
 
 class NormalizeStage(Stage):

@@ -53,3 +53,27 @@ def test_empty_after_cleanup_is_dropped():
     stage = NormalizeStage(NormalizeParams())
     assert stage.process({"id": "x", "text": " \n\t \x00 "}) == Drop("empty_text")
     assert stage.process({"id": "y", "text": "ok"})["text"] == "ok"
+
+
+def test_fast_path_equals_full_ftfy_on_mojibake_of_every_code_page():
+    """Mojibake made the ways ftfy knows how to undo: UTF-8 read as each of its code pages,
+    with NBSP flattened to a space, and with lost bytes as "?" — all must match full ftfy."""
+    from ftfy import chardata
+
+    params = NormalizeParams(collapse_whitespace=False)
+    config = ftfy_config(params)
+    samples = [
+        "naïve café — “quoted” text… 50°C, €100", "Привет, как дела? Всё хорошо — спасибо!",
+        "Γειά σου κόσμε", "Zażółć gęślą jaźń", "中文测试：你好，世界！", "日本語のテキスト", "Ölçüm ağı şüphe",
+        "Ā ē ī ō ū ņ ļ ķ", "emoji 😀 and ✓ marks", "non\u00a0breaking\u00a0space here",
+    ]
+    texts = []
+    for encoding in chardata.CHARMAP_ENCODINGS:
+        for sample in samples:
+            broken = sample.encode("utf-8").decode(encoding, errors="replace")
+            texts += [broken, broken.replace("\u00a0", " "), broken.replace("\ufffd", "?"),
+                      f"plain line\n{broken}\nanother plain line ok\n", sample + " " + broken]
+    mismatches = [t for t in texts if normalize_text(t, params, config) != ftfy.fix_text(t, config)]
+    assert mismatches == []
+    # And the repair really happens (the test would be vacuous if nothing changed).
+    assert normalize_text("Ð\u009fÑ\u0080Ð¸Ð²ÐµÑ\u0082", params, config) == "Привет"
