@@ -302,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{report['tokens_per_zh_char_after']:.3f} after")
         print(f"sp/HF agreement:      {report['sp_hf_agreement']:.4%}")
         print(f"HF adds BOS:          {report['hf_bos_added']}")
+        for line in report["disagreeing_lines"]:
+            print(f"  disagreement on: {line[:80]!r}")
     else:
         print("held-out evaluation:  skipped (no --heldout given)")
     print(f"written: {out}")
