@@ -285,3 +285,19 @@ def test_normaliser_mismatch_is_refused(trained):
     with pytest.raises(ValueError, match="normaliser mismatch"):
         merge_models(base, nfkc)
     assert merge_models(base, nfkc, allow_normalizer_mismatch=True).added > 0
+
+
+def test_the_score_zero_recipe_would_fail_these_checks(merged):
+    # Chinese-LLaMA's merge appends every piece with score 0: the same pieces, scored that way, make
+    # sentencepiece and the HF tokenizer disagree. Guards against checks that cannot fail.
+    model = SpModel.load(merged[0] / "tokenizer.model")
+    zero = dataclasses.replace(model, pieces=model.pieces[:32000] + [
+        dataclasses.replace(p, score=0.0) for p in model.pieces[32000:]])
+    lines = list(people_daily_lines()[HELDOUT_START:HELDOUT_START + 1000])
+    agreement = {}
+    for name, m in (("ours", model), ("zero", zero)):
+        sp = spm.SentencePieceProcessor(model_proto=m.to_bytes())
+        hf = build_hf_tokenizer(m)
+        hf_ids = [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)]
+        agreement[name] = sum(a == b for a, b in zip(sp.encode(lines), hf_ids)) / len(lines)
+    assert agreement["ours"] == 1.0 and agreement["zero"] < 0.9
