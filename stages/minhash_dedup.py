@@ -29,7 +29,7 @@ from datasketch import LeanMinHash, MinHash
 
 from stages.base import Doc, Params, Stage
 from stages.components import connected_components
-from stages.dedup_common import check_policy, fold_text, join_drops, make_node, node_id
+from stages.dedup_common import check_policy, fold_codepoints, join_drops, make_node, node_id
 
 _SPACE = 32
 _U64 = np.uint64
@@ -165,10 +165,9 @@ class MinHasher:
 
     def shingle_hashes(self, text: str, lang: str | None = None) -> np.ndarray:
         """32-bit hashes of the document's shingles (empty for a text with nothing to shingle)."""
-        folded = fold_text(text)
-        if not folded:
+        cps = fold_codepoints(text)
+        if len(cps) == 0:
             return np.zeros(0, dtype=np.uint32)
-        cps = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32)
         chars = self.uses_chars(cps, lang)
         if chars:  # CJK: spacing is not meaningful, shingle the characters alone
             cps = cps[cps != _SPACE]

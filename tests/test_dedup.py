@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import apache_beam as beam
@@ -15,7 +16,7 @@ from datasketch import MinHash
 
 from stages import load_stage_class
 from stages.components import connected_components, large_star, resolve_labels, small_star
-from stages.dedup_common import duplicates_in_group, fold_text, make_node, node_id
+from stages.dedup_common import duplicates_in_group, fold_codepoints, fold_text, make_node, node_id
 from stages.exact_dedup import ExactDedupParams, ExactDedupStage, text_fingerprint
 from stages.minhash_dedup import (
     SCHEME,
@@ -84,6 +85,11 @@ def test_duplicates_in_group_never_drops_the_best_or_a_repeated_id():
 
 
 # ---------------------------------------------------------------- pure: shingles, signatures, bands
+
+
+def test_fold_codepoints_matches_fold_text():
+    for text in ["  Hello,\tWORLD!!\n", "你好，世界。「测试」 ＡＢＣ１２３", "a -- b\u3000c", "", " ... "]:
+        assert fold_codepoints(text).tobytes().decode("utf-32-le") == fold_text(text)
 
 
 def test_word_shingles_are_position_independent_5grams():
@@ -273,7 +279,7 @@ def test_connected_components_long_chain_any_rounds(rounds):
     rng = random.Random(rounds)
     order = nodes[:]
     rng.shuffle(order)  # a path visiting the nodes in random order: long diameter
-    edges = list(zip(order, order[1:])) + [("x1", "x2"), ("x3", "x2")]
+    edges = list(itertools.pairwise(order)) + [("x1", "x2"), ("x3", "x2")]
     expected = [(n, "n000") for n in nodes[1:]] + [("x2", "x1"), ("x3", "x1")]
     with BeamTestPipeline() as p:
         roots = connected_components(p | beam.Create(edges), "cc", rounds)
