@@ -123,7 +123,7 @@ def bench_signature(repeats: int = 5) -> dict:
 # ---------------------------------------------------------------- peak RSS
 
 
-def _rss_child(n_docs: int, spill: str) -> None:
+def _rss_child(n_docs: int, spill: str, verify: bool = True) -> None:
     """One DirectRunner run over ``n_docs`` generated docs (~2.5 KB each, 10% planted edits)."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -150,7 +150,7 @@ def _rss_child(n_docs: int, spill: str) -> None:
     p = beam.Pipeline(options=PipelineOptions(runner="DirectRunner"))
     docs = p | beam.Create(range(shards)) | beam.FlatMap(gen)
     kept, _ = ExactDedupStage(ExactDedupParams(spill_dir=spill_dir and spill_dir + "/e")).expand(docs, False)
-    kept, _ = MinHashDedupStage(MinHashDedupParams(spill_dir=spill_dir and spill_dir + "/m")).expand(
+    kept, _ = MinHashDedupStage(MinHashDedupParams(spill_dir=spill_dir and spill_dir + "/m", verify=verify)).expand(
         kept, False
     )
     kept | beam.combiners.Count.Globally() | beam.Map(lambda n: print("KEPT", n))
@@ -333,7 +333,7 @@ def main() -> None:
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
     if a.what == "_rss_child":
-        _rss_child(int(a.args[0]), a.args[1])
+        _rss_child(int(a.args[0]), a.args[1], len(a.args) < 3 or a.args[2] == "verify")
         return
     results = {}
     if a.what in ("signature", "all"):
