@@ -150,9 +150,9 @@ def _rss_child(n_docs: int, spill: str, verify: bool = True) -> None:
     p = beam.Pipeline(options=PipelineOptions(runner="DirectRunner"))
     docs = p | beam.Create(range(shards)) | beam.FlatMap(gen)
     kept, _ = ExactDedupStage(ExactDedupParams(spill_dir=spill_dir and spill_dir + "/e")).expand(docs, False)
-    kept, _ = MinHashDedupStage(MinHashDedupParams(spill_dir=spill_dir and spill_dir + "/m", verify=verify)).expand(
-        kept, False
-    )
+    kept, _ = MinHashDedupStage(
+        MinHashDedupParams(spill_dir=spill_dir and spill_dir + "/m", verify=verify)
+    ).expand(kept, False)
     kept | beam.combiners.Count.Globally() | beam.Map(lambda n: print("KEPT", n))
     t0 = time.time()
     p.run().wait_until_finish()
