@@ -25,6 +25,8 @@ STAGE_ORDER: tuple[str, ...] = (
 IMPLEMENTED: dict[str, str] = {
     "extract": "stages.extract:ExtractStage",
     "normalize": "stages.normalize:NormalizeStage",
+    "exact_dedup": "stages.exact_dedup:ExactDedupStage",
+    "minhash_dedup": "stages.minhash_dedup:MinHashDedupStage",
     "tokenize": "stages.tokenize:TokenizeStage",
 }
 

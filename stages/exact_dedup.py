@@ -1,0 +1,56 @@
+"""Exact dedup: one document per hash of folded text (case, whitespace, punctuation folded).
+
+Pure core: ``text_fingerprint``. Beam: ``(fingerprint, node)`` pairs are grouped by fingerprint
+(no text in the shuffle), every non-best node of a group becomes an ``(id, survivor_id)`` drop,
+and the drops are joined back onto the documents (``dedup_common.join_drops``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import apache_beam as beam
+
+from stages.base import Doc, Params, Stage
+from stages.dedup_common import check_policy, duplicates_in_group, fold_text, join_drops, make_node
+
+
+def text_fingerprint(text: str) -> bytes:
+    """16-byte hash of the folded text: texts that differ only in case, spacing or punctuation
+    (ASCII or CJK) share it."""
+    return hashlib.blake2b(fold_text(text).encode("utf-8"), digest_size=16).digest()
+
+
+@dataclasses.dataclass
+class ExactDedupParams(Params):
+    # Which document of a duplicate group survives: quality_score | smallest_id | longest
+    # (ties -> smallest id).
+    survivor: str = "quality_score"
+    # Spill documents to files here while decisions are computed (flat memory on DirectRunner);
+    # None joins decisions back with CoGroupByKey instead.
+    spill_dir: str | None = None
+
+
+class ExactDedupStage(Stage):
+    name = "exact_dedup"
+    Params = ExactDedupParams
+    reasons = ("exact_duplicate",)
+    is_global = True
+
+    def __init__(self, params: ExactDedupParams | None = None):
+        super().__init__(params)
+        check_policy(self.params.survivor)
+
+    def keys(self, doc: Doc) -> tuple[bytes, bytes]:
+        return text_fingerprint(doc.get("text") or ""), make_node(doc, self.params.survivor)
+
+    def expand(self, docs, keep_rejected: bool):
+        name = self.name
+        drops = (
+            docs
+            | f"{name}:fingerprint" >> beam.Map(self.keys)
+            | f"{name}:group" >> beam.GroupByKey()
+            | f"{name}:pick" >> beam.FlatMap(lambda kv: duplicates_in_group(kv[1]))
+        )
+        return join_drops(docs, drops, name, "exact_duplicate", keep_rejected, self.params.spill_dir)
