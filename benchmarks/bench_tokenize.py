@@ -83,7 +83,7 @@ def main() -> int:
         runs["batch"].append(_time(batch, texts))
         runs["raw-discard"].append(_time(raw_discard, texts))
     med = {k: statistics.median(v) for k, v in runs.items()}
-    ratios = [s / r for s, r in zip(runs["stage"], runs["raw"])]
+    ratios = [s / r for s, r in zip(runs["stage"], runs["raw"], strict=False)]
     print(f"tokenizer: {tokenizer} (vocab {sp.vocab_size()})")
     print(f"text: {len(texts)} People's Daily lines, {mb:.2f} MB UTF-8, "
           f"{sum(d['n_tokens'] for d in docs)} tokens incl. BOS/EOS")

@@ -37,6 +37,15 @@ class WriteParams(Params):
     shard_max_rows: int = 0  # and/or this many rows (0: no row limit)
     batch_rows: int = 1000  # rows per Arrow record batch
     report_samples: int = 200  # documents sampled for the report (kept and dropped)
+    token_shards: int = 8  # training shards per split (tokens/train, tokens/holdout)
+    holdout_fraction: float = 0.0  # share of documents held out for evaluation (by a hash of the id)
+    shuffle_seed: int = 0  # seeds the deterministic split and shuffle of training shards
+
+    def validate(self) -> None:
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction: must be in [0, 1), got {self.holdout_fraction}")
+        if self.token_shards < 1:
+            raise ValueError(f"token_shards: must be at least 1, got {self.token_shards}")
 
 
 @dataclasses.dataclass
@@ -146,8 +155,9 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
-def build_params(cls: type[Params], data: Any, section: str) -> Params:
-    """Validate a YAML mapping against a Params dataclass."""
+def build_params(cls: type[Params], data: Any, section: str, check: bool = True) -> Params:
+    """Validate a YAML mapping against a Params dataclass; with ``check``, also run the
+    dataclass's own ``validate()`` (e.g. model files must exist: only for selected stages)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -170,7 +180,7 @@ def build_params(cls: type[Params], data: Any, section: str) -> Params:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config key {section!r}: {exc}") from None
     validate = getattr(params, "validate", None)
-    if callable(validate):
+    if check and callable(validate):
         try:
             validate()
         except ValueError as exc:
@@ -240,7 +250,7 @@ def load_config(
             if name in stages:
                 raise ConfigError(f"config key 'stages': stage {name!r} is not implemented yet") from None
             raise ConfigError(f"config key {name!r}: stage {name!r} is not implemented yet") from None
-        params = build_params(cls.Params, data.get(name), name)
+        params = build_params(cls.Params, data.get(name), name, check=name in stages)
         if name in stages:
             stage_params[name] = params
 

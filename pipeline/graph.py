@@ -11,6 +11,7 @@ from pipeline import progress
 from pipeline.config import RunConfig
 from pipeline.inputs import expand_input, open_input
 from pipeline.readers import Note, input_format, read_file
+from pipeline.token_writer import WriteTrainingShards
 from pipeline.writer import WriteShards, document_schema, finalize_output
 from stages import load_stage_class
 from stages.base import Drop
@@ -52,6 +53,13 @@ class _CountingReader:
         data = self.raw.read(n)
         self.on_bytes(len(data))
         return data
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
+
+    def readable(self) -> bool:
+        return True
 
 
 class ReadFile(beam.DoFn):
@@ -129,6 +137,19 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
                 "rejected", cfg.output, run_id, schemas["rejected"],
                 write.shard_max_mb, write.shard_max_rows, write.batch_rows))
         )
+    if "tokenize" in cfg.stages:
+        from stages.token_shards import token_schema
+        from stages.tokenize import tokenizer_identity
+
+        identity = tokenizer_identity(cfg.stage_params["tokenize"].tokenizer)
+        bos, eos = identity["bos_id"], identity["eos_id"]
+        token_kinds = ["tokens/train"] + (["tokens/holdout"] if write.holdout_fraction > 0 else [])
+        for kind in token_kinds:
+            schemas[kind] = token_schema(identity["vocab_size"], bos, eos)
+        files.append(docs | "training shards" >> WriteTrainingShards(
+            cfg.output, run_id, schemas["tokens/train"], write.token_shards, write.holdout_fraction,
+            write.shuffle_seed))
+        manifest_extra = {**(manifest_extra or {}), "tokenizer": identity}
     extra = {"config": cfg.resolved(), "config_files": cfg.source_files, **(manifest_extra or {})}
     (
         files

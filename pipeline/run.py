@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
                         help="override one config value (repeatable)")
     parser.add_argument("--keep-rejected", action="store_true", default=None,
                         help="write dropped documents with their stage and reason to OUTPUT/rejected/")
+    parser.add_argument("--tokenizer", help="tokenizer.model or merged tokenizer directory (tokenize.tokenizer)")
+    parser.add_argument("--holdout-fraction", type=float,
+                        help="share of documents held out for evaluation (write.holdout_fraction)")
     parser.add_argument("--cc-base-url", help="base URL that CommonCrawl listing entries are resolved against")
     parser.add_argument("--log-level", default="WARNING", help="log level for Beam and this pipeline")
     parser.add_argument("--no-progress", action="store_true", help="do not print progress while running")
@@ -71,6 +74,10 @@ def configure(args: argparse.Namespace) -> RunConfig:
     sets = list(args.set)
     if args.cc_base_url:
         sets.append(f"read.cc_base_url={args.cc_base_url}")
+    if args.tokenizer:
+        sets.append(f"tokenize.tokenizer={args.tokenizer}")
+    if args.holdout_fraction is not None:
+        sets.append(f"write.holdout_fraction={args.holdout_fraction}")
     return load_config(args.config, sets, overrides)
 
 

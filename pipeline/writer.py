@@ -166,7 +166,10 @@ def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, sche
         for index, info in enumerate(mine):
             name = f"part-{index:05d}-of-{total:05d}.arrow"
             FileSystems.rename([info["tmp"]], [FileSystems.join(folder, name)])
-            shards.append({"file": f"{kind}/{name}", "rows": info["rows"]})
+            shard = {"file": f"{kind}/{name}", "rows": info["rows"]}
+            if "tokens" in info:
+                shard["tokens"] = info["tokens"]
+            shards.append(shard)
         tmp_dir = FileSystems.join(folder, f".tmp-{run_id}")
         if FileSystems.exists(tmp_dir):
             FileSystems.delete([tmp_dir])
@@ -175,6 +178,8 @@ def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, sche
             "rows": sum(s["rows"] for s in shards),
             "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
         }
+        if any("tokens" in s for s in shards):
+            manifest[kind]["tokens"] = sum(s.get("tokens", 0) for s in shards)
     manifest.update(manifest_extra)
     with FileSystems.create(FileSystems.join(out_dir, "manifest.json")) as sink:
         sink.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode())

@@ -54,6 +54,15 @@ def _batch(docs: Sequence[Sequence[int]], value_type: pa.DataType, vocab_size: i
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.astype(value_type.to_pandas_dtype())))
 
 
+def token_batches(docs_ids: Iterable[Sequence[int]], schema: pa.Schema, batch_rows: int = BATCH_ROWS):
+    """Record batches of ``schema`` (see ``token_schema``) holding ``docs_ids``, ``batch_rows`` at a time."""
+    value_type = schema.field(COLUMN).type.value_type
+    vocab_size = int(schema.metadata[b"vocab_size"])
+    docs = iter(docs_ids)
+    while chunk := list(islice(docs, batch_rows)):
+        yield pa.record_batch([_batch(chunk, value_type, vocab_size)], schema=schema)
+
+
 def write_token_shard(
     path: str | Path,
     docs_ids: Iterable[Sequence[int]],
@@ -66,15 +75,13 @@ def write_token_shard(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     schema = token_schema(vocab_size, bos_id, eos_id)
-    value_type = schema.field(COLUMN).type.value_type
     tmp = path.with_name(path.name + ".tmp")
     rows = 0
-    docs = iter(docs_ids)
     try:
         with pa.OSFile(str(tmp), "wb") as sink, ipc.new_stream(sink, schema) as writer:
-            while chunk := list(islice(docs, batch_rows)):
-                writer.write_batch(pa.record_batch([_batch(chunk, value_type, vocab_size)], schema=schema))
-                rows += len(chunk)
+            for batch in token_batches(docs_ids, schema, batch_rows):
+                writer.write_batch(batch)
+                rows += batch.num_rows
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -43,6 +43,8 @@ def tokenizer_identity(path: str | Path) -> dict:
         "path": str(file),
         "sha256": hashlib.sha256(data).hexdigest(),
         "vocab_size": sp.vocab_size(),
+        "bos_id": sp.bos_id(),
+        "eos_id": sp.eos_id(),
     }
 
 
@@ -51,6 +53,15 @@ class TokenizeParams(Params):
     tokenizer: str = ""  # tokenizer.model or a merged tokenizer directory
     add_bos: bool = True
     add_eos: bool = True
+
+    def validate(self) -> None:
+        """Checked when the stage is selected: the tokenizer must be given and exist."""
+        if not self.tokenizer:
+            raise ValueError("tokenizer: required when the tokenize stage runs (give --tokenizer PATH)")
+        try:
+            model_file(self.tokenizer)
+        except FileNotFoundError as exc:
+            raise ValueError(f"tokenizer: {exc}") from None
 
 
 class TokenizeStage(Stage):

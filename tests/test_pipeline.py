@@ -124,3 +124,40 @@ def test_runs_from_any_directory(tmp_path):
     assert (tmp_path / "o" / "stats.json").exists()
     assert "documents read" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_dedup_tokenize_and_training_shards(sample_run, tmp_path):
+    from tok_assets import llama_style_model
+
+    from stages.token_shards import read_token_shard, token_shard_metadata
+
+    model = llama_style_model()
+    out = tmp_path / "tok"
+    args = ("--input", str(sample_run / "documents" / "*.arrow"),
+            "--stages", "normalize,exact_dedup,minhash_dedup,tokenize", "--tokenizer", str(model),
+            "--holdout-fraction", "0.2", "--set", "write.token_shards=2", "--output")
+    assert run(*args, str(out)) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert check_stats(stats) == []
+    assert stats["stages"]["exact_dedup"]["dropped"]["exact_duplicate"] >= 3  # mirror, copy, WET twins
+    assert stats["stages"]["minhash_dedup"]["dropped"]["near_duplicate"] >= 1  # the edited tea page
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tokenizer"]["vocab_size"] == 32000 and len(manifest["tokenizer"]["sha256"]) == 64
+    train, holdout = manifest["tokens/train"], manifest["tokens/holdout"]
+    assert train["rows"] + holdout["rows"] == stats["stages"]["tokenize"]["out"]
+    assert holdout["rows"] >= 1
+    assert train["tokens"] + holdout["tokens"] == stats["stages"]["tokenize"]["counts"]["tokens"]
+    shard = out / train["shards"][0]["file"]
+    assert token_shard_metadata(shard) == {"vocab_size": 32000, "bos_id": 1, "eos_id": 2}
+    rows = [row for arr in read_token_shard(shard) for row in arr.to_pylist()]
+    assert rows and all(r[0] == 1 and r[-1] == 2 for r in rows)
+    # Deterministic: the same input gives byte-identical training shards.
+    out2 = tmp_path / "tok2"
+    assert run(*args, str(out2)) == 0
+    for entry in train["shards"]:
+        assert (out / entry["file"]).read_bytes() == (out2 / entry["file"]).read_bytes()
+
+
+def test_tokenize_without_tokenizer_is_a_config_error(capsys):
+    assert main(["--stages", "tokenize"]) == 2
+    assert "config key 'tokenize.tokenizer'" in capsys.readouterr().err

@@ -94,7 +94,7 @@ def _iter_arrow(path: Path, lang: str | None, stats: Counter) -> Iterator[str]:
             if lang is not None:
                 names = batch.schema.names
                 langs = batch.column("lang").to_pylist() if "lang" in names else [None] * len(texts)
-                for text, doc_lang in zip(texts, langs):
+                for text, doc_lang in zip(texts, langs, strict=False):
                     if doc_lang == lang and isinstance(text, str):
                         yield text
                     else:

@@ -115,7 +115,7 @@ def merge_models(base: SpModel, extra: SpModel, allow_normalizer_mismatch: bool 
 
     def stuck_pieces(order: list[str]) -> dict[str, list[str]]:
         scores = dict(base_scores)
-        scores.update(zip(order, _scores_below(floor, len(order))))
+        scores.update(zip(order, _scores_below(floor, len(order)), strict=False))
         stuck = {}
         for piece in order:
             if len(piece) > 1:
@@ -147,7 +147,7 @@ def merge_models(base: SpModel, extra: SpModel, allow_normalizer_mismatch: bool 
         dropped.extend(stuck)
         order = [p for p in order if p not in stuck]
     merged = SpModel(
-        pieces=list(base.pieces) + [Piece(p, s, NORMAL) for p, s in zip(order, _scores_below(floor, len(order)))],
+        pieces=list(base.pieces) + [Piece(p, s, NORMAL) for p, s in zip(order, _scores_below(floor, len(order)), strict=False)],
         trainer=list(base.trainer),
         normalizer=list(base.normalizer),
         rest=list(base.rest),
@@ -170,7 +170,7 @@ def unreachable_ids(model: SpModel, ids: Sequence[int]) -> list[int]:
     sp = spm.SentencePieceProcessor(model_proto=model.with_plain_normalizer().to_bytes())
     texts = [model.pieces[i].piece.replace("\u2581", " ") for i in ids]
     encoded = sp.encode(texts)
-    return [i for i, got in zip(ids, encoded) if got != [i]]
+    return [i for i, got in zip(ids, encoded, strict=False) if got != [i]]
 
 
 def build_hf_tokenizer(model: SpModel):
@@ -252,14 +252,14 @@ def evaluate(base_path: str | Path, merged_dir: str | Path, lines: Sequence[str]
     merged_ids = merged_sp.encode(lines)
     after = sum(map(len, merged_ids))
     hf_ids = hf(lines, add_special_tokens=False)["input_ids"]
-    agree = sum(a == b for a, b in zip(merged_ids, hf_ids))
+    agree = sum(a == b for a, b in zip(merged_ids, hf_ids, strict=False))
     return {
         "heldout_lines": len(lines),
         "chinese_chars": chars,
         "tokens_per_zh_char_before": before / chars if chars else float("nan"),
         "tokens_per_zh_char_after": after / chars if chars else float("nan"),
         "sp_hf_agreement": agree / len(lines) if lines else float("nan"),
-        "disagreeing_lines": [line for line, a, b in zip(lines, merged_ids, hf_ids) if a != b][:5],
+        "disagreeing_lines": [line for line, a, b in zip(lines, merged_ids, hf_ids, strict=False) if a != b][:5],
         "hf_bos_added": hf("中文")["input_ids"][0] == merged_sp.bos_id(),
     }
 
