@@ -92,6 +92,8 @@ def test_tokenizer_identity(tmp_path, model_path):
         "path": str(model_path),
         "sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
         "vocab_size": 32000,
+        "bos_id": 1,
+        "eos_id": 2,
     }
     shutil.copyfile(model_path, tmp_path / "tokenizer.model")
     assert tokenizer_identity(tmp_path)["sha256"] == ident["sha256"]
