@@ -25,6 +25,7 @@ STAGE_ORDER: tuple[str, ...] = (
 IMPLEMENTED: dict[str, str] = {
     "extract": "stages.extract:ExtractStage",
     "normalize": "stages.normalize:NormalizeStage",
+    "pii": "stages.pii:PIIStage",
 }
 
 
