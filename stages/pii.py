@@ -143,9 +143,13 @@ def ssn_ok(area: str, group: str, serial: str) -> bool:
 # Patterns. Left boundaries are lookbehinds (cheap: these run only in small windows or on
 # gated documents); all quantifiers are bounded.
 
-# A digit cluster: >= 7 digits joined by at most two phone-ish separator characters.
-_CLUSTER = re.compile(r"[0-9](?:[ \-./()+]{0,2}[0-9]){6,}")
-_WINDOW_MARGIN = 48
+# A digit cluster: >= 4 digits joined by at most two phone-ish separator characters. Only those
+# with >= 7 digits (phones, cards, IDs ...) or three dots (IPv4) open a window; years do not.
+_CLUSTER = re.compile(r"[0-9](?:[ \-./()+]{0,2}[0-9]){3,}")
+_NOT_DIGIT = str.maketrans("", "", " -./()+")
+_BEFORE = 8  # "+", "(", "00", "(+86)" before the first digit
+_AFTER = 16  # extensions: " ext. 1234", "转123"
+_IBAN_BEFORE = 32  # an IBAN may start with letter groups before its first digit cluster
 _TOKEN_TAIL = re.compile(r"[0-9A-Za-z]{0,64}")
 
 _CARD_RE = re.compile(r"(?<![0-9A-Za-z\-.])[2-6][0-9]{3}(?:[ \-]?[0-9]){9,15}(?![0-9])")
@@ -190,11 +194,10 @@ _EMAIL_DOMAIN = re.compile(
 # "name@2x.png" is an image, not an address.
 _FILE_EXT_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico css js json pdf txt html htm php".split())
 
-_URL_RE = re.compile(
-    r"(?:https?|ftps?|sftp|ssh|git|wss?|file)://[^\s<>\"'\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]{1,4096}"
-    r"|(?<![A-Za-z0-9.])www\.[^\s<>\"'\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]{1,4096}",
-    re.IGNORECASE,
-)
+# URLs are found from their "://" or "www." (literal searches), the scheme read backwards.
+_URL_ANCHORS = (re.compile("://"), re.compile(r"www\."), re.compile(r"WWW\."))
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,15}$")
+_URL_REST = re.compile(r"[^\s<>\"'\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]{1,4096}")
 _URL_TRAIL = ".,;:!?)]}'\""
 # user:password@ right after the scheme.
 _URL_USERINFO = re.compile(r"://([^/\s:@?#]{1,256}:[^/\s@?#]{1,256})@")
@@ -204,18 +207,18 @@ _URL_QUERY_SECRET = re.compile(
 )
 
 _AWS_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABIA", "ACCA")
-_AWS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(_AWS_PREFIXES) + r")[A-Z0-9]{16}(?![A-Za-z0-9])")
+_AWS_KEY_ID = re.compile(r"A(?:" + "|".join(p[1:] for p in _AWS_PREFIXES) + r")[A-Z0-9]{16}(?![A-Za-z0-9])")
 _AWS_SECRET_CTX = re.compile(
     r"(?i)(?:aws_?secret(?:_?access)?_?key|secret_?access_?key|aws_?secret)[\"']?\s{0,4}[:=]{1,2}>?\s{0,4}[\"']?"
     r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
 )
 _BASE64_40 = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
-_GITHUB = re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])")
-_GITLAB = re.compile(r"(?<![A-Za-z0-9_\-])gl(?:pat|dt|ptt|rt|soat|cbt)-[A-Za-z0-9_\-]{20,64}(?![A-Za-z0-9_\-])")
-_SLACK = re.compile(r"(?<![A-Za-z0-9])xox[abposre]-[A-Za-z0-9\-]{10,250}(?![A-Za-z0-9\-])")
+_GITHUB = re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])")
+_GITLAB = re.compile(r"gl(?:pat|dt|ptt|rt|soat|cbt)-[A-Za-z0-9_\-]{20,64}(?![A-Za-z0-9_\-])")
+_SLACK = re.compile(r"xox[abposre]-[A-Za-z0-9\-]{10,250}(?![A-Za-z0-9\-])")
 _SLACK_HOOK = re.compile(r"hooks\.slack\.com/services/(T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{16,32})")
 _JWT = re.compile(
-    r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{5,2048}\.eyJ[A-Za-z0-9_\-]{5,8192}\.[A-Za-z0-9_\-]{0,2048}(?![A-Za-z0-9_\-])"
+    r"eyJ[A-Za-z0-9_\-]{5,2048}\.eyJ[A-Za-z0-9_\-]{5,8192}\.[A-Za-z0-9_\-]{0,2048}(?![A-Za-z0-9_\-])"
 )
 _PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----")
 _PEM_END = re.compile(r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----")
@@ -241,11 +244,40 @@ def _find_emails(text: str) -> list[Span]:
         d = _EMAIL_DOMAIN.match(text, at + 1)
         if d is None or start == at:
             continue
-        tld = text[d.end() - 24 : d.end()].rsplit(".", 1)[-1].lower()
+        tld = d.group().rsplit(".", 1)[-1].lower()
         if tld in _FILE_EXT_TLDS:
             continue
         spans.append(Span(start, d.end(), "email"))
     return spans
+
+
+def _bounded(pat: re.Pattern[str], text: str, bad_before: str, lo: int = 0, hi: int | None = None):
+    """``pat.finditer`` for matches not preceded by a char in ``bad_before``. Checking the left
+    boundary here instead of a leading lookbehind keeps sre's fast literal-prefix scan."""
+    hi = len(text) if hi is None else hi
+    pos = lo
+    while True:
+        m = pat.search(text, pos, hi)
+        if m is None:
+            return
+        if m.start() > 0 and text[m.start() - 1] in bad_before:
+            pos = m.start() + 1
+            continue
+        yield m
+        pos = max(m.end(), m.start() + 1)
+
+
+_WORD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def _literal_windows(text: str, literals: tuple[str, ...], before: int, after: int) -> list[tuple[int, int]]:
+    out = []
+    for lit in literals:
+        i = text.find(lit)
+        while i >= 0:
+            out.append((max(0, i - before), min(len(text), i + len(lit) + after)))
+            i = text.find(lit, i + len(lit) + after)
+    return out
 
 
 def _find_secrets(text: str) -> list[Span]:
@@ -256,26 +288,22 @@ def _find_secrets(text: str) -> list[Span]:
             i = bisect.bisect_right(ends, m.end())
             end = ends[i] if i < len(ends) else _PEM_BODY.match(text, m.end()).end()
             spans.append(Span(m.start(), end, "secret"))
-    if any(p in text for p in _AWS_PREFIXES):
-        for m in _AWS_KEY_ID.finditer(text):
+    if "A" in text:
+        for m in _bounded(_AWS_KEY_ID, text, _WORD):
             spans.append(Span(m.start(), m.end(), "secret"))
             # A secret access key usually sits right next to its key id.
             for s in _BASE64_40.finditer(text, m.end(), min(len(text), m.end() + 200)):
                 tok = s.group()
                 if any(c.isdigit() for c in tok) and any(c.islower() for c in tok) and any(c.isupper() for c in tok):
                     spans.append(Span(s.start(), s.end(), "secret"))
-    if "ecret" in text or "ECRET" in text:
-        spans.extend(Span(m.start(1), m.end(1), "secret") for m in _AWS_SECRET_CTX.finditer(text))
-    if "gh" in text:
-        spans.extend(Span(m.start(), m.end(), "secret") for m in _GITHUB.finditer(text))
-    if "gl" in text:
-        spans.extend(Span(m.start(), m.end(), "secret") for m in _GITLAB.finditer(text))
-    if "xox" in text:
-        spans.extend(Span(m.start(), m.end(), "secret") for m in _SLACK.finditer(text))
+    for lo, hi in _literal_windows(text, ("ecret", "ECRET"), 16, 80):
+        spans.extend(Span(m.start(1), m.end(1), "secret") for m in _AWS_SECRET_CTX.finditer(text, lo, hi))
+    for pat, lit, bad in ((_GITHUB, "gh", _WORD + "_"), (_GITLAB, "gl", _WORD + "_-"), (_SLACK, "xox", _WORD),
+                          (_JWT, "eyJ", _WORD + "_-")):
+        if lit in text:
+            spans.extend(Span(m.start(), m.end(), "secret") for m in _bounded(pat, text, bad))
     if "hooks.slack.com" in text:
         spans.extend(Span(m.start(1), m.end(1), "secret") for m in _SLACK_HOOK.finditer(text))
-    if "eyJ" in text:
-        spans.extend(Span(m.start(), m.end(), "secret") for m in _JWT.finditer(text))
     return spans
 
 
@@ -285,27 +313,48 @@ def _find_urls(text: str) -> tuple[list[tuple[int, int]], list[Span]]:
     creds: list[Span] = []
     if "://" not in text and "www." not in text and "WWW." not in text:
         return ranges, creds
-    for m in _URL_RE.finditer(text):
-        start, end = m.span()
+    anchors = [a for pat in _URL_ANCHORS for a in pat.finditer(text)]
+    anchors.sort(key=lambda a: a.start())
+    for a in anchors:
+        if ranges and a.start() < ranges[-1][1]:
+            continue  # "://" or "www." inside the previous URL
+        if a.group() == "://":
+            sch = _URL_SCHEME.search(text, max(0, a.start() - 16), a.start())
+            if sch is None:
+                continue
+            start = sch.start()
+        else:
+            start = a.start()
+            if start > 0 and text[start - 1] in _WORD + ".":
+                continue
+        rest = _URL_REST.match(text, a.end())
+        if rest is None:
+            continue
+        end = rest.end()
         while end > start and text[end - 1] in _URL_TRAIL:
             end -= 1
         ranges.append((start, end))
-        u = _URL_USERINFO.match(text, text.find("://", start, end), end) if "@" in m.group() else None
-        if u is not None:
-            creds.append(Span(u.start(1), u.end(1), "secret"))
-        if "=" in m.group():
+        url = text[start:end]
+        if a.group() == "://" and "@" in url:
+            u = _URL_USERINFO.match(text, a.start(), end)
+            if u is not None:
+                creds.append(Span(u.start(1), u.end(1), "secret"))
+        if "=" in url:
             for q in _URL_QUERY_SECRET.finditer(text, start, end):
                 creds.append(Span(q.start(1), q.end(1), "secret"))
     return ranges, creds
 
 
-def _windows(text: str, hint: re.Pattern[str], margin: int) -> list[tuple[int, int]]:
-    """Merged [lo, hi) windows around hint matches; hi never cuts an ASCII token short."""
+def _windows(text: str, hint: re.Pattern[str], before: int, after: int, keep=None) -> list[tuple[int, int]]:
+    """Merged [lo, hi) windows around hint matches (those ``keep`` accepts); hi never cuts an
+    ASCII token short."""
     out: list[tuple[int, int]] = []
     n = len(text)
     for m in hint.finditer(text):
-        lo = max(0, m.start() - margin)
-        hi = min(n, m.end() + margin)
+        if keep is not None and not keep(m):
+            continue
+        lo = max(0, m.start() - before)
+        hi = min(n, m.end() + after)
         if out and lo <= out[-1][1]:
             lo = out[-1][0]
             out.pop()
@@ -339,36 +388,81 @@ def _card_groups_ok(s: str) -> bool:
     return all(g == 4 for g in groups[1:-1]) and 1 <= groups[-1] <= 4 or groups[1:] in ([6, 5], [6, 4])
 
 
-def _digit_spans(text: str, lo: int, hi: int, protected) -> list[Span]:
-    spans: list[Span] = []
-    for m in _ID_RE.finditer(text, lo, hi):
-        if cn_id_ok(m.group().replace(" ", "")):
-            spans.append(Span(m.start(), m.end(), "id_number"))
-    for m in _CARD_RE.finditer(text, lo, hi):
+class _Window(NamedTuple):
+    lo: int
+    hi: int
+    digits: int  # most digits in one cluster of the window
+    dots: int  # most dots in one cluster
+    chars: str  # the separators seen in its clusters
+
+
+def _cluster_windows(text: str, protected) -> list[_Window]:
+    """Windows around digit clusters that can hold digit-based PII, with what the clusters look
+    like, so each detector runs only where its shape is possible (years, prices, versions and
+    clusters inside URLs open none)."""
+    out: list[_Window] = []
+    n = len(text)
+    for m in _CLUSTER.finditer(text):
         s = m.group()
-        cut = _longest_valid_prefix(s, card_ok)
-        if cut and _card_groups_ok(s[:cut]) and _after(text, m.start() + cut) not in _DIGITS:
-            spans.append(Span(m.start(), m.start() + cut, "card"))
-    for m in _SSN_RE.finditer(text, lo, hi):
-        if ssn_ok(*m.groups()):
-            spans.append(Span(m.start(), m.end(), "ssn"))
-    for m in _IBAN_RE.finditer(text, lo, hi):
-        s = m.group()
-        want = _IBAN_LEN.get(s[:2])
-        if want is None:
+        if len(s) < 7:
             continue
-        # Cut the run at the country's IBAN length (trailing words may have been swallowed).
-        k = seen = 0
-        while k < len(s) and seen < want:
-            seen += s[k] != " "
-            k += 1
-        if seen == want and iban_ok(s[:k].replace(" ", "")) and _after(text, m.start() + k) not in _ASCII_ALNUM:
-            spans.append(Span(m.start(), m.start() + k, "iban"))
-    for pat, check in _PHONE_CHECKS:
-        for m in pat.finditer(text, lo, hi):
-            if check(m):
-                spans.append(Span(m.start(), m.end(), "phone"))
-    return [s for s in spans if not protected(s)]
+        digits = len(s.translate(_NOT_DIGIT))
+        dots = s.count(".")
+        if (digits < 7 and dots < 3) or protected(Span(m.start(), m.end(), "")):
+            continue
+        seps = "".join(c for c in "-+(" if c in s) + ("+" if "+" in text[max(0, m.start() - 2) : m.start()] else "")
+        lo = max(0, m.start() - _BEFORE)
+        hi = _TOKEN_TAIL.match(text, min(n, m.end() + _AFTER)).end()
+        if out and lo <= out[-1].hi:
+            prev = out.pop()
+            out.append(_Window(prev.lo, hi, max(prev.digits, digits), max(prev.dots, dots), prev.chars + seps))
+        else:
+            out.append(_Window(lo, hi, digits, dots, seps))
+    return out
+
+
+def _digit_spans(text: str, w: _Window, types: frozenset[str], ip_scope: str) -> list[Span]:
+    spans: list[Span] = []
+    lo, hi = w.lo, w.hi
+    if w.dots >= 3 and "ip" in types:
+        spans += _find_ipv4(text, ip_scope, lo, hi)
+    if w.digits < 7:
+        return spans
+    if w.digits >= 17 and "id_number" in types:
+        for m in _ID_RE.finditer(text, lo, hi):
+            if cn_id_ok(m.group().replace(" ", "")):
+                spans.append(Span(m.start(), m.end(), "id_number"))
+    if w.digits >= 13 and "card" in types:
+        for m in _CARD_RE.finditer(text, lo, hi):
+            s = m.group()
+            cut = _longest_valid_prefix(s, card_ok)
+            if cut and _card_groups_ok(s[:cut]) and _after(text, m.start() + cut) not in _DIGITS:
+                spans.append(Span(m.start(), m.start() + cut, "card"))
+    if "-" in w.chars and "ssn" in types:
+        for m in _SSN_RE.finditer(text, lo, hi):
+            if ssn_ok(*m.groups()):
+                spans.append(Span(m.start(), m.end(), "ssn"))
+    if w.digits >= 9 and "iban" in types:
+        for m in _IBAN_RE.finditer(text, max(0, lo - _IBAN_BEFORE), hi):
+            s = m.group()
+            want = _IBAN_LEN.get(s[:2])
+            if want is None:
+                continue
+            # Cut the run at the country's IBAN length (trailing words may have been swallowed).
+            k = seen = 0
+            while k < len(s) and seen < want:
+                seen += s[k] != " "
+                k += 1
+            if seen == want and iban_ok(s[:k].replace(" ", "")) and _after(text, m.start() + k) not in _ASCII_ALNUM:
+                spans.append(Span(m.start(), m.start() + k, "iban"))
+    if "phone" in types:
+        for pat, check in _PHONE_CHECKS:
+            if pat is _PHONE_INTL and "+" not in w.chars and "00" not in text[lo:hi]:
+                continue
+            for m in pat.finditer(text, lo, hi):
+                if check(m):
+                    spans.append(Span(m.start(), m.end(), "phone"))
+    return spans
 
 
 def _ndigits(s: str) -> int:
@@ -421,23 +515,22 @@ def _ip_ok(addr: str, scope: str) -> bool:
     return scope == "all" or ip.is_global
 
 
-def _find_ipv4(text: str, scope: str, protected) -> list[Span]:
+def _find_ipv4(text: str, scope: str, lo: int, hi: int) -> list[Span]:
     spans = []
-    for m in _IPV4_RE.finditer(text):
+    for m in _IPV4_RE.finditer(text, lo, hi):
         s = m.group()
         if any(len(o) > 1 and o[0] == "0" for o in s.split(".")):
             continue  # leading zeros: dates like 01.02.03.04 or section numbers, not addresses
         if _VERSION_CONTEXT.search(text, max(0, m.start() - 12), m.start()):
             continue
-        span = Span(m.start(), m.end(), "ip")
-        if _ip_ok(s, scope) and not protected(span):
-            spans.append(span)
+        if _ip_ok(s, scope):
+            spans.append(Span(m.start(), m.end(), "ip"))
     return spans
 
 
 def _find_ipv6(text: str, scope: str, protected) -> list[Span]:
     spans = []
-    for lo, hi in _windows(text, _IPV6_HINT, 46):
+    for lo, hi in _windows(text, _IPV6_HINT, 46, 46):
         for m in _IPV6_CAND.finditer(text, lo, hi):
             s = m.group().rstrip(":.")
             if s.count(":") < 2 or len([g for g in s.split(":") if g]) < 2 or not any(c.isdigit() for c in s):
@@ -466,14 +559,11 @@ def find_pii(text: str, types: frozenset[str] | None = None, ip_scope: str = "al
         cands += url_creds
     if "email" in types and "@" in text:
         cands += _find_emails(text)
-    if "ip" in types:
-        if "." in text:
-            cands += _find_ipv4(text, ip_scope, protected)
-        if ":" in text:
-            cands += _find_ipv6(text, ip_scope, protected)
-    if types & {"id_number", "card", "ssn", "iban", "phone"}:
-        for lo, hi in _windows(text, _CLUSTER, _WINDOW_MARGIN):
-            cands += [s for s in _digit_spans(text, lo, hi, protected) if s.type in types]
+    if "ip" in types and ":" in text:
+        cands += _find_ipv6(text, ip_scope, protected)
+    if types & {"id_number", "card", "ssn", "iban", "phone", "ip"}:
+        for w in _cluster_windows(text, protected):
+            cands += [s for s in _digit_spans(text, w, types, ip_scope) if not protected(s)]
     if not cands:
         return []
     # Overlaps: the higher-priority type wins, then the longer span.
