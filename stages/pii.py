@@ -143,10 +143,10 @@ def ssn_ok(area: str, group: str, serial: str) -> bool:
 # Patterns. Left boundaries are lookbehinds (cheap: these run only in small windows or on
 # gated documents); all quantifiers are bounded.
 
-# A digit cluster: >= 4 digits joined by at most two phone-ish separator characters. Only those
-# with >= 7 digits (phones, cards, IDs ...) or three dots (IPv4) open a window; years do not.
-_CLUSTER = re.compile(r"[0-9](?:[ \-./()+]{0,2}[0-9]){3,}")
-_NOT_DIGIT = str.maketrans("", "", " -./()+")
+# A digit cluster: >= 7 digits joined by at most two phone-ish separator characters (phones,
+# cards, IDs ...) or a dotted quad (IPv4). Years, prices and versions open no window. Starting
+# with a plain [0-9] keeps sre's fast charset scan.
+_CLUSTER = re.compile(r"[0-9](?:(?:[ \-./()+]{0,2}[0-9]){6,}|[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?:[ \-./()+]{0,2}[0-9]){0,64})")
 _BEFORE = 8  # "+", "(", "00", "(+86)" before the first digit
 _AFTER = 16  # extensions: " ext. 1234", "转123"
 _IBAN_BEFORE = 32  # an IBAN may start with letter groups before its first digit cluster
@@ -183,7 +183,8 @@ _IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-
 _VERSION_CONTEXT = re.compile(r"(?i)(?:\b(?:v|version|ver\.?|release|build)|版本)\s*$")
 
 # IPv6 runs only near a hint; the candidate is then validated by the ipaddress module.
-_IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
+# (a valid IPv6 address has "::" or seven colons)
+_IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 _IPV6_CAND = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f:][0-9A-Fa-f:.]{1,44}")
 
 _EMAIL_AT = re.compile(r"@(?=[A-Za-z0-9])")
@@ -404,11 +405,10 @@ def _cluster_windows(text: str, protected) -> list[_Window]:
     n = len(text)
     for m in _CLUSTER.finditer(text):
         s = m.group()
-        if len(s) < 7:
-            continue
-        digits = len(s.translate(_NOT_DIGIT))
+        digits = len(s) - s.count(" ") - s.count("-") - s.count(".") - s.count("/") - s.count("(") - s.count(
+            ")") - s.count("+")
         dots = s.count(".")
-        if (digits < 7 and dots < 3) or protected(Span(m.start(), m.end(), "")):
+        if protected(Span(m.start(), m.end(), "")):
             continue
         seps = "".join(c for c in "-+(" if c in s) + ("+" if "+" in text[max(0, m.start() - 2) : m.start()] else "")
         lo = max(0, m.start() - _BEFORE)
