@@ -21,7 +21,9 @@ import dataclasses
 import datetime
 import ipaddress
 import re
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
+
+import pyarrow as pa
 
 from stages.base import Doc, Drop, Params, Stage
 
@@ -78,14 +80,14 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 # First two digits of a PRC resident ID: province-level division codes.
 _ID_PROVINCES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65"
-    " 71 81 82 83 91".split()
+    ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43",
+     "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83", "91")
 )
 
 
 def cn_id_check_char(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character of a PRC resident ID."""
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
 def _plausible_date(y: int, m: int, d: int, earliest: int = 1880) -> bool:
@@ -106,13 +108,19 @@ def cn_id_ok(id18: str) -> bool:
     return cn_id_check_char(id18[:17]) == id18[17].upper()
 
 
-# Issuer prefixes of the major card networks; a Luhn-valid number elsewhere is more likely an
-# order or tracking number than a card.
+# Issuer prefixes of the major card networks and the lengths they issue today (Amex 15, the rest
+# 16 or 19). A Luhn-valid number outside these (e.g. an 18-digit order number: one in ten passes
+# Luhn) is more likely an order or tracking number than a card.
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2(?:2[2-9]|[3-6][0-9]|7[01]|720)|3[47]|3(?:0[0-5]|[68])|35|6(?:011|5|4[4-9]|2)")
 
 
 def card_ok(digits: str) -> bool:
-    return 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) is not None and luhn_ok(digits)
+    n = len(digits)
+    if n == 15:
+        ok_len = digits[:2] in ("34", "37")
+    else:
+        ok_len = n == 16 or (n == 19 and digits[0] in "3456")
+    return ok_len and _CARD_PREFIX.match(digits) is not None and luhn_ok(digits)
 
 
 # Lengths of IBANs per country (ISO 13616 registry, common countries).
@@ -166,18 +174,18 @@ _PHONE_INTL = re.compile(
 )
 # North American: (415) 555-0132, 415.555.0198, 415-555-0132, 1-800-555-0199.
 _PHONE_NANP = re.compile(
-    r"(?<![0-9A-Za-z+\-.])(?:1[ .\-])?(?:\([2-9][0-9]{2}\)[ ]?|[2-9][0-9]{2}([ .\-]))[2-9][0-9]{2}([ .\-])[0-9]{4}"
+    r"(?<![0-9A-Za-z+\-.–—])(?:1[ .\-])?(?:\([2-9][0-9]{2}\)[ ]?|[2-9][0-9]{2}([ .\-]))[2-9][0-9]{2}([ .\-])[0-9]{4}"
     r"(?![0-9]|[.\-][0-9])" + _EXT
 )
 # National numbers with a trunk 0 (UK, EU, Chinese landlines): 020 7946 0958, 030/901820,
 # 010-65529988, (0755) 8601 3388, 0755-86013388-8001, 010-65529988转123.
 _PHONE_NAT0 = re.compile(
-    r"(?<![0-9A-Za-z+\-.])(?:[(（]0[1-9][0-9]{0,4}[)）][ ]?[0-9]{2,8}|0[1-9][0-9]{0,4}(?:[ \-/][0-9]{2,8}))"
+    r"(?<![0-9A-Za-z+\-.–—])(?:[(（]0[1-9][0-9]{0,4}[)）][ ]?[0-9]{2,8}|0[1-9][0-9]{0,4}(?:[ \-/][0-9]{2,8}))"
     r"(?:[ \-/][0-9]{2,8}){0,4}(?![0-9]|[.\-][0-9])" + _EXT
 )
 # Chinese mobile: 1[3-9]x xxxx xxxx, optionally +86 / 0086 / (+86).
 _PHONE_CN_MOBILE = re.compile(
-    r"(?<![0-9A-Za-z+\-])(?:(?:\+|00)?86[ \-]?|[(（]\+?86[)）][ ]?)?1[3-9][0-9](?:[ \-]?[0-9]{4}){2}(?![0-9])"
+    r"(?<![0-9A-Za-z+\-–—])(?:(?:\+|00)?86[ \-]?|[(（]\+?86[)）][ ]?)?1[3-9][0-9](?:[ \-]?[0-9]{4}){2}(?![0-9])"
 )
 _IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![0-9]|\.[0-9])")
 _VERSION_CONTEXT = re.compile(r"(?i)(?:\b(?:v|version|ver\.?|release|build)|版本)\s*$")
@@ -193,7 +201,9 @@ _EMAIL_DOMAIN = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,10}[A-Za-z]{2,24}(?![A-Za-z0-9\-]|\.[A-Za-z0-9])"
 )
 # "name@2x.png" is an image, not an address.
-_FILE_EXT_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico css js json pdf txt html htm php".split())
+_FILE_EXT_TLDS = frozenset(
+    ("png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "css", "js", "json", "pdf", "txt", "html", "htm", "php")
+)
 
 # URLs are found from their "://" or "www." (literal searches), the scheme read backwards.
 _URL_ANCHORS = (re.compile("://"), re.compile(r"www\."), re.compile(r"WWW\."))
@@ -470,7 +480,10 @@ def _ndigits(s: str) -> int:
 
 
 def _intl_ok(m: re.Match[str]) -> bool:
-    return 8 <= _ndigits(m.group().replace("(0)", "")) <= 17  # E.164 <= 15, plus an extension
+    s = m.group()
+    if s[0] == "0" and s.isdigit():
+        return False  # "00" + digits without any grouping: an ISBN or an ordinary number
+    return 8 <= _ndigits(s.replace("(0)", "")) <= 17  # E.164 <= 15, plus an extension
 
 
 def _nanp_ok(m: re.Match[str]) -> bool:
@@ -478,13 +491,14 @@ def _nanp_ok(m: re.Match[str]) -> bool:
     return m.group(1) is None or m.group(1) == m.group(2)
 
 
-_DATE_SHAPE = re.compile(r"[0-3]?[0-9]([\-/. ])[01]?[0-9]\1(?:19|20)?[0-9]{2}")
+# dd-mm-yyyy / mm-dd-yyyy (a date, maybe followed by a time), not a phone number.
+_DATE_SHAPE = re.compile(r"[0-3]?[0-9]([\-/. ])[0-3]?[0-9]\1(?:19|20)?[0-9]{2}(?![0-9])")
 _ZIP4_SHAPE = re.compile(r"[0-9]{5}-[0-9]{4}")
 
 
 def _nat0_ok(m: re.Match[str]) -> bool:
     s = m.group()
-    if _DATE_SHAPE.fullmatch(s) or _ZIP4_SHAPE.fullmatch(s):
+    if _DATE_SHAPE.match(s) or _ZIP4_SHAPE.fullmatch(s):
         return False
     core = re.split(r"[ ]?(?:ext|x|#|转|分机)", s, maxsplit=1)[0]
     groups = re.findall(r"[0-9]+", core)
@@ -619,7 +633,7 @@ class PIIParams(Params):
 class PIIStage(Stage):
     name = "pii"
     Params = PIIParams
-    columns = {}
+    columns: ClassVar[dict[str, pa.DataType]] = {}
     reasons = tuple(f"pii_{t}" for t in PII_TYPES)
 
     def __init__(self, params: PIIParams | None = None):
