@@ -174,7 +174,7 @@ _PHONE_INTL = re.compile(
 )
 # North American: (415) 555-0132, 415.555.0198, 415-555-0132, 1-800-555-0199.
 _PHONE_NANP = re.compile(
-    r"(?<![0-9A-Za-z+\-.–—])(?:1[ .\-])?(?:\([2-9][0-9]{2}\)[ ]?|[2-9][0-9]{2}([ .\-]))[2-9][0-9]{2}([ .\-])[0-9]{4}"
+    r"(?:(?<=[A-Za-z])(?=\()|(?<![0-9A-Za-z+\-.–—]))(?:1[ .\-])?(?:\([2-9][0-9]{2}\)[ ]?|[2-9][0-9]{2}([ .\-]))[2-9][0-9]{2}([ .\-])[0-9]{4}"
     r"(?![0-9]|[.\-][0-9])" + _EXT
 )
 # National numbers with a trunk 0 (UK, EU, Chinese landlines): 020 7946 0958, 030/901820,
@@ -188,7 +188,8 @@ _PHONE_CN_MOBILE = re.compile(
     r"(?<![0-9A-Za-z+\-–—])(?:(?:\+|00)?86[ \-]?|[(（]\+?86[)）][ ]?)?1[3-9][0-9](?:[ \-]?[0-9]{4}){2}(?![0-9])"
 )
 _IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![0-9]|\.[0-9])")
-_VERSION_CONTEXT = re.compile(r"(?i)(?:\b(?:v|version|ver\.?|release|build)|版本)\s*$")
+# Dotted quads after these words are versions or section numbers, not addresses.
+_VERSION_CONTEXT = re.compile(r"(?i)(?:\b(?:v|version|ver\.?|release|build|section|sec\.|chapter|rfc)|§|版本|第)\s*$")
 
 # IPv6 runs only near a hint; the candidate is then validated by the ipaddress module.
 # (a valid IPv6 address has "::" or seven colons)
