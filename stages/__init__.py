@@ -27,6 +27,7 @@ IMPLEMENTED: dict[str, str] = {
     "normalize": "stages.normalize:NormalizeStage",
     "exact_dedup": "stages.exact_dedup:ExactDedupStage",
     "minhash_dedup": "stages.minhash_dedup:MinHashDedupStage",
+    "pii": "stages.pii:PIIStage",
     "tokenize": "stages.tokenize:TokenizeStage",
 }
 

