@@ -61,6 +61,8 @@ def expand_input(pattern: str, base_url: str) -> Iterator[tuple[str, int | None]
     if is_url(pattern):
         yield pattern, None
         return
+    if pattern.endswith("/") or (not has_scheme(pattern) and os.path.isdir(pattern)):
+        pattern = FileSystems.join(pattern, "*")  # a folder means every file in it
     result = FileSystems.match([pattern])[0]
     for meta in sorted(result.metadata_list, key=lambda m: m.path):
         if not meta.path.endswith("/"):
@@ -76,6 +78,8 @@ def check_local_inputs(patterns: list[str]) -> int | None:
         if has_scheme(pattern):
             known = False
             continue
+        if os.path.isdir(pattern):
+            pattern = os.path.join(pattern, "*")
         matches = [m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m)]
         if not matches:
             raise FileNotFoundError(pattern)

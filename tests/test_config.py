@@ -13,7 +13,7 @@ from pipeline.run import main
 
 def test_defaults_load_and_set_overrides():
     cfg = load_config(sets=["normalize.max_blank_lines=0", "write.shard_max_mb=1"])
-    assert cfg.stages == ["extract", "normalize"]
+    assert cfg.stages == ["extract", "normalize", "exact_dedup", "minhash_dedup", "pii"]
     assert cfg.stage_params["normalize"].max_blank_lines == 0
     assert cfg.write.shard_max_mb == 1.0
 

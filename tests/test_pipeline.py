@@ -33,20 +33,20 @@ def read_shards(folder: Path) -> pa.Table:
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "out"
-    assert run("--output", str(out), "--keep-rejected", "--set", "write.shard_max_rows=10") == 0
+    assert run("--output", str(out), "--keep-rejected", "--set", "write.shard_max_rows=5") == 0
     return out
 
 
 def test_sample_run_writes_documents_manifest_and_stats(sample_run):
     stats = json.loads((sample_run / "stats.json").read_text())
-    assert list(stats["stages"]) == ["read", "extract", "normalize", "write"]
+    assert list(stats["stages"]) == ["read", "extract", "normalize", "exact_dedup", "minhash_dedup", "pii", "write"]
     assert check_stats(stats) == []
     assert stats["stages"]["read"]["out"] >= 25
     assert stats["stages"]["read"]["dropped"]["http_status_not_ok"] == 1
     assert stats["stages"]["read"]["dropped"]["not_html"] == 1
 
     shards = sorted((sample_run / "documents").glob("part-*.arrow"))
-    assert len(shards) >= 3  # shard_max_rows=10
+    assert len(shards) >= 3  # shard_max_rows=5
     assert all(p.name.endswith(f"-of-{len(shards):05d}.arrow") for p in shards)
     assert not list((sample_run / "documents").glob(".tmp-*")), "temporary files left behind"
     table = read_shards(sample_run / "documents")
@@ -58,11 +58,17 @@ def test_sample_run_writes_documents_manifest_and_stats(sample_run):
     assert any("围棋" in t for t in texts)  # the GB18030 page without a charset header
     assert not any("Ã" in t for t in texts)  # mojibake repaired by normalize
     assert len(set(table.column("id").to_pylist())) == table.num_rows
+    # The built-in sample gives every stage something to do.
+    assert stats["stages"]["exact_dedup"]["dropped"]["exact_duplicate"] >= 3
+    assert stats["stages"]["minhash_dedup"]["dropped"]["near_duplicate"] >= 1
+    assert stats["stages"]["pii"]["counts"]["email"] >= 2 and stats["stages"]["pii"]["counts"]["phone"] >= 2
+    assert not any("garden.volunteers@example.org" in t or "13812345678" in t for t in texts)
+    assert any("<EMAIL>" in t for t in texts)
 
     manifest = json.loads((sample_run / "manifest.json").read_text())
     assert manifest["documents"]["rows"] == table.num_rows
     assert [s["file"] for s in manifest["documents"]["shards"]] == [f"documents/{p.name}" for p in shards]
-    assert manifest["config"]["stages"] == ["extract", "normalize"]
+    assert manifest["config"]["stages"] == ["extract", "normalize", "exact_dedup", "minhash_dedup", "pii"]
 
 
 def test_hugging_face_datasets_reads_a_shard(sample_run):
@@ -74,7 +80,7 @@ def test_hugging_face_datasets_reads_a_shard(sample_run):
 
 def test_rerun_on_arrow_output_and_rejected(sample_run, tmp_path):
     out = tmp_path / "again"
-    assert run("--input", str(sample_run / "documents" / "*.arrow"), "--stages", "normalize",
+    assert run("--input", str(sample_run / "documents"), "--stages", "normalize",
                "--output", str(out), "--keep-rejected", "--set", "normalize.min_chars=400") == 0
     stats = json.loads((out / "stats.json").read_text())
     first = json.loads((sample_run / "stats.json").read_text())
@@ -126,15 +132,16 @@ def test_runs_from_any_directory(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_dedup_tokenize_and_training_shards(sample_run, tmp_path):
+def test_dedup_tokenize_and_training_shards(tmp_path):
     from tok_assets import llama_style_model
 
     from stages.token_shards import read_token_shard, token_shard_metadata
 
     model = llama_style_model()
     out = tmp_path / "tok"
-    args = ("--input", str(sample_run / "documents" / "*.arrow"),
-            "--stages", "normalize,exact_dedup,minhash_dedup,tokenize", "--tokenizer", str(model),
+    warc, wet = write_sample(str(tmp_path / "sample"))
+    args = ("--input", warc, "--input", wet,
+            "--stages", "extract,normalize,exact_dedup,minhash_dedup,tokenize", "--tokenizer", str(model),
             "--holdout-fraction", "0.2", "--set", "write.token_shards=2", "--output")
     assert run(*args, str(out)) == 0
     stats = json.loads((out / "stats.json").read_text())
