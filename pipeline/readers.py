@@ -36,9 +36,17 @@ def input_format(path: str) -> str:
     return "warc"
 
 
+def source_tag(source: str) -> str:
+    """A short stable tag of an input file. For CommonCrawl paths only the part from
+    ``crawl-data/`` on counts, so a local mirror, s3:// and https:// give the same ids."""
+    marker = source.find("crawl-data/")
+    key = source[marker:] if marker >= 0 else source
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
 def fallback_id(source: str, offset: int) -> str:
     """A stable id from the source file and an offset, for records that carry none."""
-    return f"{hashlib.sha1(source.encode()).hexdigest()[:16]}-{offset}"
+    return f"{source_tag(source)}-{offset}"
 
 
 def read_file(
@@ -128,7 +136,9 @@ def _warc_doc(record: WarcRecord, source: str, **fields: Any) -> Doc:
     if record_id.startswith("urn:uuid:"):
         record_id = record_id[len("urn:uuid:") :]
     doc: Doc = {
-        "id": record_id or fallback_id(source, record.offset),
+        # Scoped by file: copies of one record in two files (it happens) must stay two documents
+        # with distinct ids, or every join by id (dedup) would treat them as one.
+        "id": f"{source_tag(source)}-{record_id}" if record_id else fallback_id(source, record.offset),
         "url": record.headers.get("warc-target-uri", "").strip("<>"),
         "date": record.headers.get("warc-date", ""),
         "source": source,

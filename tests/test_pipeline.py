@@ -103,6 +103,21 @@ def test_real_warc_folder_runs_and_accounts_for_everything(tmp_path):
     assert read["out"] >= 285
     assert read["dropped"]["not_warc_file"] >= 1  # README.md is not an archive: reported, not fatal
     assert stats["stages"]["write"]["out"] > 200
+    ids = read_shards(out / "documents").column("id").to_pylist()
+    assert len(ids) == len(set(ids))  # copies of one record in two files stay distinct documents
+
+
+def test_multi_process_run_gives_the_same_documents(tmp_path):
+    def documents(out: Path) -> dict[str, str]:
+        table = read_shards(out / "documents")
+        return dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True))
+
+    inputs = ("--input", str(WARC_DIR / "**" / "*"))
+    assert run(*inputs, "--output", str(tmp_path / "one")) == 0
+    assert run(*inputs, "--output", str(tmp_path / "two"), "--direct_num_workers=2",
+               "--direct_running_mode=multi_processing") == 0
+    one, two = documents(tmp_path / "one"), documents(tmp_path / "two")
+    assert len(one) > 200 and one == two
 
 
 def test_wet_only_with_stage_subset_and_listing(tmp_path):
