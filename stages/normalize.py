@@ -126,8 +126,9 @@ def normalize_text(text: str, params: NormalizeParams, config: ftfy.TextFixerCon
     if params.ftfy:
         hard, candidate = ftfy_triggers(params.fix_character_width, params.uncurl_quotes,
                                         params.fix_latin_ligatures)
-        if candidate.search(text) is not None:
-            text = _fix_triggered_lines(text, hard, candidate, config or ftfy_config(params))
+        first = candidate.search(text)
+        if first is not None:
+            text = _fix_triggered_lines(text, first, hard, candidate, config or ftfy_config(params))
     # NFC never composes across a newline, so NFC of the whole equals NFC of each line.
     if params.nfc and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
@@ -136,14 +137,15 @@ def normalize_text(text: str, params: NormalizeParams, config: ftfy.TextFixerCon
     return text
 
 
-def _fix_triggered_lines(text: str, hard: re.Pattern, candidate: re.Pattern, config: ftfy.TextFixerConfig) -> str:
+def _fix_triggered_lines(
+    text: str, match: re.Match | None, hard: re.Pattern, candidate: re.Pattern, config: ftfy.TextFixerConfig
+) -> str:
     """ftfy.fix_text on just the lines that need it. Under this config ftfy fixes "\n"-ended
     segments independently, and its encoding repair only runs where ``is_bad`` holds, so this
     equals fixing the whole text. The regex jumps from one candidate line to the next, so lines
     without a candidate cost nothing in Python."""
     out: list[str] = []
     done = 0  # text[:done] is already in ``out``
-    match = candidate.search(text)
     while match is not None:
         start = text.rfind("\n", 0, match.start()) + 1
         end = text.find("\n", match.start())
