@@ -117,7 +117,9 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
 
     rejected = []
     for stage in stages:
-        docs, dropped = apply_stage(docs, stage, cfg.keep_rejected)
+        # Dropped documents always flow out (the report samples them); they are written to
+        # rejected/ only with --keep-rejected.
+        docs, dropped = apply_stage(docs, stage, keep_rejected=True)
         rejected.append(dropped)
 
     stage_columns = {name: dtype for stage in stages for name, dtype in stage.columns.items()}
@@ -128,11 +130,11 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
             "documents", cfg.output, run_id, schemas["documents"],
             write.shard_max_mb, write.shard_max_rows, write.batch_rows, show_progress))
     ]
+    all_rejected = (rejected or [p | "no stages" >> beam.Create([])]) | "all rejected" >> beam.Flatten()
     if cfg.keep_rejected:
         schemas["rejected"] = document_schema(stage_columns, rejected=True)
         files.append(
-            (rejected or [p | "no stages" >> beam.Create([])])
-            | "all rejected" >> beam.Flatten()
+            all_rejected
             | "write rejected" >> beam.ParDo(WriteShards(
                 "rejected", cfg.output, run_id, schemas["rejected"],
                 write.shard_max_mb, write.shard_max_rows, write.batch_rows))
@@ -151,9 +153,33 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
             write.shuffle_seed))
         manifest_extra = {**(manifest_extra or {}), "tokenizer": identity}
     extra = {"config": cfg.resolved(), "config_files": cfg.source_files, **(manifest_extra or {})}
+    # A bounded sample of kept and dropped documents for the report: costs nothing at scale.
+    half = max(1, write.report_samples // 2)
+    samples = [
+        pcoll
+        | f"summarize {label}" >> beam.Map(sample_record, kept)
+        | f"sample {label}" >> beam.combiners.Sample.FixedSizeGlobally(half)
+        for label, pcoll, kept in (("kept", docs, True), ("dropped", all_rejected, False))
+    ]
+    all_samples = samples | "all samples" >> beam.Flatten() | "join samples" >> beam.CombineGlobally(_concat)
     (
         files
         | "all shards" >> beam.Flatten()
         | "collect shards" >> beam.combiners.ToList()
-        | "finalize" >> beam.Map(finalize_output, cfg.output, run_id, schemas, extra)
+        | "finalize" >> beam.Map(finalize_output, cfg.output, run_id, schemas, extra,
+                                 samples=beam.pvalue.AsSingleton(all_samples))
     )
+
+
+def sample_record(doc: dict, kept: bool) -> dict:
+    """What the report shows of a document: small, whatever the document's size."""
+    text = doc.get("text") or ""
+    record = {"id": doc.get("id"), "url": doc.get("url"), "text": text[:600], "n_chars": len(text),
+              "lang": doc.get("lang"), "quality_score": doc.get("quality_score"), "kept": kept}
+    if not kept:
+        record.update(stage=doc.get("stage"), reason=doc.get("reason"))
+    return record
+
+
+def _concat(lists) -> list:
+    return [item for part in lists for item in part]

@@ -146,8 +146,8 @@ class WriteShards(beam.DoFn):
 
 
 def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, schemas: dict[str, pa.Schema],
-                    manifest_extra: dict[str, Any]) -> dict[str, Any]:
-    """Rename temporary files to their final shard names and write manifest.json."""
+                    manifest_extra: dict[str, Any], samples: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Rename temporary files to their final shard names; write manifest.json and samples.json."""
     manifest: dict[str, Any] = {"run_id": run_id}
     for kind, schema in schemas.items():
         mine = sorted((f for f in files if f["kind"] == kind), key=lambda f: (f["first_id"] or "", f["tmp"]))
@@ -183,4 +183,6 @@ def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, sche
     manifest.update(manifest_extra)
     with FileSystems.create(FileSystems.join(out_dir, "manifest.json")) as sink:
         sink.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode())
+    with FileSystems.create(FileSystems.join(out_dir, "samples.json")) as sink:
+        sink.write(json.dumps(samples or [], ensure_ascii=False, default=str).encode())
     return manifest
