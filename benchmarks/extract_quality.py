@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.extract import EXTRACTORS, decode_html  # noqa: E402
+from stages.extract import EXTRACTORS, decode_html
 
 DATA = ROOT.parent / "shared" / "data"
 ZH_HTML = DATA / "zh-html" / "opendatalab__magic-html" / "benchmark" / "data"
@@ -130,7 +130,7 @@ def main() -> None:
     compressed = sum(p.stat().st_size for p in paths) / 1e6
     html_mb = sum(len(d.encode("utf-8")) for d in docs) / 1e6
     print(f"\nspeed: {len(docs)} HTML responses, {html_mb:.1f} MB HTML from {compressed:.1f} MB of WARC.gz")
-    print("| extractor | MB/s HTML per core (median of %d) |" % args.repeats)
+    print(f"| extractor | MB/s HTML per core (median of {args.repeats}) |")
     print("|---|---|")
     for name in names:
         print(f"| {name} | {speed(EXTRACTORS[name], docs, args.repeats):.1f} |")
