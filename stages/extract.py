@@ -139,6 +139,9 @@ _TAG = re.compile(r"<[^>]*>")
 _LINK_OPEN = re.compile(r"<a\b[^>]*>")
 _LINK = re.compile(r"<a>(.*?)</a>", re.DOTALL)
 # Sentence punctuation, full- and half-width: a line of prose carries it, a menu does not.
+# Legal boilerplate that sits in page footers on practically every site (Chinese sites must
+# show their ICP licence number); a block carrying it is never content.
+_LEGAL = re.compile(r"©|&copy;|copyright|all rights reserved|版权所有|ICP[备证]|公网安备", re.IGNORECASE)
 _PUNCT = re.compile(r"[，。！？；：、,.!?;:「」“”（）]")
 
 # Line scores: chosen on the annotated zh pages by a coarse grid (offsets 5-40, punctuation
@@ -147,6 +150,7 @@ PUNCT_WEIGHT = 2.0
 LINK_WEIGHT = 2.0
 LINE_OFFSET = 15.0  # a prose line must be longer than this (in CJK units) to count as content
 LINK_LINE_OFFSET = 25.0  # offset for lines that are mostly link text
+BR_LINE_OFFSET = 3.0  # for each further <br>-separated line of a block
 
 
 def _units(text: str) -> float:
@@ -170,39 +174,63 @@ def _render(html: str) -> str:
     )
 
 
-def _lines(rendered: str) -> tuple[list[str], list[float], list[bool]]:
-    """Rendered blocks -> (clean text, score, is-link-list) per non-empty line."""
+def _blocks(rendered: str) -> tuple[list[str], list[float], list[bool]]:
+    """Rendered output -> (clean text, score, is-link-list) per block. A block is one rendered
+    line, except that lines joined by ``<br>`` or inside ``<pre>`` form one block (a poem,
+    a forum post with line breaks, a code listing): they are scored together and kept or
+    dropped together, but keep their line breaks."""
     texts: list[str] = []
     scores: list[float] = []
     linky: list[bool] = []
+    parts: list[str] = []
+    units = link_units = 0.0
+    punct = 0
+    heading = in_pre = False
     # Drop link targets once, in C, so the per-line regexes below scan short strings.
     for raw in _LINK_OPEN.sub("<a>", rendered).split("\n"):
-        link_units = 0.0
-        heading = False
+        continues = False
         if "<" in raw:
             text = _TAG.sub("", raw)
             if "<a" in raw:
-                link_units = _units(_TAG.sub("", "".join(_LINK.findall(raw))))
-            heading = raw.lstrip().startswith("<h")
+                link_units += _units(_TAG.sub("", "".join(_LINK.findall(raw))))
+            if not parts:
+                heading = raw.lstrip().startswith("<h")
+            if "<pre" in raw:
+                in_pre = True
+            if "</pre>" in raw:
+                in_pre = False
+            continues = raw.endswith("<br>")
         else:
             text = raw
         if "&" in text:
             text = htmllib.unescape(text)
         text = text.strip()
-        if not text:
+        if text:
+            parts.append(text)
+            units += _units(text)
+            punct += len(_PUNCT.findall(text))
+        if continues or in_pre or not parts:
             continue
-        units = _units(text)
         link_units = min(link_units, units)
-        punct = len(_PUNCT.findall(text))
         is_links = link_units > 0.5 * units
         score = (units - link_units) + PUNCT_WEIGHT * punct - LINK_WEIGHT * link_units
         score -= LINK_LINE_OFFSET if is_links else LINE_OFFSET
+        score -= BR_LINE_OFFSET * (len(parts) - 1)
         if heading:
             score = min(score, 0.0)  # a heading starts a run only through the text under it
-            text = "\x00" + text  # marked for the title rule below, stripped on output
-        texts.append(text)
+        if _LEGAL.search(text if len(parts) == 1 else "\n".join(parts)):
+            score = min(score, -LINK_LINE_OFFSET)
+        texts.append(("\x00" if heading else "") + "\n".join(parts))
         scores.append(score)
         linky.append(is_links and punct == 0)
+        parts = []
+        units = link_units = 0.0
+        punct = 0
+        heading = False
+    if parts:  # unterminated <pre> or trailing <br>
+        texts.append("\n".join(parts))
+        scores.append(units + PUNCT_WEIGHT * punct - LINE_OFFSET)
+        linky.append(False)
     return texts, scores, linky
 
 
@@ -223,7 +251,7 @@ def _best_run(scores: list[float]) -> tuple[int, int]:
 def extract_blocks(html: str) -> str:
     """Main text as the best-scoring contiguous run of rendered blocks, one block per line;
     link-list lines inside the run are dropped."""
-    texts, scores, linky = _lines(_render(html))
+    texts, scores, linky = _blocks(_render(html))
     if not texts:
         return ""
     start, end = _best_run(scores)
