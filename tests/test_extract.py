@@ -166,8 +166,7 @@ def test_main_text_f1_on_annotated_chinese_pages(capsys):
     f1 = _mean_f1("blocks")
     with capsys.disabled():
         print(f"\nextract: mean main-text F1 on 54 zh pages = {f1:.3f}")
-    # The target is 0.85; see benchmarks/RESULTS_extract.md for where it falls short.
-    assert f1 >= 0.82
+    assert f1 >= 0.85
 
 
 def test_beats_resiliparse_main_content():
