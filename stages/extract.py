@@ -203,7 +203,7 @@ def _blocks(rendered: str) -> tuple[list[str], list[float], list[bool]]:
         linky.append(is_links and punct == 0)
 
     # Drop link targets once, in C, so the per-line work below scans short strings.
-    rendered = _LINK_OPEN.sub("<a>", rendered)
+    rendered = _LINK_OPEN.sub("<a>", rendered).replace("\n</a>", "</a>")
     # Footer markers are searched once over the whole page (rare), then looked up per line.
     legal_lines = set()
     for marker in _LEGAL:  # str.find: far faster than one regex over the whole page
