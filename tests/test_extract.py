@@ -218,6 +218,34 @@ def test_stage_without_html_body():
     assert isinstance(out, Drop) and out.reason == "not_html" and out.reason in ExtractStage.reasons
 
 
+@pytest.mark.parametrize("ctype", ["image/png", "application/pdf", "application/json"])
+def test_stage_drops_non_html_content_type(ctype):
+    out = ExtractStage().process(_doc(b"<html><body><p>text</p></body></html>", ctype))
+    assert isinstance(out, Drop) and out.reason == "not_html"
+
+
+def test_stage_on_every_html_response_of_real_warcs():
+    from warcio.archiveiterator import ArchiveIterator
+
+    stage = ExtractStage()
+    kept = 0
+    for name in ("chatnoir-eu__chatnoir-resiliparse/warcfile.warc.gz", "allenai__dolma/sample-0000.warc.gz"):
+        with open(DATA / "warc" / name, "rb") as fh:
+            for rec in ArchiveIterator(fh):
+                ctype = rec.http_headers.get_header("Content-Type") if rec.http_headers else None
+                if rec.rec_type != "response" or "html" not in (ctype or ""):
+                    continue
+                out = stage.process(_doc(rec.content_stream().read(), ctype))
+                if isinstance(out, Drop):
+                    assert out.reason in ExtractStage.reasons
+                    continue
+                kept += 1
+                text = out["text"]
+                assert text.strip() and "\ufffd" not in text
+                assert "<script" not in text and "</" not in text and "&amp;" not in text
+    assert kept >= 30
+
+
 def test_stage_rejects_unknown_extractor():
     with pytest.raises(ValueError, match="extractor"):
         ExtractStage(ExtractParams(extractor="nope"))
