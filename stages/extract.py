@@ -291,9 +291,11 @@ def extract_blocks(html: str) -> str:
 
 
 def extract_trafilatura(html: str) -> str:
-    import trafilatura
+    import trafilatura  # imported lazily: slow to import and only an alternative
 
-    return trafilatura.extract(html, include_comments=True, include_tables=True) or ""
+    # favor_precision was its best setting on the annotated pages (F1 0.789; default 0.758,
+    # favor_recall 0.775).
+    return trafilatura.extract(html, favor_precision=True, include_comments=True, include_tables=True) or ""
 
 
 def extract_resiliparse(html: str) -> str:
