@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import re
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA as DATA  # noqa: E402
 from resiliparse.extract.html2text import extract_plain_text
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from benchmarks.extract_quality import load_pages, prf
 from stages import load_stage_class
@@ -24,7 +20,6 @@ from stages.extract import (
     extract_main_text,
 )
 
-DATA = ROOT.parent / "shared" / "data"
 CHATNOIR_WARC = DATA / "warc" / "chatnoir-eu__chatnoir-resiliparse" / "warcfile.warc.gz"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CYRILLIC = re.compile(r"[\u0400-\u04ff]")
