@@ -1,0 +1,91 @@
+"""Real text for the filter tests and benchmarks, made from the shared data next to the repo
+(never copied into it): the 54 Chinese pages, English HTML pages from the WARC files, and the
+Common Crawl spam excerpt. Main text is extracted with resiliparse, as the pipeline's extract
+stage does, so the filters see what they would see in a run."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+WARC_DIR = SHARED_DATA / "warc"
+ZH_HTML_DIR = SHARED_DATA / "zh-html" / "opendatalab__magic-html" / "benchmark" / "data"
+SPAM_WARC = WARC_DIR / "chatnoir-eu__chatnoir-resiliparse" / "warcfile.warc.gz"
+# WARCs with English HTML responses (government, archive.org, dolma's sample).
+ENGLISH_WARCS = (
+    "allenai__dolma/sample-0000.warc.gz",
+    "allenai__dolma/sample-0001.warc.gz",
+    "archivesunleashed__aut/example.warc.gz",
+    "ukwa__webarchive-discovery/BL-20140325121225068-00000-32090~opera~8443.warc.gz",
+)
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def extract_main_text(html: str | bytes) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+    from resiliparse.parse.html import HTMLTree
+
+    if isinstance(html, bytes):
+        html = bytes_to_str(html, detect_encoding(html))
+    return extract_plain_text(HTMLTree.parse(html), main_content=True)
+
+
+@functools.cache
+def zh_pages() -> tuple[tuple[str, str], ...]:
+    """(file name, extracted main text) for the 54 real Chinese pages."""
+    pages = []
+    for path in sorted(ZH_HTML_DIR.glob("*/htmls/*.html")):
+        pages.append((path.name, extract_main_text(path.read_bytes())))
+    return tuple(pages)
+
+
+@functools.cache
+def zh_annotated() -> tuple[str, ...]:
+    """Human-annotated main text of the same 54 pages (base.json), for training/benchmarks."""
+    out = []
+    for kind in ("article", "forum"):
+        base = json.loads((ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
+        for path in sorted((ZH_HTML_DIR / kind / "htmls").glob("*.html")):
+            entry = base.get(path.stem)
+            if entry and entry.get("content"):
+                out.append(entry["content"])
+    return tuple(out)
+
+
+def _html_responses(path: Path):
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as f:
+        for rec in ArchiveIterator(f):
+            if rec.rec_type != "response" or rec.http_headers is None:
+                continue
+            if "html" not in (rec.http_headers.get_header("Content-Type") or ""):
+                continue
+            yield rec.rec_headers.get_header("WARC-Target-URI"), rec.content_stream().read()
+
+
+@functools.cache
+def english_pages(min_chars: int = 500) -> tuple[tuple[str, str], ...]:
+    """(url, main text) of HTML pages from the English WARCs with at least ``min_chars`` of text
+    and no CJK (so their label is unambiguous without a model)."""
+    out = []
+    for rel in ENGLISH_WARCS:
+        for url, body in _html_responses(WARC_DIR / rel):
+            try:
+                text = extract_main_text(body)
+            except Exception:  # a broken page is not what these tests are about
+                continue
+            if len(text) >= min_chars and not _CJK.search(text):
+                out.append((url, text))
+    return tuple(out)
+
+
+@functools.cache
+def spam_pages() -> tuple[tuple[str, str], ...]:
+    """(url, main text) of every HTML response in the Common Crawl spam excerpt. Callers must
+    not print the text."""
+    return tuple((url, extract_main_text(body)) for url, body in _html_responses(SPAM_WARC))
