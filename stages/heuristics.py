@@ -74,9 +74,10 @@ class HeuristicsParams(Params):
     dup_ngram_max: list[float] = dataclasses.field(
         default_factory=lambda: [0.15, 0.14, 0.13, 0.12, 0.11, 0.10]  # n = 5 .. 10
     )
-    # A Chinese word is ~1.5-2 characters: word n-grams become character (2n)-grams in CJK mode;
+    # A Chinese word is ~1.5-2 characters. In CJK mode word counts are characters / this (for
+    # min/max words, symbol and newline ratios) and word n-grams become character (n * this)-grams:
     # with 1.0, 5-character n-grams flag 24 of 53 clean, annotated Chinese articles as repetitive.
-    cjk_ngram_scale: float = 2.0
+    cjk_chars_per_word: float = 2.0
     # C4: document drops
     c4_lorem_ipsum: bool = True
     c4_curly_bracket: bool = False  # C4 drops any page with "{"; that loses every page with code
@@ -197,8 +198,8 @@ def dup_ngram_fraction(h: np.ndarray, n: int, lengths: np.ndarray, total_chars: 
 
 def repetition_failure(words: list[str], params: HeuristicsParams, cjk: bool = False) -> Drop | None:
     """Gopher's n-gram repetition rules over hashed tokens (see module doc). In CJK mode the
-    tokens are characters, so a word n-gram becomes a ``round(n * cjk_ngram_scale)``-gram."""
-    scale = params.cjk_ngram_scale if cjk else 1.0
+    tokens are characters, so a word n-gram becomes a ``round(n * cjk_chars_per_word)``-gram."""
+    scale = params.cjk_chars_per_word if cjk else 1.0
     if len(words) < 2:
         return None
     ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words)).view(np.uint64)
@@ -231,25 +232,26 @@ def check(text: str, params: HeuristicsParams, cjk: bool) -> Drop | None:
     """Document-dropping rules, cheapest first; ``None`` means keep. Never modifies text."""
     p = params
     words = tokenize(text, cjk)
-    n_words = len(words)
-    if n_words < max(p.min_words, 1):  # an empty document never passes
-        return Drop("gopher_too_few_words", str(n_words))
+    # Word-equivalents: in CJK mode, characters per cjk_chars_per_word (see HeuristicsParams).
+    n_words = len(words) / p.cjk_chars_per_word if cjk else len(words)
+    if not words or n_words < p.min_words:  # an empty document never passes
+        return Drop("gopher_too_few_words", f"{n_words:.0f}")
     if n_words > p.max_words:
-        return Drop("gopher_too_many_words", str(n_words))
+        return Drop("gopher_too_many_words", f"{n_words:.0f}")
     low = text.lower()
     if p.c4_lorem_ipsum and "lorem ipsum" in low:
         return Drop("c4_lorem_ipsum")
     if p.c4_curly_bracket and "{" in text:
         return Drop("c4_curly_bracket")
     if not cjk:
-        mean = sum(map(len, words)) / n_words
+        mean = sum(map(len, words)) / len(words)
         if not p.min_mean_word_length <= mean <= p.max_mean_word_length:
             return Drop("gopher_mean_word_length", f"{mean:.2f}")
     symbols = text.count("#") + text.count("...") + text.count("…")
     if symbols / n_words > p.max_symbol_word_ratio:
         return Drop("gopher_symbol_ratio", f"{symbols / n_words:.3f}")
     # Whitespace tokens without a letter (numbers, separators); a CJK character is a letter.
-    alpha = 1.0 - len(_NO_LETTER_TOKEN.findall(text)) / n_words
+    alpha = 1.0 - len(_NO_LETTER_TOKEN.findall(text)) / len(words)
     if alpha < p.min_alpha_words_ratio:
         return Drop("gopher_alpha_words", f"{alpha:.3f}")
     stops = sum(map(text.count, ZH_STOP)) if cjk else sum(map(EN_STOP.__contains__, low.split()))

