@@ -153,9 +153,10 @@ def _write_examples(path: Path, examples: list[tuple[str, str]]) -> None:
 
 
 def train(positive: list[str], negative: list[str], output: str, epoch: int = 5, word_ngrams: int = 2,
-          dim: int = 32, lr: float = 0.5, holdout: float = 0.1, max_chars: int = 4000, seed: int = 0,
-          min_chars: int = 20) -> TrainResult:
-    """Train on texts (not paths); save the model to ``output``; return held-out P/R of positives."""
+          dim: int = 32, lr: float = 0.2, holdout: float = 0.1, max_chars: int = 4000, seed: int = 0,
+          min_chars: int = 20, threads: int = 0) -> TrainResult:
+    """Train on texts (not paths); save the model to ``output``; return held-out P/R of positives.
+    ``threads=1`` makes training reproducible (fastText's threads race by design)."""
     import fasttext
 
     rng = random.Random(seed)
@@ -178,7 +179,7 @@ def train(positive: list[str], negative: list[str], output: str, epoch: int = 5,
         _write_examples(train_path, train_set)
         model = fasttext.train_supervised(
             input=str(train_path), epoch=epoch, wordNgrams=word_ngrams, dim=dim, lr=lr, minCount=1,
-            bucket=200_000, thread=max(1, min(4, os.cpu_count() or 1)), seed=seed, verbose=0,
+            bucket=200_000, thread=threads or max(1, min(4, os.cpu_count() or 1)), seed=seed, verbose=0,
         )
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     model.save_model(output)
@@ -273,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--epoch", type=int, default=5)
     t.add_argument("--wordNgrams", dest="word_ngrams", type=int, default=2)
     t.add_argument("--dim", type=int, default=32)
-    t.add_argument("--lr", type=float, default=0.5)
+    t.add_argument("--lr", type=float, default=0.2)
+    t.add_argument("--threads", type=int, default=0, help="0: up to 4; 1: reproducible")
     t.add_argument("--holdout", type=float, default=0.1, help="fraction of each class held out")
     t.add_argument("--max-chars", type=int, default=4000)
     t.add_argument("--seed", type=int, default=0)
@@ -285,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         pos = [text for path in expand(args.positive) for text in read_texts(path)]
         neg = [text for path in expand(args.negative) for text in read_texts(path)]
         result = train(pos, neg, args.output, args.epoch, args.word_ngrams, args.dim, args.lr, args.holdout,
-                       args.max_chars, args.seed)
+                       args.max_chars, args.seed, threads=args.threads)
         print(f"trained on {result.n_train} examples; held-out {result.n_test}: "
               f"precision {result.precision:.3f} recall {result.recall:.3f}; model -> {args.output}")
         return 0

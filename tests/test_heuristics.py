@@ -78,7 +78,7 @@ def test_chinese_punctuation_counts_as_terminal(zh):
 
 @pytest.mark.parametrize("cjk", [False, True])
 def test_too_few_words(en, zh, cjk):
-    text = zh[:40] if cjk else " ".join(en.split()[:30])
+    text = zh[:40] if cjk else " ".join(en.split()[:20])
     assert reason(text, only("min_words"), cjk) == "gopher_too_few_words"
 
 
@@ -218,7 +218,7 @@ def test_newline_ratio(en):
 def test_c4_line_removal_modifies_text_only_when_enabled(en):
     nav = "Home\nAbout us\nPlease enable JavaScript to view this site.\nThis site uses cookies."
     doc = {"id": "1", "url": "", "text": nav + "\n" + en}
-    kept = HeuristicsStage(HeuristicsParams()).process(dict(doc))
+    kept = HeuristicsStage(HeuristicsParams(c4_remove_lines=False)).process(dict(doc))
     assert not isinstance(kept, Drop) and kept["text"].startswith("Home")
     stage = HeuristicsStage(HeuristicsParams(c4_remove_lines=True))
     cleaned = stage.process(dict(doc))
@@ -236,7 +236,7 @@ def test_c4_empty_after_cleaning():
 
 
 def test_stage_uses_lang_and_keeps_clean_text(en, zh):
-    stage = HeuristicsStage()
+    stage = HeuristicsStage(HeuristicsParams(c4_remove_lines=False))
     assert stage.process({"id": "e", "url": "", "text": en, "lang": "en"})["text"] == en
     assert stage.process({"id": "z", "url": "", "text": zh, "lang": "zh"})["text"] == zh
     # Treated as English, Chinese prose is ~20 "words" with an absurd mean length: dropped.

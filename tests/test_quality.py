@@ -3,10 +3,11 @@ keep by threshold or by the seeded Pareto rule."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -19,11 +20,11 @@ from stages.quality import (
     QualityScorer,
     QualityStage,
     features,
-    main,
     pareto_keep,
     read_texts,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 TRAIN_OUTPUT: list[str] = []
 WET_GLOB = str(WARC_DIR / "jeffharwell__CommonCrawlScalaTools" / "*.wet.gz")
 
@@ -55,12 +56,13 @@ def model_path(tmp_path_factory):
         for text in neg:
             f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
     out = d / "model.bin"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        rc = main(["train", "--positive", str(d / "pd.jsonl"), str(d / "en.arrow"), "--negative", str(d / "crawl.jsonl"),
-                   WET_GLOB, "--output", str(out), "--epoch", "10", "--wordNgrams", "2", "--dim", "16"])
-    assert rc == 0 and out.is_file()
-    TRAIN_OUTPUT.append(printed.getvalue())
+    # The real command line, in its own process (as a user runs it).
+    cmd = [sys.executable, "-m", "stages.quality", "train", "--positive", str(d / "pd.jsonl"), str(d / "en.arrow"),
+           "--negative", str(d / "crawl.jsonl"), WET_GLOB, "--output", str(out), "--epoch", "10",
+           "--wordNgrams", "2", "--dim", "16", "--threads", "1"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and out.is_file(), proc.stderr[-2000:]
+    TRAIN_OUTPUT.append(proc.stdout)
     return str(out)
 
 
