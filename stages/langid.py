@@ -133,7 +133,7 @@ def sample_text(text: str, sample_chars: int) -> str:
 class LanguageIdentifier:
     """Pure core: ``identify(text) -> (lang, score)`` with alias folding (see module doc)."""
 
-    def __init__(self, model_path: Path, sample_chars: int = 3000, aliases: dict[str, str] | None = None,
+    def __init__(self, model_path: Path, sample_chars: int = 2000, aliases: dict[str, str] | None = None,
                  top_k: int = 3):
         self.model = load_fasttext(model_path)
         self.sample_chars = sample_chars
@@ -159,7 +159,7 @@ class LangIdParams(Params):
     languages: list[str] = dataclasses.field(default_factory=lambda: ["zh", "en"])  # [] keeps all
     min_score: float = 0.65
     model: str | None = None  # None: the cached lid.176.ftz (fetched on first use)
-    sample_chars: int = 3000  # 0: whole document
+    sample_chars: int = 2000  # 0: whole document
     aliases: dict[str, str] = dataclasses.field(default_factory=lambda: dict(DEFAULT_ALIASES))
 
 

@@ -40,12 +40,10 @@ import numpy as np
 import pyarrow as pa
 
 from stages.base import Doc, Drop, Params, Stage
-from stages.heuristics import CJK_CLASS
+from stages.heuristics import CJK_SPACED
 
 POSITIVE = "__label__pos"
 NEGATIVE = "__label__neg"
-_CJK_CHAR = re.compile(f"[{CJK_CLASS}\u3000-\u303f\uff00-\uffef]")
-_SPACE = re.compile(r"\s+")
 
 
 class ModelMissing(RuntimeError):
@@ -56,7 +54,7 @@ def features(text: str, max_chars: int = 4000) -> str:
     """The text as fastText sees it: CJK characters as words, one line, lower-cased."""
     if max_chars > 0:
         text = text[:max_chars]
-    return _SPACE.sub(" ", _CJK_CHAR.sub(r" \g<0> ", text.lower())).strip()
+    return " ".join(text.lower().translate(CJK_SPACED).split())
 
 
 # ---------------------------------------------------------------------------- reading inputs

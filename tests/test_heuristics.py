@@ -4,7 +4,9 @@ break exactly one rule is dropped with that rule's reason (other rules switched 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
+import numpy as np
 import pytest
 from filters_corpus import en_annotated, peoples_daily
 
@@ -16,6 +18,8 @@ from stages.heuristics import (
     c4_clean_lines,
     check,
     is_cjk_text,
+    repetition_failure,
+    token_ids,
     tokenize,
 )
 
@@ -65,6 +69,9 @@ def test_cjk_mode_detection(en, zh):
     assert is_cjk_text(en, "zh") and not is_cjk_text(zh, "en")
     # A Chinese character is one word; embedded Latin words stay whole.
     assert tokenize("我们用Python写代码。", True) == ["我", "们", "用", "Python", "写", "代", "码", "。"]
+    ids, lengths = token_ids("我们用Python 写\u3000代码。x", True)
+    assert lengths.tolist() == [1, 1, 1, 6, 1, 1, 1, 1, 1]
+    assert ids[0] == ord("我") and ids[3] == np.int64(hash("Python")).view(np.uint64)
 
 
 def test_chinese_punctuation_counts_as_terminal(zh):
@@ -247,3 +254,35 @@ def test_stage_uses_lang_and_keeps_clean_text(en, zh):
 def test_every_reason_is_declared():
     assert len(set(REASONS)) == len(REASONS) == len(HeuristicsStage.reasons)
     assert {f.name for f in dataclasses.fields(HeuristicsParams)} >= set(OFF)
+
+
+def _reference_dup_fraction(words: list[str], n: int) -> float:
+    """Gopher's duplicated n-gram character fraction, the slow obvious way."""
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    counts = Counter(grams)
+    covered = [False] * len(words)
+    for i, g in enumerate(grams):
+        if counts[g] > 1:
+            covered[i:i + n] = [True] * n
+    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / sum(map(len, words))
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_dup_ngram_fractions_match_reference(en, zh, cjk):
+    base = zh if cjk else en
+    sentences = base.replace("。", "。\n").replace(". ", ".\n").split("\n")
+    text = "\n".join(sentences + sentences[::3])  # partly repeated real text
+    words = tokenize(text, cjk)
+    ids, lengths = token_ids(text, cjk)
+    assert ids.size == len(words) and lengths.tolist() == [len(w) for w in words]
+    scale = DEFAULTS.cjk_chars_per_word if cjk else 1.0
+    for k in range(6):
+        n = round((k + 5) * scale)
+        expected = _reference_dup_fraction(words, n)
+        assert 0.05 < expected < 1.0
+        limits = [2.0] * 6
+        limits[k] = expected - 1e-6
+        drop = repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk)
+        assert drop is not None and drop.detail == f"n={n} {expected:.3f}"
+        limits[k] = expected + 1e-6
+        assert repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk) is None
