@@ -24,6 +24,13 @@ ENGLISH_WARCS = (
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+def _require(path: Path) -> Path:
+    """Shared data is required: a missing checkout must fail loudly, never test nothing."""
+    if not path.exists():
+        raise FileNotFoundError(f"shared test data missing at {path} (the repo must sit next to shared/)")
+    return path
+
+
 def extract_main_text(html: str | bytes) -> str:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
@@ -38,7 +45,7 @@ def extract_main_text(html: str | bytes) -> str:
 def zh_pages() -> tuple[tuple[str, str], ...]:
     """(file name, extracted main text) for the 54 real Chinese pages."""
     pages = []
-    for path in sorted(ZH_HTML_DIR.glob("*/htmls/*.html")):
+    for path in sorted(_require(ZH_HTML_DIR).glob("*/htmls/*.html")):
         pages.append((path.name, extract_main_text(path.read_bytes())))
     return tuple(pages)
 
@@ -48,7 +55,7 @@ def zh_annotated() -> tuple[str, ...]:
     """Human-annotated main text of the same 54 pages (base.json), for training/benchmarks."""
     out = []
     for kind in ("article", "forum"):
-        base = json.loads((ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
+        base = json.loads(_require(ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
         for path in sorted((ZH_HTML_DIR / kind / "htmls").glob("*.html")):
             entry = base.get(path.stem)
             if entry and entry.get("content"):
@@ -59,7 +66,7 @@ def zh_annotated() -> tuple[str, ...]:
 def _html_responses(path: Path):
     from warcio.archiveiterator import ArchiveIterator
 
-    with open(path, "rb") as f:
+    with open(_require(path), "rb") as f:
         for rec in ArchiveIterator(f):
             if rec.rec_type != "response" or rec.http_headers is None:
                 continue
@@ -97,7 +104,7 @@ def en_annotated(min_chars: int = 1500) -> tuple[str, ...]:
     lists all 261 pages; only the text is used, no HTML)."""
     out = []
     for kind in ("article", "forum"):
-        base = json.loads((ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
+        base = json.loads(_require(ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
         for key in sorted(base):
             text = base[key].get("content") or ""
             if len(text) >= min_chars and not _CJK.search(text):
