@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -129,3 +131,47 @@ def peoples_daily(n: int = 3000, min_chars: int = 40) -> tuple[str, ...]:
                 if len(out) >= n:
                     break
     return tuple(out)
+
+
+def _chunks(texts, n_lines: int = 5):
+    for text in texts:
+        lines = [line for line in text.split("\n") if line.strip()]
+        for i in range(0, len(lines), n_lines):
+            chunk = "\n".join(lines[i:i + n_lines])
+            if len(chunk) >= 40:
+                yield chunk
+
+
+def train_quality_model(workdir: Path) -> tuple[str, str]:
+    """Train a small quality model with the real command line, in its own process; return
+    (model path, what it printed). Positives: People's Daily paragraphs (JSONL) and annotated
+    English articles (Arrow stream). Negatives: raw crawl in 5-line chunks: Common Crawl WET text
+    (also the WET files themselves, read by the CLI) and the main-content extraction of the 54
+    Chinese pages, boilerplate and all. The spam excerpt is never used for training."""
+    import pyarrow as pa
+
+    from stages.quality import read_texts
+
+    with open(workdir / "pd.jsonl", "w", encoding="utf-8") as f:
+        for text in peoples_daily(1500):
+            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    en = list(_chunks(en_annotated()))[:1500]
+    schema = pa.schema([("text", pa.string())])
+    with pa.OSFile(str(workdir / "en.arrow"), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        writer.write_table(pa.table({"text": en}))
+    neg = list(_chunks(t for p in sorted(_require(WARC_DIR).rglob("*.wet*")) for t in read_texts(str(p))))
+    neg += list(_chunks(t for _, t in zh_pages()))
+    with open(workdir / "crawl.jsonl", "w", encoding="utf-8") as f:
+        for text in neg:
+            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    out = workdir / "model.bin"
+    wet_glob = str(WARC_DIR / "jeffharwell__CommonCrawlScalaTools" / "*.wet.gz")
+    cmd = [sys.executable, "-m", "stages.quality", "train", "--positive", str(workdir / "pd.jsonl"),
+           str(workdir / "en.arrow"), "--negative", str(workdir / "crawl.jsonl"), wet_glob, "--output", str(out),
+           "--epoch", "10", "--wordNgrams", "2", "--dim", "16", "--threads", "1"]
+    # Its own process: in a process that already loaded another fastText model (lid.176),
+    # fastText's training was seen to diverge (NaN); the command line never shares a process.
+    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"training failed: {proc.stderr[-2000:]}")
+    return str(out), proc.stdout

@@ -3,15 +3,10 @@ keep by threshold or by the seeded Pareto rule."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pyarrow as pa
 import pytest
-from filters_corpus import WARC_DIR, en_annotated, peoples_daily, spam_pages, zh_pages
+from filters_corpus import WARC_DIR, peoples_daily, spam_pages, train_quality_model
 
 from stages.base import Drop
 from stages.quality import (
@@ -24,46 +19,14 @@ from stages.quality import (
     read_texts,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 TRAIN_OUTPUT: list[str] = []
-WET_GLOB = str(WARC_DIR / "jeffharwell__CommonCrawlScalaTools" / "*.wet.gz")
-
-
-def _chunks(texts, n_lines=5):
-    for text in texts:
-        lines = [line for line in text.split("\n") if line.strip()]
-        for i in range(0, len(lines), n_lines):
-            chunk = "\n".join(lines[i:i + n_lines])
-            if len(chunk) >= 40:
-                yield chunk
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    """Positives: People's Daily paragraphs (JSONL) + annotated English articles (Arrow stream).
-    Negatives: raw crawl in 5-line chunks: Common Crawl WET text (also the WET files themselves,
-    read by the CLI) and the main-content extraction of the 54 Chinese pages, boilerplate and all."""
-    d = tmp_path_factory.mktemp("quality")
-    with open(d / "pd.jsonl", "w", encoding="utf-8") as f:
-        for text in peoples_daily(1500):
-            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
-    en = [c for c in _chunks(en_annotated())][:1500]
-    with pa.OSFile(str(d / "en.arrow"), "wb") as sink, pa.ipc.new_stream(sink, pa.schema([("text", pa.string())])) as w:
-        w.write_table(pa.table({"text": en}))
-    neg = list(_chunks(t for p in sorted(WARC_DIR.rglob("*.wet*")) for t in read_texts(str(p))))
-    neg += list(_chunks(t for _, t in zh_pages()))  # raw Chinese crawl: whole extracted pages
-    with open(d / "crawl.jsonl", "w", encoding="utf-8") as f:
-        for text in neg:
-            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
-    out = d / "model.bin"
-    # The real command line, in its own process (as a user runs it).
-    cmd = [sys.executable, "-m", "stages.quality", "train", "--positive", str(d / "pd.jsonl"), str(d / "en.arrow"),
-           "--negative", str(d / "crawl.jsonl"), WET_GLOB, "--output", str(out), "--epoch", "10",
-           "--wordNgrams", "2", "--dim", "16", "--threads", "1"]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0 and out.is_file(), proc.stderr[-2000:]
-    TRAIN_OUTPUT.append(proc.stdout)
-    return str(out)
+    path, printed = train_quality_model(tmp_path_factory.mktemp("quality"))
+    TRAIN_OUTPUT.append(printed)
+    return path
 
 
 def test_features_split_chinese_into_characters():
