@@ -63,8 +63,8 @@ def langid_accuracy() -> None:
         "131 English pages from WARCs (en)": ("en", [t for _, t in english_pages()]),
         "375 People's Daily documents (zh)": ("zh", ["\n".join(pd[i:i + 8]) for i in range(0, len(pd), 8)]),
     }
-    print("| langid on | whole document | sample 2000 chars (default) |\n|---|---|---|")
-    stages = [LangIdStage(LangIdParams(sample_chars=0)), LangIdStage(LangIdParams())]
+    print("| langid on | whole document | sample 2000 bytes (default) |\n|---|---|---|")
+    stages = [LangIdStage(LangIdParams(sample_bytes=0)), LangIdStage(LangIdParams())]
     for s in stages:
         s.setup()
     for name, (lang, texts) in sets.items():
@@ -104,8 +104,8 @@ def main() -> None:
         if not args.model:
             train_model(Path(model))
         cases = [
-            ("langid (sample 2000 chars, default)", LangIdStage(LangIdParams())),
-            ("langid (whole document)", LangIdStage(LangIdParams(sample_chars=0))),
+            ("langid (sample 2000 bytes, default)", LangIdStage(LangIdParams())),
+            ("langid (whole document)", LangIdStage(LangIdParams(sample_bytes=0))),
             ("heuristics (default: C4 line removal + all drop rules)", HeuristicsStage(HeuristicsParams())),
             ("heuristics (drop rules only)", HeuristicsStage(HeuristicsParams(c4_remove_lines=False))),
             ("quality (first 4000 chars, default)", QualityStage(QualityParams(model=model, threshold=0.0))),

@@ -209,17 +209,20 @@ def _extend(ids: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 def top_ngram_fraction(h: np.ndarray, n: int, lengths: np.ndarray, total_chars: int) -> float:
-    """Characters covered by the most frequent n-gram (each occurrence), over all word characters."""
+    """Characters covered by the most frequent n-gram (each occurrence), over all word characters.
+    Among equally frequent n-grams the longest counts, so the result never depends on hash order."""
     if h.size < 2 or total_chars == 0:
         return 0.0
     s = np.sort(h)
     bounds = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1], [True])))
     counts = np.diff(bounds)
-    j = int(np.argmax(counts))
-    if counts[j] < 2:
+    top = int(counts.max())
+    if top < 2:
         return 0.0
-    start = int(np.argmax(h == s[bounds[j]]))
-    return float(counts[j] * lengths[start:start + n].sum()) / total_chars
+    tied = s[bounds[:-1][counts == top]]
+    cum = np.concatenate(([0], np.cumsum(lengths)))
+    gram_chars = cum[n:n + h.size] - cum[:h.size]
+    return float(top * gram_chars[np.isin(h, tied)].max()) / total_chars
 
 
 def _repeated(values: np.ndarray) -> np.ndarray:

@@ -9,9 +9,12 @@ parameter or ``$CC_PIPELINE_LID_MODEL`` (e.g. to use the larger ``lid.176.bin``)
 directory is ``$CC_PIPELINE_CACHE`` or ``~/.cache/cc-pretrain-pipeline``.
 
 Speed: fastText's cost is linear in the text it sees, and a whole page gives no better answer
-than a few kilobytes of it. ``sample_text`` takes up to ``sample_chars`` characters as three
-windows (start, middle, end) so boilerplate at either end cannot decide alone, and replaces
-newlines with spaces (fastText's ``predict`` treats a newline as the end of the input).
+than a few kilobytes of it. ``sample_text`` takes up to ``sample_bytes`` bytes of UTF-8 as
+three windows (start, middle, end) so boilerplate at either end cannot decide alone, and
+replaces newlines with spaces (fastText's ``predict`` treats a newline as the end of the input).
+The budget is in bytes, not characters, because a Chinese character costs fastText about twice
+an English one (a run of CJK text is one long "word" of character n-grams) while a few hundred
+of them identify the language as surely as 2000 English characters.
 
 Chinese variants: lid.176 has three labels for Chinese-character text: ``zh`` (Mandarin/written
 Chinese), ``wuu`` (Wu) and ``yue`` (Cantonese). Short or colloquial Mandarin is often split
@@ -121,27 +124,30 @@ def load_fasttext(path: Path):
     return fasttext.load_model(str(path))
 
 
-def sample_text(text: str, sample_chars: int) -> str:
-    """Up to ``sample_chars`` characters from the start, middle and end, newlines as spaces."""
-    if sample_chars > 0 and len(text) > sample_chars:
-        third = sample_chars // 3
-        mid = (len(text) - third) // 2
-        text = " ".join((text[:third], text[mid:mid + third], text[-third:]))
+def sample_text(text: str, sample_bytes: int) -> str:
+    """Up to ``sample_bytes`` bytes of UTF-8 from the start, middle and end, newlines as spaces."""
+    if sample_bytes > 0 and len(text) > sample_bytes // 4:  # else even 4-byte characters fit
+        raw = text.encode("utf-8")
+        if len(raw) > sample_bytes:
+            third = sample_bytes // 3
+            mid = (len(raw) - third) // 2
+            # Windows may cut a character in two; the broken bytes are dropped.
+            text = b" ".join((raw[:third], raw[mid:mid + third], raw[-third:])).decode("utf-8", "ignore")
     return text.replace("\n", " ").replace("\r", " ")
 
 
 class LanguageIdentifier:
     """Pure core: ``identify(text) -> (lang, score)`` with alias folding (see module doc)."""
 
-    def __init__(self, model_path: Path, sample_chars: int = 2000, aliases: dict[str, str] | None = None,
+    def __init__(self, model_path: Path, sample_bytes: int = 2000, aliases: dict[str, str] | None = None,
                  top_k: int = 3):
         self.model = load_fasttext(model_path)
-        self.sample_chars = sample_chars
+        self.sample_bytes = sample_bytes
         self.aliases = DEFAULT_ALIASES if aliases is None else aliases
         self.top_k = top_k
 
     def identify(self, text: str) -> tuple[str, float]:
-        sample = sample_text(text, self.sample_chars)
+        sample = sample_text(text, self.sample_bytes)
         if not sample.strip():
             return "unknown", 0.0
         labels, probs = self.model.predict(sample, k=self.top_k)
@@ -159,7 +165,7 @@ class LangIdParams(Params):
     languages: list[str] = dataclasses.field(default_factory=lambda: ["zh", "en"])  # [] keeps all
     min_score: float = 0.65
     model: str | None = None  # None: the cached lid.176.ftz (fetched on first use)
-    sample_chars: int = 2000  # 0: whole document
+    sample_bytes: int = 2000  # UTF-8 bytes read per document; 0: whole document
     aliases: dict[str, str] = dataclasses.field(default_factory=lambda: dict(DEFAULT_ALIASES))
 
 
@@ -171,7 +177,7 @@ class LangIdStage(Stage):
 
     def setup(self) -> None:
         p: LangIdParams = self.params  # type: ignore[assignment]
-        self.identifier = LanguageIdentifier(ensure_model(p.model), p.sample_chars, p.aliases)
+        self.identifier = LanguageIdentifier(ensure_model(p.model), p.sample_bytes, p.aliases)
         self.allowed = frozenset(p.languages)
 
     def process(self, doc: Doc) -> Doc | Drop:

@@ -21,6 +21,7 @@ from stages.heuristics import (
     repetition_failure,
     token_ids,
     tokenize,
+    top_ngram_fraction,
 )
 
 OFF = dict(
@@ -286,3 +287,9 @@ def test_dup_ngram_fractions_match_reference(en, zh, cjk):
         assert drop is not None and drop.detail == f"n={n} {expected:.3f}"
         limits[k] = expected + 1e-6
         assert repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk) is None
+
+
+def test_top_ngram_ties_do_not_depend_on_hash_order():
+    ids, lengths = token_ids("a bbbb a bbbb", False)
+    # "a" and "bbbb" both occur twice: the longer one counts, whatever their hashes.
+    assert top_ngram_fraction(ids, 1, lengths, int(lengths.sum())) == 2 * 4 / 10

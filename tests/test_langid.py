@@ -36,9 +36,13 @@ def test_explicit_missing_model_is_a_clear_error(tmp_path):
 def test_sample_is_bounded_and_single_line():
     text = "\n".join(f"line {i} of a long document" for i in range(2000))
     s = sample_text(text, 3000)
-    assert len(s) <= 3002 and "\n" not in s
+    assert len(s.encode()) <= 3002 and "\n" not in s
     assert s.startswith("line 0 ") and s.endswith("line 1999 of a long document")
     assert sample_text("short\ntext", 3000) == "short text"
+    # The budget is in bytes: 3000 bytes hold ~1000 Chinese characters, cut cleanly.
+    zh = "".join(t for _, t in zh_pages())
+    sz = sample_text(zh, 3000)
+    assert len(sz) >= 1000 and len(sz.encode()) <= 3002 and "\ufffd" not in sz
 
 
 def test_real_chinese_pages_are_zh(stage):
