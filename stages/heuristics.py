@@ -149,7 +149,9 @@ def token_ids(text: str, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
     is_cjk = np.zeros(cp.size, dtype=bool)
     for lo, hi in _CJK_RANGES:
         is_cjk |= (cp >= lo) & (cp <= hi)
-    space = (cp <= 0x20) | ((cp >= 0x2000) & (cp <= 0x200A)) | np.isin(cp, _SPACE_CODEPOINTS)
+    space = (cp <= 0x20) | ((cp >= 0x2000) & (cp <= 0x200A))
+    for c in _SPACE_CODEPOINTS:
+        space |= cp == c
     other = ~(is_cjk | space)
     padded = np.concatenate(([False], other, [False]))
     run_starts = np.flatnonzero(padded[1:-1] & ~padded[:-2])
@@ -169,19 +171,19 @@ def token_ids(text: str, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
 
 def c4_clean_lines(text: str, params: HeuristicsParams, cjk: bool) -> tuple[str, int]:
     """C4's line removal (text-modifying). Returns (kept text, number of lines removed)."""
+    phrases = ("javascript", *C4_POLICY, *(ZH_POLICY if cjk else ()))
+    low_text = text.lower()
+    phrases = tuple(p for p in phrases if p in low_text)  # usually none: no per-line lower()
     kept: list[str] = []
     removed = 0
     for line in text.split("\n"):
         s = line.strip()
-        low = s.lower()
         if (
             not s.rstrip(_TRAILING_REFS).endswith(TERMINAL_PUNCT)
             or s.endswith(ELLIPSIS)
             # A punctuated line of 40+ characters has enough words (saves tokenizing it).
             or (len(s) < 40 and line_words(s, cjk) < params.c4_min_words_per_line)
-            or "javascript" in low
-            or any(p in low for p in C4_POLICY)
-            or (cjk and any(p in low for p in ZH_POLICY))
+            or (phrases and any(p in s.lower() for p in phrases))
         ):
             removed += bool(s)
             continue
@@ -222,7 +224,8 @@ def top_ngram_fraction(h: np.ndarray, n: int, lengths: np.ndarray, total_chars: 
     tied = s[bounds[:-1][counts == top]]
     cum = np.concatenate(([0], np.cumsum(lengths)))
     gram_chars = cum[n:n + h.size] - cum[:h.size]
-    return float(top * gram_chars[np.isin(h, tied)].max()) / total_chars
+    where = h == tied[0] if tied.size == 1 else np.isin(h, tied)
+    return float(top * gram_chars[where].max()) / total_chars
 
 
 def _repeated(values: np.ndarray) -> np.ndarray:
