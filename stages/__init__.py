@@ -25,6 +25,9 @@ STAGE_ORDER: tuple[str, ...] = (
 IMPLEMENTED: dict[str, str] = {
     "extract": "stages.extract:ExtractStage",
     "normalize": "stages.normalize:NormalizeStage",
+    "langid": "stages.langid:LangIdStage",
+    "heuristics": "stages.heuristics:HeuristicsStage",
+    "quality": "stages.quality:QualityStage",
     "exact_dedup": "stages.exact_dedup:ExactDedupStage",
     "minhash_dedup": "stages.minhash_dedup:MinHashDedupStage",
     "pii": "stages.pii:PIIStage",

