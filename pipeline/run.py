@@ -8,6 +8,7 @@ runner option works (``--runner=DataflowRunner --project=...``, ``--direct_num_w
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -81,6 +82,19 @@ def configure(args: argparse.Namespace) -> RunConfig:
     return load_config(args.config, sets, overrides)
 
 
+def write_report(cfg: RunConfig, stats: dict) -> None:
+    """report.html from stats.json and the bounded document sample the run collected."""
+    from pipeline.report import build_report
+
+    samples_path = FileSystems.join(cfg.output, "samples.json")
+    samples = []
+    if FileSystems.exists(samples_path):
+        with FileSystems.open(samples_path) as source:
+            samples = json.loads(source.read().decode())
+    with FileSystems.create(FileSystems.join(cfg.output, "report.html")) as sink:
+        sink.write(build_report(stats, samples, cfg.resolved()).encode())
+
+
 def main(argv: list[str] | None = None) -> int:
     args, beam_args = parse_args(argv)
     level = getattr(logging, str(args.log_level).upper(), None)
@@ -138,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("stats do not add up: %s", problem)
     with FileSystems.create(FileSystems.join(cfg.output, "stats.json")) as sink:
         sink.write(dump(stats).encode())
+    write_report(cfg, stats)
     print(summary(stats, cfg.output, elapsed), file=sys.stderr)
     return 0
 

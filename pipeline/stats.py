@@ -67,5 +67,6 @@ def summary(stats: dict[str, Any], output: str, elapsed_s: float) -> str:
         lines.append("top drop reasons: " + ", ".join(f"{n}/{r} {c:,}" for n, r, c in drops[:6]))
     flow = " -> ".join(f"{n} {e['out']:,}" for n, e in stages.items())
     lines.append(f"funnel: {flow}")
-    lines.append(f"output: {output}/documents  (manifest.json, stats.json, report.html)")
+    lines.append(f"output: {output}/documents")
+    lines.append(f"report: {output}/report.html  (stats: {output}/stats.json)")
     return "\n".join(lines)

@@ -231,6 +231,16 @@ class QualityParams(Params):
     seed: int = 0
     max_chars: int = 4000
 
+    def validate(self) -> None:
+        """Checked when the stage is selected, so a missing model is a config error, not a crash."""
+        if not self.model:
+            raise ValueError("model: required when the quality stage runs (train one with "
+                             "`python -m stages.quality train --positive ... --negative ... --output model.bin`)")
+        if not os.path.isfile(self.model) and "://" not in self.model:
+            raise ValueError(f"model: file {self.model!r} does not exist")
+        if self.mode not in ("threshold", "pareto"):
+            raise ValueError(f"mode: must be threshold or pareto, not {self.mode!r}")
+
 
 class QualityStage(Stage):
     name = "quality"

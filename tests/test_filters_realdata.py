@@ -54,23 +54,6 @@ def test_spam_pages_report_counts_only(chain):
     assert outcome["kept"] <= 5  # measured: 4 pass langid+heuristics; the quality model is the next net
 
 
-def test_config_snippet_is_valid_and_matches_defaults():
-    import dataclasses
-    from pathlib import Path
-
-    import yaml
-
-    from stages.heuristics import HeuristicsParams
-    from stages.langid import LangIdParams
-    from stages.quality import QualityParams
-
-    snippet = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "filters_snippet.yaml").read_text())
-    for section, cls in (("langid", LangIdParams), ("heuristics", HeuristicsParams), ("quality", QualityParams)):
-        defaults = cls()
-        assert set(snippet[section]) <= {f.name for f in dataclasses.fields(cls)}
-        assert {k: v for k, v in snippet[section].items() if getattr(defaults, k) != v} == {}
-
-
 def test_spam_pages_through_every_filter_counts_only(chain, tmp_path):
     """What langid, heuristics and a quality model trained on real text do to the 16 pages of the
     Common Crawl spam excerpt: counts and scores only, never their text."""

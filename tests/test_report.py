@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 from filters_corpus import en_annotated, peoples_daily
 
-from stages.report import EXAMPLE_CHARS, build_report
+from pipeline.report import EXAMPLE_CHARS, build_report
 
 STATS = {
     "stages": {

@@ -12,7 +12,7 @@ Plots are drawn with matplotlib (Agg backend) and embedded as inline SVG; all te
 is HTML-escaped and truncated. The language mix comes from langid's ``lang.<code>`` counts (every
 document langid saw) when present, else from the samples.
 
-``python -m stages.report --stats stats.json [--samples samples.jsonl] [--config config.json|yaml] --output report.html``
+``python -m pipeline.report --stats stats.json [--samples samples.jsonl] [--config config.json|yaml] --output report.html``
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def _load_samples(path: str | None) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m stages.report", description="write report.html")
+    ap = argparse.ArgumentParser(prog="python -m pipeline.report", description="write report.html")
     ap.add_argument("--stats", required=True)
     ap.add_argument("--samples", help="JSONL of sampled documents")
     ap.add_argument("--config", help="resolved config, JSON or YAML")
