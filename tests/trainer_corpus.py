@@ -63,8 +63,9 @@ def merge_sp(base: Path, extra: Path, out: Path, limit: int | None = None) -> tu
     """Append the normal pieces of ``extra`` that ``base`` lacks after all base pieces (ids unchanged).
     Protobuf concatenates repeated fields across a message's bytes, so appending serialized
     ``pieces`` entries (field 1: piece=1, score=2, type=3 NORMAL) to the base model adds them."""
-    base_sp, extra_sp = spm.SentencePieceProcessor(model_file=str(base)), spm.SentencePieceProcessor(
-        model_file=str(extra)
+    base_sp, extra_sp = (
+        spm.SentencePieceProcessor(model_file=str(base)),
+        spm.SentencePieceProcessor(model_file=str(extra)),
     )
     have = {base_sp.id_to_piece(i) for i in range(base_sp.get_piece_size())}
     new = [
@@ -82,8 +83,9 @@ def merge_sp(base: Path, extra: Path, out: Path, limit: int | None = None) -> tu
     return out, len(new)
 
 
-def write_corpus_shards(out_dir: Path, texts: list[str], tokenizer: Path, num_shards: int = 2,
-                        holdout: list[str] | None = None) -> int:
+def write_corpus_shards(
+    out_dir: Path, texts: list[str], tokenizer: Path, num_shards: int = 2, holdout: list[str] | None = None
+) -> int:
     """Tokenise ``texts`` (BOS ... EOS per document) into OUT/tokens/train (and tokens/holdout)."""
     sp = spm.SentencePieceProcessor(model_file=str(tokenizer))
     total = 0
@@ -92,6 +94,12 @@ def write_corpus_shards(out_dir: Path, texts: list[str], tokenizer: Path, num_sh
             continue
         ids = [[sp.bos_id(), *row, sp.eos_id()] for row in sp.encode(docs)]
         total += sum(len(r) for r in ids) if split == "train" else 0
-        write_token_shards(out_dir / "tokens" / split, ids, sp.get_piece_size(), sp.bos_id(), sp.eos_id(),
-                           num_shards=num_shards if split == "train" else 1)
+        write_token_shards(
+            out_dir / "tokens" / split,
+            ids,
+            sp.get_piece_size(),
+            sp.bos_id(),
+            sp.eos_id(),
+            num_shards=num_shards if split == "train" else 1,
+        )
     return total

@@ -90,7 +90,9 @@ class TokenStream:
         while pos < end:
             seg_begin = self.seg_starts[seg]
             take = min(end, self.seg_starts[seg + 1]) - pos
-            out[pos - start : pos - start + take] = self.segments[seg][pos - seg_begin : pos - seg_begin + take]
+            out[pos - start : pos - start + take] = self.segments[seg][
+                pos - seg_begin : pos - seg_begin + take
+            ]
             pos += take
             seg += 1
         return out
@@ -147,7 +149,9 @@ def open_splits(
         raise DataError(f"{train_dir}: no part-NNNNN-of-MMMMM.arrow shards")
     stream = TokenStream(train_shards)
     n = stream.total_tokens // seq_len
-    holdout_shards = list_shards(data_dir / "tokens" / "holdout") if (data_dir / "tokens" / "holdout").is_dir() else []
+    holdout_shards = (
+        list_shards(data_dir / "tokens" / "holdout") if (data_dir / "tokens" / "holdout").is_dir() else []
+    )
     if holdout_shards:
         hstream = TokenStream(holdout_shards)
         hn = hstream.total_tokens // seq_len

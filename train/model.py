@@ -15,7 +15,9 @@ from train.tokenizer import SP_NAME, decompose, load_sp, sp_model_path
 log = logging.getLogger(__name__)
 
 
-def build_model(cfg: TrainConfig, model_dir: Path | None, vocab_size: int, bos_id: int, eos_id: int) -> nn.Module:
+def build_model(
+    cfg: TrainConfig, model_dir: Path | None, vocab_size: int, bos_id: int, eos_id: int
+) -> nn.Module:
     from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
     attn = cfg.train.attn_implementation
@@ -43,15 +45,22 @@ def build_model(cfg: TrainConfig, model_dir: Path | None, vocab_size: int, bos_i
     return LlamaForCausalLM(config)
 
 
-def new_token_sources(tokenizer: str | Path, base_tokenizer: str | Path, old_vocab: int, new_vocab: int) -> list[list[int]]:
+def new_token_sources(
+    tokenizer: str | Path, base_tokenizer: str | Path, old_vocab: int, new_vocab: int
+) -> list[list[int]]:
     """For each new id in ``[old_vocab, new_vocab)``, the base ids its piece decomposes into ([] = none)."""
     new_sp, base_sp = load_sp(tokenizer), load_sp(base_tokenizer)
     mismatched = sum(
-        new_sp.id_to_piece(i) != base_sp.id_to_piece(i) for i in range(min(old_vocab, base_sp.get_piece_size()))
+        new_sp.id_to_piece(i) != base_sp.id_to_piece(i)
+        for i in range(min(old_vocab, base_sp.get_piece_size()))
     )
     if mismatched:
-        log.warning("%d of the first %d pieces differ between the tokenizer and the base tokenizer: "
-                    "the tokenizer does not extend the model's", mismatched, old_vocab)
+        log.warning(
+            "%d of the first %d pieces differ between the tokenizer and the base tokenizer: "
+            "the tokenizer does not extend the model's",
+            mismatched,
+            old_vocab,
+        )
     sources = []
     for i in range(old_vocab, new_vocab):
         if new_sp.is_control(i) or new_sp.is_unknown(i) or new_sp.is_byte(i):
@@ -77,7 +86,9 @@ def resize_vocab(
     sources: list[list[int]] = [[] for _ in range(new_vocab - old_vocab)]
     if init == "decompose":
         if base_tokenizer is None or tokenizer is None:
-            raise ValueError("decompose init needs the base tokenizer (config base_tokenizer or MODEL/tokenizer.model)")
+            raise ValueError(
+                "decompose init needs the base tokenizer (config base_tokenizer or MODEL/tokenizer.model)"
+            )
         sources = new_token_sources(tokenizer, base_tokenizer, old_vocab, new_vocab)
     tied = model.get_output_embeddings() is None or (
         model.get_output_embeddings().weight is model.get_input_embeddings().weight
@@ -92,8 +103,12 @@ def resize_vocab(
             weight[old_vocab + k] = weight[src].mean(dim=0) if src else mean
     model.config.vocab_size = new_vocab
     decomposed = sum(1 for s in sources if s)
-    return {"old_vocab": old_vocab, "new_vocab": new_vocab, "decomposed": decomposed,
-            "mean": len(sources) - decomposed}
+    return {
+        "old_vocab": old_vocab,
+        "new_vocab": new_vocab,
+        "decomposed": decomposed,
+        "mean": len(sources) - decomposed,
+    }
 
 
 def default_base_tokenizer(cfg: TrainConfig, model_dir: Path | None) -> Path | None:

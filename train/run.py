@@ -21,8 +21,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", type=Path, help="local Hugging Face checkpoint to continue pretraining")
     p.add_argument("--max-steps", type=int, help="overrides train.max_steps")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set train.lr=1e-4 --set lora.r=16")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.lr=1e-4 --set lora.r=16",
+    )
     return p.parse_args(argv)
 
 

@@ -37,8 +37,11 @@ def write_token_shards(
             for i in range(0, max(len(rows), 1), rows_per_batch):
                 chunk = rows[i : i + rows_per_batch]
                 np_type = np.uint16 if value_type == pa.uint16() else np.int32
-                values = pa.array(np.concatenate([np.asarray(r, dtype=np_type) for r in chunk]) if chunk
-                                  else np.zeros(0, np_type))
+                values = pa.array(
+                    np.concatenate([np.asarray(r, dtype=np_type) for r in chunk])
+                    if chunk
+                    else np.zeros(0, np_type)
+                )
                 offsets = pa.array(np.cumsum([0] + [len(r) for r in chunk]).astype(np.int32))
                 arr = pa.ListArray.from_arrays(offsets, values, type=pa.list_(value_type))
                 writer.write_batch(pa.record_batch([arr], schema=schema))

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from train.config import TrainConfig, to_dict
-from train.data import IGNORE_INDEX, BlockOrder, Blocks, DataError, open_splits
+from train.data import IGNORE_INDEX, BlockOrder, DataError, open_splits
 from train.model import (
     build_model,
     default_base_tokenizer,
@@ -136,7 +136,8 @@ class Trainer:
         )
         if stream.vocab_size and stream.vocab_size > self.vocab:
             raise DataError(
-                f"shards were tokenised with a {stream.vocab_size}-piece vocabulary but --tokenizer has {self.vocab}"
+                f"shards were tokenised with a {stream.vocab_size}-piece vocabulary, "
+                f"but --tokenizer has {self.vocab} pieces"
             )
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -146,7 +147,12 @@ class Trainer:
             model, self.vocab, cfg.embed_init, tokenizer, default_base_tokenizer(cfg, model_dir)
         )
         if t.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # Non-reentrant checkpointing needs no input grads, so it also works with frozen embeddings.
+            kwargs = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):  # the transformers 5.x name
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         if t.mode == "lora":
             model = wrap_lora(model, cfg)
         self.model = model.to(self.dist.device)
@@ -155,7 +161,9 @@ class Trainer:
         set_stage(self.model, self.names, self.embed_only)
         self.ddp_model = self._wrap()
 
-        self.order = BlockOrder(self.train_blocks.count, cfg.seed, cfg.data.shuffle, self.dist.rank, self.dist.world)
+        self.order = BlockOrder(
+            self.train_blocks.count, cfg.seed, cfg.data.shuffle, self.dist.rank, self.dist.world
+        )
         per_step = t.micro_batch_size * t.grad_accum
         self.max_steps = t.max_steps or max(1, math.ceil(t.epochs * self.order.per_rank / per_step))
         warmup = t.warmup_steps if t.warmup_steps is not None else int(t.warmup_ratio * self.max_steps)
@@ -209,7 +217,9 @@ class Trainer:
                 loss.backward()
             total += loss.detach()
         if t.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], t.grad_clip)
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.requires_grad], t.grad_clip
+            )
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -222,12 +232,13 @@ class Trainer:
         if self.eval_blocks is None:
             return None
         mbs = self.cfg.train.micro_batch_size
-        n_batches = min(self.cfg.log.eval_batches, math.ceil(self.eval_blocks.count / mbs))
+        # The first eval_batches x micro_batch x world held-out blocks, dealt round-robin to the ranks.
+        n_blocks = min(self.eval_blocks.count, self.cfg.log.eval_batches * mbs * self.dist.world)
+        mine = list(range(self.dist.rank, n_blocks, self.dist.world))
         self.model.eval()
         loss_sum, count = 0.0, 0.0
-        for b in range(self.dist.rank, n_batches, self.dist.world):
-            idx = list(range(b * mbs, min((b + 1) * mbs, self.eval_blocks.count)))
-            batch = self.eval_blocks.batch(idx)
+        for b in range(0, len(mine), mbs):
+            batch = self.eval_blocks.batch(mine[b : b + mbs])
             n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
             # num_items_in_batch=1 makes HF return the summed token loss.
             loss_sum += float(self._forward(batch, torch.tensor(1, device=self.dist.device)))
@@ -283,15 +294,18 @@ class Trainer:
         model_state = torch.load(ckpt / "model.pt", map_location=self.dist.device, weights_only=True)
         missing, unexpected = self.model.load_state_dict(model_state, strict=False)
         if unexpected or (self.cfg.train.mode == "full" and missing):
-            raise RuntimeError(f"{ckpt}: checkpoint does not match the model ({len(missing)} missing, "
-                               f"{len(unexpected)} unexpected keys, e.g. {(unexpected or missing)[:3]})")
+            raise RuntimeError(
+                f"{ckpt}: checkpoint does not match the model ({len(missing)} missing, "
+                f"{len(unexpected)} unexpected keys, e.g. {(unexpected or missing)[:3]})"
+            )
         self.step = state["step"]
         self.tokens_seen = state["tokens_seen"]
         self.embed_only = self.step < self.cfg.train.embed_only_steps
         set_stage(self.model, self.names, self.embed_only)
         self.ddp_model = self._wrap()
-        self.optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=self.dist.device,
-                                                  weights_only=True))
+        self.optimizer.load_state_dict(
+            torch.load(ckpt / "optimizer.pt", map_location=self.dist.device, weights_only=True)
+        )
         self.scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
         self.order.load_state_dict(state["data"])
         rng_file = ckpt / f"rng-rank{self.dist.rank}.pt"
@@ -359,9 +373,11 @@ class Trainer:
                 is_last = self.step == stop_at
                 do_eval = (lg.eval_every and self.step % lg.eval_every == 0) or self.step == self.max_steps
                 if self.step % lg.log_every == 0 or do_eval or is_last:
+                    # Each rank's loss covers its own blocks; the logged loss is their mean.
+                    mean_loss = self.dist.sum([window_loss])[0] / self.dist.world / window_steps
                     record: dict[str, Any] = {
                         "step": self.step,
-                        "loss": window_loss / window_steps,
+                        "loss": mean_loss,
                         "lr": self.scheduler.get_last_lr()[0],
                         "tokens_per_s": window_tokens / window_time if window_time else 0.0,
                         "tokens": self.tokens_seen,
@@ -387,5 +403,10 @@ class Trainer:
         if finished:
             self.save_final()
         self.dist.barrier()
-        return {"step": self.step, "finished": finished, "first_loss": first_loss, "last": last,
-                "resize": self.resize_info}
+        return {
+            "step": self.step,
+            "finished": finished,
+            "first_loss": first_loss,
+            "last": last,
+            "resize": self.resize_info,
+        }
