@@ -262,6 +262,12 @@ def test_resize_initialises_new_rows_from_their_pieces(corpus: dict[str, Path]) 
     src = decompose(merged.id_to_piece(tok), base)
     torch.testing.assert_close(emb[tok], emb_before[src].mean(0))
     torch.testing.assert_close(head[tok], head_before[src].mean(0))
+    # decompose_input keeps the LM-head rows of new tokens at the mean of the base rows.
+    torch.manual_seed(0)
+    model2 = LlamaForCausalLM(model.config.__class__(**{**model.config.to_dict(), "vocab_size": old}))
+    resize_vocab(model2, new, "decompose_input", corpus["merged"], corpus["base"])
+    torch.testing.assert_close(model2.get_input_embeddings().weight[tok], emb_before[src].mean(0))
+    torch.testing.assert_close(model2.get_output_embeddings().weight[tok], head_before.mean(0))
 
 
 # -- end to end ------------------------------------------------------------------------------------------

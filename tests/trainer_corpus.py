@@ -59,14 +59,24 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+def append_pieces(base: Path, pieces: list[str], out: Path) -> Path:
+    """Write ``base`` with ``pieces`` appended as NORMAL pieces (score 0) after all of its own, ids unchanged.
+    Protobuf concatenates repeated fields across a message's bytes, so appending serialized ``pieces``
+    entries (ModelProto field 1; SentencePiece piece=1, score=2, type=3) to the file adds them."""
+    blob = bytearray(base.read_bytes())
+    for piece in pieces:
+        raw = piece.encode("utf-8")
+        body = b"\x0a" + _varint(len(raw)) + raw + b"\x15" + struct.pack("<f", 0.0) + b"\x18\x01"
+        blob += b"\x0a" + _varint(len(body)) + body
+    out.write_bytes(bytes(blob))
+    return out
+
+
 def merge_sp(base: Path, extra: Path, out: Path, limit: int | None = None) -> tuple[Path, int]:
-    """Append the normal pieces of ``extra`` that ``base`` lacks after all base pieces (ids unchanged).
-    Protobuf concatenates repeated fields across a message's bytes, so appending serialized
-    ``pieces`` entries (field 1: piece=1, score=2, type=3 NORMAL) to the base model adds them."""
-    base_sp, extra_sp = (
-        spm.SentencePieceProcessor(model_file=str(base)),
-        spm.SentencePieceProcessor(model_file=str(extra)),
-    )
+    """A merged tokenizer the way a LLaMA vocabulary is extended: the normal pieces of ``extra`` that
+    ``base`` lacks, appended after every base piece."""
+    base_sp = spm.SentencePieceProcessor(model_file=str(base))
+    extra_sp = spm.SentencePieceProcessor(model_file=str(extra))
     have = {base_sp.id_to_piece(i) for i in range(base_sp.get_piece_size())}
     new = [
         extra_sp.id_to_piece(i)
@@ -74,13 +84,7 @@ def merge_sp(base: Path, extra: Path, out: Path, limit: int | None = None) -> tu
         if not (extra_sp.is_control(i) or extra_sp.is_unknown(i) or extra_sp.is_byte(i))
         and extra_sp.id_to_piece(i) not in have
     ][:limit]
-    blob = bytearray(base.read_bytes())
-    for piece in new:
-        raw = piece.encode("utf-8")
-        body = b"\x0a" + _varint(len(raw)) + raw + b"\x15" + struct.pack("<f", 0.0) + b"\x18\x01"
-        blob += b"\x0a" + _varint(len(body)) + body
-    out.write_bytes(bytes(blob))
-    return out, len(new)
+    return append_pieces(base, new, out), len(new)
 
 
 def write_corpus_shards(

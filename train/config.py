@@ -93,8 +93,9 @@ class LogConfig:
 @dataclasses.dataclass
 class TrainConfig:
     seed: int = 1234
-    # How new token rows are initialised when the tokenizer is larger than the model: `decompose` (mean of
-    # the base-model embeddings of the pieces a new token splits into under the base tokenizer) or `mean`.
+    # How new token rows are initialised when the tokenizer is larger than the model: `decompose` (input
+    # embedding and LM-head row = mean of the base rows of the pieces the new token splits into under the
+    # base tokenizer), `decompose_input` (input rows so, LM-head rows = mean of all base rows) or `mean`.
     embed_init: str = "decompose"
     # The tokenizer the --model checkpoint was trained with; default: MODEL/tokenizer.model.
     base_tokenizer: str | None = None
@@ -106,7 +107,7 @@ class TrainConfig:
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "embed_init": ("decompose", "mean"),
+    "embed_init": ("decompose", "decompose_input", "mean"),
     "train.mode": ("full", "lora"),
     "train.precision": ("auto", "fp32", "bf16"),
 }

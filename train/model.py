@@ -84,7 +84,7 @@ def resize_vocab(
     if new_vocab <= old_vocab:
         return {"old_vocab": old_vocab, "new_vocab": old_vocab, "decomposed": 0, "mean": 0}
     sources: list[list[int]] = [[] for _ in range(new_vocab - old_vocab)]
-    if init == "decompose":
+    if init in ("decompose", "decompose_input"):
         if base_tokenizer is None or tokenizer is None:
             raise ValueError(
                 "decompose init needs the base tokenizer (config base_tokenizer or MODEL/tokenizer.model)"
@@ -97,12 +97,15 @@ def resize_vocab(
     matrices = [model.get_input_embeddings().weight]
     if not tied:
         matrices.append(model.get_output_embeddings().weight)
-    for weight in matrices:
+    for m, weight in enumerate(matrices):
         mean = weight[:old_vocab].mean(dim=0)
+        # decompose_input: LM-head rows stay at the mean. A head row averaged from its pieces gives the new
+        # token roughly its pieces' logits, i.e. far too much probability for a multi-piece string.
+        from_pieces = init == "decompose" or (init == "decompose_input" and m == 0)
         for k, src in enumerate(sources):
-            weight[old_vocab + k] = weight[src].mean(dim=0) if src else mean
+            weight[old_vocab + k] = weight[src].mean(dim=0) if src and from_pieces else mean
     model.config.vocab_size = new_vocab
-    decomposed = sum(1 for s in sources if s)
+    decomposed = sum(1 for s in sources if s) if init != "mean" else 0
     return {
         "old_vocab": old_vocab,
         "new_vocab": new_vocab,
