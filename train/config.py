@@ -96,7 +96,7 @@ class TrainConfig:
     # How new token rows are initialised when the tokenizer is larger than the model: `decompose` (input
     # embedding and LM-head row = mean of the base rows of the pieces the new token splits into under the
     # base tokenizer), `decompose_input` (input rows so, LM-head rows = mean of all base rows) or `mean`.
-    embed_init: str = "decompose"
+    embed_init: str = "decompose_input"
     # The tokenizer the --model checkpoint was trained with; default: MODEL/tokenizer.model.
     base_tokenizer: str | None = None
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
