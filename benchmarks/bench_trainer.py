@@ -291,8 +291,10 @@ def gpu_mfu(steps: int, micro_batch: int, seq_len: int, grad_ckpt: bool, smoke: 
             last = now
         tok_s = micro_batch * seq_len / statistics.median(times[2:])
         cfgm = tr.model.config
-        # PaLM-style count: 6N per token for the weights plus 12 * layers * hidden * seq for attention.
-        flops_per_token = 6 * n_params + 12 * cfgm.num_hidden_layers * cfgm.hidden_size * seq_len
+        # PaLM-style count: 6N per token for the matmul weights (the input embedding is a lookup, not a
+        # matmul) plus 12 * layers * hidden * seq for attention scores and values.
+        n_matmul = n_params - tr.model.get_input_embeddings().weight.numel()
+        flops_per_token = 6 * n_matmul + 12 * cfgm.num_hidden_layers * cfgm.hidden_size * seq_len
         mfu = tok_s * flops_per_token / H100_BF16_PEAK
         print(
             json.dumps(
@@ -300,8 +302,8 @@ def gpu_mfu(steps: int, micro_batch: int, seq_len: int, grad_ckpt: bool, smoke: 
                     "params": n_params,
                     "tokens_per_s": tok_s,
                     "mfu": mfu,
-                    "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
-                    "device": torch.cuda.get_device_name(),
+                    "max_mem_gib": None if smoke else torch.cuda.max_memory_allocated() / 2**30,
+                    "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(),
                 },
                 indent=1,
             )
@@ -312,7 +314,12 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--base-steps", type=int, default=300, help="training of the base model before CPT (0: skip that part)")
+    ap.add_argument(
+        "--base-steps",
+        type=int,
+        default=300,
+        help="training of the base model before CPT (0: skip that part)",
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--gpu-mfu", action="store_true")
     ap.add_argument("--micro-batch", type=int, default=4)
