@@ -83,6 +83,7 @@ def test_shipped_configs_load() -> None:
         ("data.doc_mask=3", "data.doc_mask: expected bool"),
         ("train.mode=qlora", "train.mode: must be one of"),
         ("lora.targets=q_proj", "lora.targets: expected a list"),
+        ("train.max_steps=0", "train.max_steps: must be > 0"),
     ],
 )
 def test_config_errors_are_one_line_exit_2(override: str, needle: str, capsys, tmp_path: Path) -> None:

@@ -203,6 +203,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(f"{key}: must be > 0, got {value!r}")
     if not 0.0 <= cfg.data.holdout_fraction < 1.0:
         raise ConfigError(f"data.holdout_fraction: must be in [0, 1), got {cfg.data.holdout_fraction!r}")
+    embeddings_trainable = cfg.train.mode == "full" or any(
+        m in ("embed_tokens", "lm_head") for m in cfg.lora.modules_to_save
+    )
+    if cfg.train.embed_only_steps > 0 and not embeddings_trainable:
+        raise ConfigError(
+            "train.embed_only_steps: needs lora.modules_to_save to include embed_tokens or lm_head"
+        )
     if cfg.model.num_attention_heads % cfg.model.num_key_value_heads:
         raise ConfigError("model.num_key_value_heads: must divide model.num_attention_heads")
     if cfg.model.hidden_size % cfg.model.num_attention_heads:

@@ -78,7 +78,7 @@ def lr_lambda(warmup: int, total: int, min_ratio: float):
     return f
 
 
-def make_optimizer(model: nn.Module, names: list[str], cfg: TrainConfig, device: torch.device):
+def make_optimizer(model: nn.Module, names: list[str], cfg: TrainConfig) -> torch.optim.Optimizer:
     params = dict(model.named_parameters())
     # Norm gains and biases (1-D) are not decayed, as is usual for transformers.
     decay = [params[n] for n in names if params[n].ndim >= 2]
@@ -146,6 +146,11 @@ class Trainer:
         self.resize_info = resize_vocab(
             model, self.vocab, cfg.embed_init, tokenizer, default_base_tokenizer(cfg, model_dir)
         )
+        grown = self.resize_info["new_vocab"] > self.resize_info["old_vocab"]
+        if grown and t.mode == "lora" and not set(cfg.lora.modules_to_save) & {"embed_tokens", "lm_head"}:
+            log.warning(
+                "the vocabulary grew but LoRA trains neither embed_tokens nor lm_head: new rows stay as set"
+            )
         if t.gradient_checkpointing:
             # Non-reentrant checkpointing needs no input grads, so it also works with frozen embeddings.
             kwargs = {"use_reentrant": False}
@@ -167,7 +172,7 @@ class Trainer:
         per_step = t.micro_batch_size * t.grad_accum
         self.max_steps = t.max_steps or max(1, math.ceil(t.epochs * self.order.per_rank / per_step))
         warmup = t.warmup_steps if t.warmup_steps is not None else int(t.warmup_ratio * self.max_steps)
-        self.optimizer = make_optimizer(self.model, self.names, cfg, self.dist.device)
+        self.optimizer = make_optimizer(self.model, self.names, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(max(1, warmup), self.max_steps, t.min_lr_ratio)
         )
