@@ -12,6 +12,7 @@ GPU (one H100, >= 1B parameters): MFU of the bundled trainer on a 1.1B LLaMA (Ti
 config, bf16 autocast, sdpa attention, synthetic token shards.
 
     python benchmarks/bench_trainer.py --gpu-mfu [--steps 40] [--micro-batch 4] [--seq-len 2048]
+        [--gradient-checkpointing] [--no-doc-mask] [--attn sdpa|flash_attention_2]
 """
 
 from __future__ import annotations
@@ -224,7 +225,15 @@ def embed_init(corpus: dict[str, Path], d: Path, base_steps: int) -> None:
         )
 
 
-def gpu_mfu(steps: int, micro_batch: int, seq_len: int, grad_ckpt: bool, smoke: bool = False) -> None:
+def gpu_mfu(
+    steps: int,
+    micro_batch: int,
+    seq_len: int,
+    grad_ckpt: bool,
+    doc_mask: bool,
+    attn: str,
+    smoke: bool = False,
+) -> None:
     """``smoke``: the same code path with a 2-layer model on CPU, to check the command runs."""
     assert smoke or torch.cuda.is_available(), "--gpu-mfu needs a CUDA GPU"
     vocab = 32000
@@ -255,7 +264,8 @@ def gpu_mfu(steps: int, micro_batch: int, seq_len: int, grad_ckpt: bool, smoke: 
             "model.num_key_value_heads=4",
             "model.max_position_embeddings=4096",
             f"data.seq_len={seq_len}",
-            "data.doc_mask=true",
+            f"data.doc_mask={str(doc_mask).lower()}",
+            f"train.attn_implementation={attn}",
             "data.holdout_fraction=0.0",
             f"train.micro_batch_size={micro_batch}",
             "train.grad_accum=1",
@@ -326,10 +336,16 @@ if __name__ == "__main__":
     ap.add_argument("--seq-len", type=int, default=2048)
     ap.add_argument("--gradient-checkpointing", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="with --gpu-mfu: a 2-layer model on CPU")
+    ap.add_argument("--no-doc-mask", action="store_true", help="with --gpu-mfu: plain causal attention")
+    ap.add_argument(
+        "--attn", default="sdpa", help="with --gpu-mfu: sdpa, flash_attention_2 (needs flash-attn)"
+    )
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.gpu_mfu:
-        gpu_mfu(a.steps, a.micro_batch, a.seq_len, a.gradient_checkpointing, a.smoke)
+        gpu_mfu(
+            a.steps, a.micro_batch, a.seq_len, a.gradient_checkpointing, not a.no_doc_mask, a.attn, a.smoke
+        )
     else:
         throughput(a.steps, a.repeats, a.base_steps)
