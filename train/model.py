@@ -22,6 +22,9 @@ def build_model(
 
     attn = cfg.train.attn_implementation
     if model_dir is not None:
+        # A missing local dir would otherwise be taken for a hub repo id and fetched from the network.
+        if not (model_dir / "config.json").is_file():
+            raise FileNotFoundError(f"{model_dir}: not a Hugging Face checkpoint directory (no config.json)")
         return AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation=attn)
     m = cfg.model
     config = LlamaConfig(
