@@ -155,26 +155,43 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
-def build_params(cls: type[Params], data: Any, section: str, check: bool = True) -> Params:
-    """Validate a YAML mapping against a Params dataclass; with ``check``, also run the
-    dataclass's own ``validate()`` (e.g. model files must exist: only for selected stages)."""
+def _coerce(value: Any, hint: Any) -> Any:
+    """``value`` as ``hint`` wants it, or raise TypeError. Ints are fine as floats, and so are
+    strings like ``2e-4``: YAML 1.1 (PyYAML) reads an exponent without a dot as a string."""
+    if _type_ok(value, hint):
+        return float(value) if hint is float else value
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise TypeError
+
+
+def build_params(cls: type, data: Any, section: str, check: bool = True) -> Any:
+    """Validate a YAML mapping against a (Params) dataclass, nested dataclass fields included;
+    with ``check``, also run the dataclass's own ``validate()`` (e.g. model files must exist:
+    only for selected stages)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config key {section!r}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
     for key, value in data.items():
+        label = f"{section}.{key}" if section else key
         if key not in fields:
             known = ", ".join(sorted(fields)) or "none"
-            raise ConfigError(f"config key '{section}.{key}': unknown key (known keys: {known})")
-        if not _type_ok(value, hints[key]):
-            if hints[key] is float and isinstance(value, int):
-                continue
-            raise ConfigError(
-                f"config key '{section}.{key}': expected {_type_name(hints[key])}, got {value!r}"
-            )
-    values = {k: (float(v) if hints[k] is float and isinstance(v, int) else v) for k, v in data.items()}
+            raise ConfigError(f"config key '{label}': unknown key (known keys: {known})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            values[key] = build_params(hint, value, label, check)
+            continue
+        try:
+            values[key] = _coerce(value, hint)
+        except TypeError:
+            raise ConfigError(f"config key '{label}': expected {_type_name(hint)}, got {value!r}") from None
     try:
         params = cls(**values)
     except (TypeError, ValueError) as exc:
@@ -184,9 +201,9 @@ def build_params(cls: type[Params], data: Any, section: str, check: bool = True)
         try:
             validate()
         except ValueError as exc:
-            # Params.validate raises ValueError("key: what is wrong"), e.g. a missing model file.
+            # validate() raises ValueError("key: what is wrong"), e.g. a missing model file.
             key, _, problem = str(exc).partition(": ")
-            raise ConfigError(f"config key '{section}.{key}': {problem}") from None
+            raise ConfigError(f"config key '{section + '.' if section else ''}{key}': {problem}") from None
     return params
 
 

@@ -1,20 +1,16 @@
 """Trainer configuration: typed dataclasses, loaded from YAML with ``yaml.safe_load`` and validated in one
-place. Any problem (unknown key, wrong type, bad choice) raises ``ConfigError`` whose message is one line
-naming the key; the CLI turns it into exit code 2."""
+place (pipeline.config.build_params, shared with the pipeline). Any problem (unknown key, wrong type, bad
+choice) raises ``ConfigError`` whose message is one line naming the key; the CLI turns it into exit code 2."""
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pipeline.config import ConfigError, apply_set, build_params, load_yaml
 
-
-class ConfigError(ValueError):
-    pass
+__all__ = ["ConfigError", "TrainConfig", "load_config", "to_dict", "validate"]
 
 
 @dataclasses.dataclass
@@ -128,64 +124,6 @@ POSITIVE: tuple[str, ...] = (
 )
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(key: str, tp: Any, value: Any) -> Any:
-    """Check ``value`` against the annotation ``tp``; returns the value (ints widened to float)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(key, inner[0], value)
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list of {_type_name(item_tp)}, got {value!r}")
-        return [_coerce(f"{key}[{i}]", item_tp, v) for i, v in enumerate(value)]
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        # YAML 1.1 (PyYAML) reads `2e-4` (no dot) as a string; accept it rather than surprise the user.
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise ConfigError(f"{prefix}{key}: unknown key (known: {', '.join(sorted(fields))})")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = _build(tp, value, f"{prefix}{key}.")
-        else:
-            kwargs[key] = _coerce(f"{prefix}{key}", tp, value)
-    return cls(**kwargs)
-
-
 def _get(cfg: TrainConfig, dotted: str) -> Any:
     obj: Any = cfg
     for part in dotted.split("."):
@@ -196,63 +134,33 @@ def _get(cfg: TrainConfig, dotted: str) -> Any:
 def validate(cfg: TrainConfig) -> TrainConfig:
     for key, allowed in CHOICES.items():
         if _get(cfg, key) not in allowed:
-            raise ConfigError(f"{key}: must be one of {', '.join(allowed)}, got {_get(cfg, key)!r}")
+            raise ConfigError(f"config key '{key}': must be one of {', '.join(allowed)}, got {_get(cfg, key)!r}")
     for key in POSITIVE:
         value = _get(cfg, key)
         if value is not None and value <= 0:
-            raise ConfigError(f"{key}: must be > 0, got {value!r}")
+            raise ConfigError(f"config key '{key}': must be > 0, got {value!r}")
     if not 0.0 <= cfg.data.holdout_fraction < 1.0:
-        raise ConfigError(f"data.holdout_fraction: must be in [0, 1), got {cfg.data.holdout_fraction!r}")
+        raise ConfigError(f"config key 'data.holdout_fraction': must be in [0, 1), got {cfg.data.holdout_fraction!r}")
     embeddings_trainable = cfg.train.mode == "full" or any(
         m in ("embed_tokens", "lm_head") for m in cfg.lora.modules_to_save
     )
     if cfg.train.embed_only_steps > 0 and not embeddings_trainable:
         raise ConfigError(
-            "train.embed_only_steps: needs lora.modules_to_save to include embed_tokens or lm_head"
+            "config key 'train.embed_only_steps': needs lora.modules_to_save to include embed_tokens or lm_head"
         )
     if cfg.model.num_attention_heads % cfg.model.num_key_value_heads:
-        raise ConfigError("model.num_key_value_heads: must divide model.num_attention_heads")
+        raise ConfigError("config key 'model.num_key_value_heads': must divide model.num_attention_heads")
     if cfg.model.hidden_size % cfg.model.num_attention_heads:
-        raise ConfigError("model.hidden_size: must be a multiple of model.num_attention_heads")
+        raise ConfigError("config key 'model.hidden_size': must be a multiple of model.num_attention_heads")
     return cfg
 
 
-def parse_override(item: str) -> tuple[list[str], Any]:
-    if "=" not in item:
-        raise ConfigError(f"--set {item}: expected key=value")
-    key, raw = item.split("=", 1)
-    # The value is YAML so lists, null and numbers are written as in the config file.
-    try:
-        value = yaml.safe_load(raw) if raw != "" else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{key}: cannot parse value {raw!r}: {exc.problem}") from None
-    return key.strip().split("."), value
-
-
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config: {path} is not valid YAML: {exc}".splitlines()[0]) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"config: {path} must hold a mapping at the top level")
+    """YAML file <- ``--set key=value`` overrides, validated by the same code as the pipeline's config."""
+    data: dict[str, Any] = load_yaml(path) if path is not None else {}
     for item in overrides:
-        parts, value = parse_override(item)
-        node = data
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[parts[-1]] = value
-    return validate(_build(TrainConfig, data, ""))
+        apply_set(data, item)
+    return validate(build_params(TrainConfig, data, ""))
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
