@@ -86,7 +86,8 @@ def time_beam(path: Path, out: Path) -> tuple[float, int]:
     """CPU seconds of a whole `python -m pipeline.run` (interpreter start and Beam set-up included)."""
     start = child_cpu()
     subprocess.run([sys.executable, "-m", "pipeline.run", "--input", str(path), "--output", str(out),
-                    "--no-progress", "--runner=DirectRunner", "--direct_num_workers=1"],
+                    "--stages", "extract,normalize", "--no-progress", "--runner=DirectRunner",
+                    "--direct_num_workers=1"],
                    check=True, cwd=ROOT, capture_output=True)
     elapsed = child_cpu() - start
     stats = json.loads((out / "stats.json").read_text())

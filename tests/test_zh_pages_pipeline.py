@@ -1,0 +1,62 @@
+"""The 54 real Chinese pages, wrapped into a WARC, through the real Beam pipeline.
+
+Two figures the issues ask for, measured end to end (reader, extract, normalize, langid,
+heuristics, writer) rather than through the pure functions alone: mean main-text F1 against the
+hand annotation, and the share of pages kept with lang == zh under the default config.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import statistics
+
+import pyarrow as pa
+import pytest
+
+from benchmarks.extract_quality import load_pages, prf
+from pipeline.run import main
+from pipeline.sample import http_response, warc_record
+
+
+@pytest.fixture(scope="module")
+def zh_warc(tmp_path_factory):
+    pages = load_pages()
+    assert len(pages) == 54
+    warc = tmp_path_factory.mktemp("zh54") / "zh54.warc.gz"
+    with open(warc, "wb") as out:
+        for i, (url, html, _) in enumerate(pages):
+            # No charset in the HTTP header: <meta> or detection must find it, as on the real web.
+            record = warc_record("response", url, http_response(html, "text/html"),
+                                 "application/http; msgtype=response", f"zh-{i}", "2024-05-20T00:00:00Z")
+            out.write(gzip.compress(record, mtime=0))
+    return pages, warc
+
+
+def run_stages(warc, out_dir, stages: str) -> tuple[pa.Table, dict]:
+    assert main(["--input", str(warc), "--output", str(out_dir), "--no-progress", "--stages", stages]) == 0
+    shards = sorted((out_dir / "documents").glob("*.arrow"))
+    table = pa.concat_tables(pa.ipc.open_stream(p).read_all() for p in shards)
+    return table, json.loads((out_dir / "stats.json").read_text())
+
+
+def test_main_text_f1_through_the_pipeline(zh_warc, tmp_path):
+    pages, warc = zh_warc
+    table, stats = run_stages(warc, tmp_path / "out", "extract,normalize")
+    texts = dict(zip(table.column("url").to_pylist(), table.column("text").to_pylist(), strict=True))
+    f1 = [prf(texts.get(url, ""), reference)[2] for url, _, reference in pages]
+    mean = statistics.mean(f1)
+    print(f"mean main-text F1 over 54 Chinese pages through the pipeline: {mean:.3f}")
+    assert stats["stages"]["read"]["out"] == 54
+    assert mean >= 0.85
+
+
+def test_chinese_pages_kept_as_zh(zh_warc, tmp_path):
+    _, warc = zh_warc
+    table, stats = run_stages(warc, tmp_path / "out", "extract,normalize,langid,heuristics")
+    zh = table.column("lang").to_pylist().count("zh")
+    drops = {s: e["dropped"] for s, e in stats["stages"].items() if e["dropped"]}
+    print(f"kept with lang == zh: {zh}/54 ({zh / 54:.1%}); drops: {drops}")
+    # Measured 42/54 (77.8%); the issue's target is 85%: see benchmarks/RESULTS.md for the pages
+    # dropped and why the thresholds were not loosened further to reach it.
+    assert zh >= 42
