@@ -22,12 +22,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 import numpy as np
-from datasketch import LeanMinHash, MinHash
 
 from stages.base import Doc, Params, Stage
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 from stages.components import connected_components
 from stages.dedup_common import check_policy, fold_codepoints, join_drops, make_node, node_id
 
@@ -121,6 +124,10 @@ class MinHasher:
         self._pow_inv = np.ones(1, dtype=_U64)
         # datasketch's own "affine32" permutations for this seed, so a signature equals what
         # MinHash(scheme="affine32").update_batch would give for the same 32-bit shingle hashes.
+        # Imported here, not at module level: datasketch pulls in scipy (~1 s), and loading the
+        # config imports every stage module.
+        from datasketch import MinHash
+
         self._a, self._b = (
             p[:, None] for p in MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
         )
@@ -203,6 +210,8 @@ class MinHasher:
         hashes = self.shingle_hashes(text, lang)
         if len(hashes) == 0:
             return None
+        from datasketch import LeanMinHash
+
         return LeanMinHash(seed=self.seed, hashvalues=self.hashvalues(hashes), scheme=SCHEME)
 
 
@@ -214,6 +223,8 @@ def band_keys(hashvalues: np.ndarray, bands: int, rows: int) -> list[bytes]:
 
 def estimated_jaccard(sig_a: bytes, sig_b: bytes, seed: int) -> float:
     """Jaccard estimate from two serialised signatures (raw uint32 hashvalues)."""
+    from datasketch import LeanMinHash
+
     a = LeanMinHash(seed=seed, hashvalues=np.frombuffer(sig_a, dtype=np.uint32), scheme=SCHEME)
     b = LeanMinHash(seed=seed, hashvalues=np.frombuffer(sig_b, dtype=np.uint32), scheme=SCHEME)
     return float(a.jaccard(b))
