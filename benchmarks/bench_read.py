@@ -101,6 +101,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
+        # The fixed cost of one run (interpreter, imports, graph, report) on a 3 KB input; the
+        # "steady" figure below is the input over the Beam CPU time less this.
+        tiny = WARC_DIR / "commoncrawl__whirlwind-python" / "whirlwind.warc.wet.gz"
+        fixed = statistics.median(time_beam(tiny, Path(tmp) / f"fixed-{i}")[0] for i in range(args.repeats))
+        print(f"fixed cost of a pipeline run (3 KB input): median {fixed:.2f} CPU s")
         for label, names in (("WET", WET_FILES), ("WARC", WARC_FILES)):
             path = Path(tmp) / f"bench-{label.lower()}.warc.gz"
             size = build_input(names, args.mb, path)
@@ -114,8 +119,11 @@ def main() -> None:
                     runs.append((elapsed, docs))
                 elapsed = statistics.median(r[0] for r in runs)
                 docs = runs[0][1]
+                steady = ""
+                if mode == "beam":
+                    steady = f"; steady state {size / 1e6 / (elapsed - fixed):.2f} MB/s"
                 print(f"{label:4s} {mode:5s}: {size / 1e6:.1f} MB input, {docs} docs, median {elapsed:.2f} CPU s "
-                      f"-> {size / 1e6 / elapsed:.2f} MB/s, {docs / elapsed:,.0f} docs/s per core "
+                      f"-> {size / 1e6 / elapsed:.2f} MB/s, {docs / elapsed:,.0f} docs/s per core{steady} "
                       f"(runs: {', '.join(f'{r[0]:.2f}' for r in runs)})")
 
 

@@ -162,23 +162,25 @@ def _fix_triggered_lines(
     return "".join(out)
 
 
-_BLANKS = "[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]"
-# Only runs that change: two or more blanks, or any blank that is not a plain space.
-_SPACE_RUNS = re.compile(f"(?:[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]| ){_BLANKS}+|[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
-_LINE_EDGES = re.compile(" ?\n ?")
-_ODD_BLANK = re.compile("[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
+# Blanks other than the plain space: tabs, no-break and typographic spaces, the ideographic space.
+_ODD_BLANKS = re.compile("[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 
 
 def collapse_whitespace(text: str, max_blank_lines: int) -> str:
     """Blank runs -> one space, lines stripped, at most ``max_blank_lines`` empty lines in a row.
-    Regex passes only, each behind a cheap test: most texts need none of them."""
-    if "  " in text or _ODD_BLANK.search(text) is not None:
-        text = _SPACE_RUNS.sub(" ", text)
-    if " \n" in text or "\n " in text:
-        text = _LINE_EDGES.sub("\n", text)
+    str.replace loops run in C at memory speed; each step is behind a cheap test because most
+    texts need few of them."""
+    if _ODD_BLANKS.search(text) is not None:
+        text = _ODD_BLANKS.sub(" ", text)
+    while "  " in text:
+        text = text.replace("  ", " ")
+    if " \n" in text:
+        text = text.replace(" \n", "\n")
+    if "\n " in text:
+        text = text.replace("\n ", "\n")
     limit = "\n" * (max_blank_lines + 2)
-    if limit in text:
-        text = re.sub(f"\n{{{max_blank_lines + 2},}}", "\n" * (max_blank_lines + 1), text)
+    while limit in text:
+        text = text.replace(limit, "\n" * (max_blank_lines + 1))
     return text.strip(" \n")
 
 

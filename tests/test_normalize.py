@@ -77,3 +77,33 @@ def test_fast_path_equals_full_ftfy_on_mojibake_of_every_code_page():
     assert mismatches == []
     # And the repair really happens (the test would be vacuous if nothing changed).
     assert normalize_text("Ð\u009fÑ\u0080Ð¸Ð²ÐµÑ\u0082", params, config) == "Привет"
+
+
+def test_whitespace_collapse_matches_a_line_by_line_reference():
+    import random
+    import re
+
+    from stages.normalize import collapse_whitespace
+
+    def reference(text: str, max_blank: int) -> str:
+        lines = [re.sub("[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+", " ", line).strip(" ") for line in text.split("\n")]
+        out: list[str] = []
+        blank = 0
+        for line in lines:
+            if line:
+                blank = 0
+                out.append(line)
+            elif out:
+                blank += 1
+                if blank <= max_blank:
+                    out.append("")
+        while out and not out[-1]:
+            out.pop()
+        return "\n".join(out)
+
+    rng = random.Random(0)
+    alphabet = ["a", "中", " ", "\t", "\u3000", "\u00a0", "\n"]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        max_blank = rng.randint(0, 2)
+        assert collapse_whitespace(text, max_blank) == reference(text, max_blank), (text, max_blank)
