@@ -40,7 +40,7 @@ def test_real_chinese_pages_kept_as_zh(chain):
     kept, outcome = run(chain, zh_pages())
     zh = [d for d in kept if d["lang"] == "zh"]
     print(f"54 Chinese pages (resiliparse main content) through langid+heuristics: {dict(outcome)}")
-    # Measured 42/54 (77.8%) with the default config; the target is 85% (see RESULTS_filters.md).
+    # Measured 42/54 (77.8%) with the default config; the target is 85% (see benchmarks/RESULTS.md).
     assert len(zh) == len(kept) >= 42
     # What is dropped is dropped for a stated reason, never by langid for being non-Chinese text.
     assert outcome["langid:lang_not_allowed"] <= 1
