@@ -11,7 +11,7 @@ from pipeline import progress
 from pipeline.config import RunConfig
 from pipeline.inputs import expand_input, open_input
 from pipeline.readers import Note, input_format, read_file
-from pipeline.token_writer import WriteTrainingShards
+from pipeline.token_writer import WriteTrainingShards, is_holdout
 from pipeline.writer import WriteShards, document_schema, finalize_output
 from stages import load_stage_class
 from stages.base import Drop
@@ -115,6 +115,11 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         | "read" >> beam.ParDo(ReadFile("extract" in cfg.stages, total_bytes, show_progress))
     )
 
+    if cfg.write.holdout_fraction > 0:
+        # Mark the held-out split before any stage: dedup keeps a held-out document over its training
+        # duplicates (decontamination), and the training shards route it to tokens/holdout.
+        docs = docs | "mark holdout" >> beam.Map(mark_holdout, cfg.write.holdout_fraction, cfg.write.shuffle_seed)
+
     rejected = []
     for stage in stages:
         # Dropped documents always flow out (the report samples them); they are written to
@@ -169,6 +174,12 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         | "finalize" >> beam.Map(finalize_output, cfg.output, run_id, schemas, extra,
                                  samples=beam.pvalue.AsSingleton(all_samples))
     )
+
+
+def mark_holdout(doc: dict, fraction: float, seed: int) -> dict:
+    if is_holdout(doc["id"], fraction, seed):
+        doc["holdout"] = True
+    return doc
 
 
 def sample_record(doc: dict, kept: bool) -> dict:

@@ -105,7 +105,11 @@ def rank_bytes(doc: Doc, policy: str) -> bytes:
 
     ``quality_score``: highest score first, documents without a score after all scored ones;
     ``longest``: longest text first; ``smallest_id``: id only. Ties always go to the smallest id.
+    A held-out document (``doc["holdout"]``, set when --holdout-fraction is used) ranks before all
+    others, so a training document that duplicates it is the one removed (decontamination).
     """
+    if doc.get("holdout"):
+        return bytes(8)
     if policy == "quality_score":
         score = doc.get("quality_score")
         if score is None or not isinstance(score, (int, float)) or math.isnan(score):
@@ -114,7 +118,7 @@ def rank_bytes(doc: Doc, policy: str) -> bytes:
     if policy == "longest":
         return _ordered_float(-float(len(doc.get("text") or "")))
     if policy == "smallest_id":
-        return bytes(8)
+        return bytes(7) + b"\x01"  # after every held-out document
     raise ValueError(f"unknown survivor policy {policy!r}; choose one of {SURVIVOR_POLICIES}")
 
 

