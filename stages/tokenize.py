@@ -16,7 +16,7 @@ from typing import ClassVar
 import pyarrow as pa
 import sentencepiece as spm
 
-from stages.base import Doc, Drop, Params, Stage
+from stages.base import Doc, Drop, Params, Stage, path_param
 
 
 def model_file(path: str | Path) -> Path:
@@ -50,7 +50,7 @@ def tokenizer_identity(path: str | Path) -> dict:
 
 @dataclasses.dataclass
 class TokenizeParams(Params):
-    tokenizer: str = ""  # tokenizer.model or a merged tokenizer directory
+    tokenizer: str = path_param("")  # tokenizer.model or a merged tokenizer directory
     add_bos: bool = True
     add_eos: bool = True
 

@@ -1,0 +1,124 @@
+"""The pipeline beyond one process: Beam's portable path (job service + separate SDK worker
+processes, what Flink and Spark use) and Dataflow's offline graph validation.
+
+The portable run uses a worker pool started by the test in its own working directory, while the
+launcher runs in another one with relative --input/--output: anything resolved only on the
+launcher (relative paths, module globals, open handles) would show up as missing or different
+documents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from conftest import WARC_DIR
+
+from pipeline.run import main
+from pipeline.sample import write_sample
+from pipeline.stats import check_stats
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker pool exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"worker pool did not listen on port {port} within {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def worker_pool(tmp_path_factory):
+    """``worker_pool_main`` on a free port. It starts SDK workers as ``python`` from PATH, so this
+    interpreter's folder goes first; its working directory is not the launcher's."""
+    port = free_port()
+    cwd = tmp_path_factory.mktemp("worker-cwd")
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    log = open(cwd / "pool.log", "wb")  # noqa: SIM115 - closed in the teardown below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
+        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc, timeout=30)
+        yield port, cwd
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+def documents(out: Path) -> dict[str, str]:
+    rows: dict[str, str] = {}
+    for path in sorted((out / "documents").glob("part-*.arrow")):
+        with pa.ipc.open_stream(path) as reader:
+            table = reader.read_all()
+        rows.update(zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True))
+    return rows
+
+
+def test_portable_runner_with_external_workers_matches_direct_runner(worker_pool, tmp_path):
+    port, worker_cwd = worker_pool
+    sample = write_sample(str(tmp_path / "sample"))
+    launch = tmp_path / "launch"
+    launch.mkdir()
+    # Relative to the launcher's directory only: the workers must not resolve them in theirs.
+    inputs = [os.path.relpath(p, launch) for p in sample] + [os.path.relpath(WARC_DIR, launch) + "/**/*"]
+    args = [a for pattern in inputs for a in ("--input", pattern)]
+
+    direct = tmp_path / "direct"
+    absolute = [a if a == "--input" else str((launch / a).resolve()) if "*" not in a
+                else str(launch.resolve()) + "/" + a for a in args]
+    assert main([*absolute, "--output", str(direct), "--no-progress", "--runner=DirectRunner"]) == 0
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.run", *args, "--output", "portable", "--no-progress",
+         "--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=EXTERNAL",
+         f"--environment_config=localhost:{port}"],
+        cwd=launch, env=env, capture_output=True, text=True, timeout=150,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    portable = launch / "portable"
+    assert not (worker_cwd / "portable").exists()  # the output path was resolved on the launcher
+
+    expected, got = documents(direct), documents(portable)
+    assert len(expected) > 200
+    assert got == expected
+    direct_stats = json.loads((direct / "stats.json").read_text())
+    portable_stats = json.loads((portable / "stats.json").read_text())
+    assert check_stats(portable_stats) == []
+    assert portable_stats["stages"] == direct_stats["stages"]
+    assert list(portable_stats["stages"]) == ["read", "extract", "normalize", "exact_dedup",
+                                               "minhash_dedup", "pii", "write"]
+    assert portable_stats["stages"]["exact_dedup"]["dropped"]["exact_duplicate"] > 0
+    assert portable_stats["stages"]["pii"]["counts"]  # PII replaced in the real pages
+    manifest = json.loads((portable / "manifest.json").read_text())
+    assert manifest["documents"]["rows"] == len(expected)
