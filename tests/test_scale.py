@@ -122,3 +122,57 @@ def test_portable_runner_with_external_workers_matches_direct_runner(worker_pool
     assert portable_stats["stages"]["pii"]["counts"]  # PII replaced in the real pages
     manifest = json.loads((portable / "manifest.json").read_text())
     assert manifest["documents"]["rows"] == len(expected)
+
+
+def test_dataflow_dry_run_builds_the_job_offline_without_touching_inputs(monkeypatch, capsys):
+    """DataflowRunner with --dry_run builds the job (graph translation, option validation, the
+    worker package from pyproject.toml) and submits nothing. The gs:// glob must reach the job
+    unexpanded: nothing on the launcher may list or open it."""
+    from apache_beam.io.filesystems import FileSystems
+
+    import pipeline.run as run_module
+
+    touched: list[str] = []
+    real_match, real_open = FileSystems.match, FileSystems.open
+
+    def match(patterns, *args, **kwargs):
+        touched.extend(p for p in patterns if p.startswith("gs://"))
+        return real_match(patterns, *args, **kwargs)
+
+    def open_(path, *args, **kwargs):
+        if path.startswith("gs://"):
+            touched.append(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(FileSystems, "match", match)
+    monkeypatch.setattr(FileSystems, "open", open_)
+    jobs = []
+    summary = run_module.dry_run_summary
+    monkeypatch.setattr(run_module, "dry_run_summary", lambda result, runner: (jobs.append(result.job),
+                                                                               summary(result, runner))[1])
+    code = main(["--runner=DataflowRunner", "--dry_run=True", "--project=my-project", "--region=us-central1",
+                 "--temp_location=gs://my-bucket/tmp", f"--setup_file={REPO / 'pyproject.toml'}",
+                 "--input", "gs://my-bucket/crawl/*.warc.wet.gz", "--output", "gs://my-bucket/out",
+                 "--no-progress"])
+    assert code == 0
+    assert "DataflowRunner built and validated the job graph" in capsys.readouterr().err
+    assert touched == []
+
+    (job,) = jobs
+    names = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
+    for stage in ("stage:extract", "stage:normalize", "stage:pii", "read", "finalize"):
+        assert any(name == stage or name.endswith("/" + stage) for name in names), stage
+    assert any(name.startswith("exact_dedup") or "/exact_dedup" in name for name in names)
+    # The worker package was built from pyproject.toml and is staged with the job.
+    env = next(iter(job.proto_pipeline.components.environments.values()))
+    staged = [a.role_payload for a in env.dependencies]
+    assert any(b"workflow.tar.gz" in p for p in staged)
+
+
+def test_beam_option_errors_are_one_line_and_exit_2(capsys):
+    code = main(["--runner=DataflowRunner", "--dry_run=True", "--project=p", "--region=us-central1",
+                 "--temp_location=gs://my-bucket/tmp", "--input", "gs://my-bucket/x/*.wet.gz",
+                 "--output", "gs://my-bucket/out", "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: Beam pipeline options:") and "Project ID" in err[-1]
