@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from apache_beam.io.localfilesystem import LocalFileSystem
 from conftest import WARC_DIR
 
 from pipeline.run import main
@@ -176,3 +179,55 @@ def test_beam_option_errors_are_one_line_and_exit_2(capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: Beam pipeline options:") and "Project ID" in err[-1]
+
+
+class _PrefixedFileSystem(LocalFileSystem):
+    """A Beam filesystem with its own scheme (``testfs://``) over local files: stands in for
+    gs:// or s3:// when checking that workers read models through Beam's FileSystems."""
+
+    @classmethod
+    def scheme(cls) -> str:
+        return "testfs"
+
+    def open(self, path, *args, **kwargs):
+        return super().open(path[len("testfs://"):], *args, **kwargs)
+
+
+def test_tokenizer_from_a_remote_filesystem_path(tmp_path):
+    from tok_assets import llama_style_model
+
+    from pipeline.config import load_config
+    from stages.tokenize import TokenizeStage, tokenizer_identity
+
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    shutil.copy(llama_style_model(), merged / "tokenizer.model")
+    cfg = load_config(None, [f"tokenize.tokenizer=testfs://{merged}"],
+                      {"stages": "normalize,tokenize", "output": "gs://bucket/out"})
+    params = cfg.stage_params["tokenize"]
+    assert params.tokenizer == f"testfs://{merged}"  # remote paths are not made local
+    assert cfg.output == "gs://bucket/out"
+    identity = tokenizer_identity(params.tokenizer)
+    assert identity["path"] == f"testfs://{merged}/tokenizer.model"
+    assert identity["sha256"] == tokenizer_identity(merged)["sha256"]
+
+    stage = pickle.loads(pickle.dumps(TokenizeStage(params)))  # as a worker receives it
+    stage.setup()
+    local = TokenizeStage(load_config(None, [f"tokenize.tokenizer={merged}"],
+                                      {"stages": "tokenize"}).stage_params["tokenize"])
+    local.setup()
+    text = "Common Crawl 网页文本 tokenised on a worker."
+    assert stage.process({"id": "a", "text": text})["input_ids"] == local.process({"id": "a", "text": text})["input_ids"]
+
+
+def test_relative_paths_are_resolved_where_the_command_runs(tmp_path, monkeypatch):
+    from pipeline.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None, ["exact_dedup.spill_dir=spill", "minhash_dedup.spill_dir=~/spill2"],
+                      {"input": ["data/*.warc.gz", "https://example.org/a.warc.gz"], "output": "out"})
+    assert cfg.input == [str(tmp_path / "data" / "*.warc.gz"), "https://example.org/a.warc.gz"]
+    assert cfg.output == str(tmp_path / "out")
+    assert cfg.stage_params["exact_dedup"].spill_dir == str(tmp_path / "spill")
+    assert cfg.stage_params["minhash_dedup"].spill_dir == os.path.expanduser("~/spill2")
+    assert cfg.stage_params["minhash_dedup"].survivor == "quality_score"  # not a path: unchanged
