@@ -65,7 +65,11 @@ def english_paragraphs() -> list[str]:
                     for line in text.splitlines():
                         line = " ".join(line.split())
                         ascii_share = sum(c.isascii() for c in line) / max(1, len(line))
-                        if len(line) >= 60 and len(line.split()) >= 10 and ascii_share > 0.98:
+                        words = line.split()
+                        alpha = sum(any(c.isalpha() for c in w) for w in words) / max(1, len(words))
+                        # Prose, not listings: forum indexes and link lists dominate some fixtures.
+                        if (len(line) >= 60 and len(words) >= 10 and ascii_share > 0.98 and alpha >= 0.85
+                                and line[-1] in ".!?\"'"):
                             paragraphs[line] = None
         except Exception:  # noqa: BLE001 - several fixtures are broken by design
             continue
