@@ -141,11 +141,11 @@ def bench_stages(corpus: dict, repeats: int) -> dict:
         stage = cls(params)
         stage.setup()
         if stage.is_global:
-            result[name + " (per-doc keys)"] = clock(lambda stage=stage: [stage.keys(d) for d in docs])
+            result[name + " (per-doc keys)"] = clock(lambda stage=stage, docs=docs: [stage.keys(d) for d in docs])
             continue
         kept = []
 
-        def run(stage=stage, kept=kept):
+        def run(stage=stage, kept=kept, docs=docs):
             kept.clear()
             for d in docs:
                 r = stage.process(dict(d))

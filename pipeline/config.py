@@ -30,6 +30,9 @@ class ConfigError(ValueError):
 @dataclasses.dataclass
 class ReadParams(Params):
     cc_base_url: str = "https://data.commoncrawl.org/"  # resolves entries of a *.paths.gz listing
+    # A gzipped WARC/WET file larger than this is read as byte ranges of this size by several
+    # workers (members are whole records in CommonCrawl files); 0 reads every file whole.
+    split_mb: float = 64.0
 
 
 @dataclasses.dataclass

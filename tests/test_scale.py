@@ -231,3 +231,43 @@ def test_relative_paths_are_resolved_where_the_command_runs(tmp_path, monkeypatc
     assert cfg.stage_params["exact_dedup"].spill_dir == str(tmp_path / "spill")
     assert cfg.stage_params["minhash_dedup"].spill_dir == os.path.expanduser("~/spill2")
     assert cfg.stage_params["minhash_dedup"].survivor == "quality_score"  # not a path: unchanged
+
+
+def _read_all(path: Path, ranges: list[tuple[int, int | None]]) -> list[str]:
+    from pipeline.readers import read_file
+
+    items = []
+    for start, end in ranges:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            items += [repr(item) for item in read_file(fh, str(path), "warc", True, start, end)]
+    return sorted(items)
+
+
+@pytest.mark.parametrize("step", [997, 20_000, 300_000])
+def test_byte_ranges_of_a_file_read_every_record_exactly_once(step):
+    """Tiling a real file with byte ranges gives exactly the records, drops and notes of reading it
+    whole: multi-member CC files, whole-file gzip, truncated members, records spanning members."""
+    from conftest import real_warc_files
+
+    split = 0
+    for path in real_warc_files():
+        size = path.stat().st_size
+        starts = list(range(0, size, step))
+        ranges = [(s, starts[i + 1] if i + 1 < len(starts) else None) for i, s in enumerate(starts)]
+        assert _read_all(path, ranges) == _read_all(path, [(0, None)]), path.name
+        split += len(ranges) > 1
+    assert split >= 2  # at 300 kB only the two largest files are split
+
+
+def test_one_large_file_is_read_in_parallel_ranges_with_identical_output(tmp_path):
+    big = WARC_DIR / "archivesunleashed__aut" / "example.warc.gz"  # 2.5 MB, 822 gzip members
+    args = ["--input", str(big), "--input", str(WARC_DIR / "chatnoir-eu__chatnoir-resiliparse" / "*.gz"),
+            "--no-progress", "--runner=DirectRunner"]
+    assert main([*args, "--output", str(tmp_path / "whole"), "--set", "read.split_mb=0"]) == 0
+    assert main([*args, "--output", str(tmp_path / "split"), "--set", "read.split_mb=0.2",
+                 "--direct_num_workers=2", "--direct_running_mode=multi_processing"]) == 0
+    whole, split = documents(tmp_path / "whole"), documents(tmp_path / "split")
+    assert len(whole) > 80 and split == whole
+    stats = [json.loads((tmp_path / d / "stats.json").read_text())["stages"] for d in ("whole", "split")]
+    assert stats[0] == stats[1]
