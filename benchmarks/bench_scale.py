@@ -13,7 +13,8 @@ duplicates, 15% of documents with an email and a phone number) in a temporary fo
 - stages: the pure stage cores on the same documents in one process (CPU time per stage).
 - memory: peak RSS of the run at 1x and 10x input; growth per input document.
 - scaling: wall and CPU time with 1 and 2 workers (``--direct_num_workers=2
-  --direct_running_mode=multi_processing``), on the single file and on the corpus split in 8 files.
+  --direct_running_mode=multi_processing``): the single file read whole, the same file read in
+  1 MB byte ranges (``read.split_mb=1``), and the corpus split in 8 files.
 
 Tokenizer: the LLaMA-style 32k sentencepiece model shipped in the mistral-common PyPI package.
 Nothing here asserts anything; results are printed as JSON (medians over --repeats).
@@ -168,22 +169,32 @@ def bench_stages(corpus: dict, repeats: int) -> dict:
 
 
 def bench_memory(small: dict, large: dict, tmp: Path) -> dict:
-    a = run_pipeline(small["files"]["wet"], tmp / "mem-1x", STAGES_WET)
-    b = run_pipeline(large["files"]["wet"], tmp / "mem-10x", STAGES_WET)
-    per_doc_kb = (b["rss_mb"] - a["rss_mb"]) * 1024 / max(1, b["docs_in"] - a["docs_in"])
-    marginal = (b["tokens"] - a["tokens"]) / max(1e-9, b["cpu_s"] - a["cpu_s"])
-    return {"1x": {k: a[k] for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},
-            "10x": {k: b[k] for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},
-            "rss_growth_kb_per_doc": round(per_doc_kb, 2),
-            "marginal_tokens_per_cpu_s (10x minus 1x)": round(marginal)}
+    """Peak RSS at 1x and 10x, with the dedup joins in memory (default) and spilled to files."""
+    out = {}
+    for mode in ("in-memory join", "spill_dir"):
+        extra = []
+        if mode == "spill_dir":
+            extra = ["--set", f"exact_dedup.spill_dir={tmp / 'spill'}",
+                     "--set", f"minhash_dedup.spill_dir={tmp / 'spill'}"]
+        a = run_pipeline(small["files"]["wet"], tmp / f"mem-1x-{mode[0]}", STAGES_WET, extra)
+        b = run_pipeline(large["files"]["wet"], tmp / f"mem-10x-{mode[0]}", STAGES_WET, extra)
+        per_doc_kb = (b["rss_mb"] - a["rss_mb"]) * 1024 / max(1, b["docs_in"] - a["docs_in"])
+        marginal = (b["tokens"] - a["tokens"]) / max(1e-9, b["cpu_s"] - a["cpu_s"])
+        out[mode] = {"1x": {k: round(a[k], 2) for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},
+                     "10x": {k: round(b[k], 2) for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},
+                     "rss_growth_kb_per_doc": round(per_doc_kb, 2),
+                     "marginal_tokens_per_cpu_s (10x minus 1x)": round(marginal)}
+    return out
 
 
 def bench_scaling(single: dict, split: dict, tmp: Path, repeats: int) -> dict:
     two = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     out = {}
-    for label, corpus in (("1 file", single), ("8 files", split)):
-        for workers, extra in ((1, []), (2, two)):
-            runs = [run_pipeline(corpus["files"]["wet"], tmp / f"sc-{label[0]}-{workers}-{i}", STAGES_WET, extra)
+    whole, ranges = ["--set", "read.split_mb=0"], ["--set", "read.split_mb=1"]
+    for label, corpus, read in (("1 file read whole", single, whole), ("1 file in 1 MB ranges", single, ranges),
+                                ("8 files", split, whole)):
+        for workers, extra in ((1, read), (2, read + two)):
+            runs = [run_pipeline(corpus["files"]["wet"], tmp / f"sc-{label[:6]}-{workers}-{i}", STAGES_WET, extra)
                     for i in range(repeats)]
             out[f"{label}, {workers} worker(s)"] = {
                 "wall_s": [round(r["wall_s"], 2) for r in runs], "cpu_s": [round(r["cpu_s"], 2) for r in runs],
