@@ -10,6 +10,7 @@ exit code 2.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from importlib import resources
@@ -29,6 +30,9 @@ class ConfigError(ValueError):
 @dataclasses.dataclass
 class ReadParams(Params):
     cc_base_url: str = "https://data.commoncrawl.org/"  # resolves entries of a *.paths.gz listing
+    # A gzipped WARC/WET file larger than this is read as byte ranges of this size by several
+    # workers (members are whole records in CommonCrawl files); 0 reads every file whole.
+    split_mb: float = 64.0
 
 
 @dataclasses.dataclass
@@ -207,6 +211,22 @@ def build_params(cls: type, data: Any, section: str, check: bool = True) -> Any:
     return params
 
 
+def absolute_local(path: str) -> str:
+    """A relative local path made absolute against the current directory; URLs and remote
+    filesystem paths (``gs://``, ``s3://``, ``https://``) unchanged."""
+    if "://" in path:
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def absolute_path_params(params: Params) -> None:
+    """Resolve the fields marked with ``stages.base.path_param`` (models, tokenizers, spill folders)."""
+    for field in dataclasses.fields(params):
+        value = getattr(params, field.name)
+        if field.metadata.get("path") and isinstance(value, str) and value:
+            setattr(params, field.name, absolute_local(value))
+
+
 def parse_stages(value: Any, key: str = "stages") -> list[str]:
     if isinstance(value, str):
         names = [s.strip() for s in value.split(",") if s.strip()]
@@ -271,9 +291,13 @@ def load_config(
         if name in stages:
             stage_params[name] = params
 
+    for params in stage_params.values():
+        absolute_path_params(params)
     return RunConfig(
-        input=list(inputs),
-        output=output,
+        # Workers run elsewhere (another process, another machine, another working directory):
+        # local paths are resolved here, where the user typed them.
+        input=[absolute_local(pattern) for pattern in inputs],
+        output=absolute_local(output),
         stages=stages,
         keep_rejected=keep_rejected,
         read=build_params(ReadParams, data.get("read"), "read"),

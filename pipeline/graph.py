@@ -62,6 +62,24 @@ class _CountingReader:
         return True
 
 
+class SplitFile(beam.DoFn):
+    """(path, size) -> (path, start, end) byte ranges of ``split_bytes``. Only gzipped WARC/WET
+    files are split (their gzip members can be found from any offset); ``end`` None = to EOF."""
+
+    def __init__(self, split_bytes: int):
+        self.split_bytes = split_bytes
+
+    def process(self, element):
+        path, size = element
+        splittable = input_format(path) == "warc" and path.lower().endswith(".gz")
+        if not (self.split_bytes and splittable and size and size > self.split_bytes):
+            yield path, 0, None
+            return
+        starts = list(range(0, size, self.split_bytes))
+        for index, start in enumerate(starts):
+            yield path, start, starts[index + 1] if index + 1 < len(starts) else None
+
+
 class ReadFile(beam.DoFn):
     """One input file -> documents; every record seen is counted as read.in."""
 
@@ -71,13 +89,15 @@ class ReadFile(beam.DoFn):
         self.show_progress = show_progress
 
     def process(self, element):
-        path, _size = element
+        path, start, end = element
         tally = BundleCounts()
         tracker = progress.tracker(self.total_bytes, 5.0) if self.show_progress else None
         try:
             with open_input(path) as raw:
+                if start:
+                    raw.seek(start)
                 stream = _CountingReader(raw, lambda n: tracker.add(bytes_read=n)) if tracker else raw
-                for item in read_file(stream, path, input_format(path), self.extract_enabled):
+                for item in read_file(stream, path, input_format(path), self.extract_enabled, start, end):
                     if isinstance(item, Note):
                         tally.add(f"read.count.{item.key}")
                         continue
@@ -111,6 +131,7 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         p
         | "inputs" >> beam.Create(inputs)
         | "expand inputs" >> beam.ParDo(ExpandInput(cfg.read.cc_base_url))
+        | "split files" >> beam.ParDo(SplitFile(int(cfg.read.split_mb * 1e6)))
         | "spread files" >> beam.Reshuffle()
         | "read" >> beam.ParDo(ReadFile("extract" in cfg.stages, total_bytes, show_progress))
     )

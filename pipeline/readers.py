@@ -50,14 +50,16 @@ def fallback_id(source: str, offset: int) -> str:
 
 
 def read_file(
-    raw: BinaryIO, source: str, fmt: str, extract_enabled: bool = True
+    raw: BinaryIO, source: str, fmt: str, extract_enabled: bool = True, start: int = 0, end: int | None = None
 ) -> Iterator[Doc | Drop | Note]:
+    """``start``/``end``: a byte range of a WARC/WET file (see pipeline.warc.decompressed_chunks);
+    ``raw`` is positioned at ``start``. Other formats are always read whole."""
     if fmt == "jsonl":
         yield from read_jsonl(raw, source)
     elif fmt == "arrow":
         yield from read_arrow(raw, source)
     else:
-        yield from read_warc(raw, source, extract_enabled)
+        yield from read_warc(raw, source, extract_enabled, start, end)
 
 
 # ----------------------------------------------------------------------------- WARC / WET
@@ -70,9 +72,12 @@ class Note:
     key: str
 
 
-def read_warc(raw: BinaryIO, source: str, extract_enabled: bool = True) -> Iterator[Doc | Drop | Note]:
+def read_warc(raw: BinaryIO, source: str, extract_enabled: bool = True, start: int = 0,
+              end: int | None = None) -> Iterator[Doc | Drop | Note]:
     problems: list[tuple[str, str]] = []
-    chunks = decompressed_chunks(raw, lambda reason, detail: problems.append((reason, detail)))
+    chunks = decompressed_chunks(raw, lambda reason, detail: problems.append((reason, detail)), start, end)
+    # Record offsets restart at 0 in each byte range: ids derived from offsets name the range.
+    id_source = f"{source}#{start}" if start else source
     seen_record = False
     seen_ids: set[str] = set()  # real files reuse record ids (cc_net's sample does); ids must be unique
     garbage: Problem | None = None  # leading non-WARC data: a bad file, or junk before records
@@ -92,7 +97,7 @@ def read_warc(raw: BinaryIO, source: str, extract_enabled: bool = True) -> Itera
         seen_record = True
         if item.repaired:
             yield Note(f"repaired_{item.repaired}")
-        doc = record_to_doc(item, source, extract_enabled)
+        doc = record_to_doc(item, source, extract_enabled, id_source)
         if isinstance(doc, dict):
             if doc["id"] in seen_ids:
                 doc["id"] = f"{doc['id']}@{item.offset}"
@@ -100,19 +105,20 @@ def read_warc(raw: BinaryIO, source: str, extract_enabled: bool = True) -> Itera
         yield doc
     for problem in problems:
         yield Drop(*problem)
-    if not seen_record:
+    if not seen_record and not start:
         # Nothing recognisable at all (also an empty file): one drop for the whole file.
         yield Drop("not_warc_file", garbage.detail if garbage else "no WARC record found")
 
 
-def record_to_doc(record: WarcRecord, source: str, extract_enabled: bool) -> Doc | Drop:
+def record_to_doc(record: WarcRecord, source: str, extract_enabled: bool,
+                  id_source: str | None = None) -> Doc | Drop:
     rtype = record.type
     headers = record.headers
     if rtype == "conversion":
         text = record.body.decode("utf-8", "replace")
         if not text.strip():
             return Drop("empty_text")
-        return _warc_doc(record, source, text=text)
+        return _warc_doc(record, source, id_source, text=text)
     if rtype == "response":
         content_type = headers.get("content-type", "").lower()
         if "application/http" not in content_type:
@@ -123,22 +129,22 @@ def record_to_doc(record: WarcRecord, source: str, extract_enabled: bool) -> Doc
         status, http_headers, body = parsed
         if not 200 <= status < 300:
             return Drop("http_status_not_ok", str(status))
-        return _html_doc(record, source, body, http_headers.get("content-type"), extract_enabled)
+        return _html_doc(record, source, body, http_headers.get("content-type"), extract_enabled, id_source)
     if rtype == "resource":
-        return _html_doc(record, source, record.body, headers.get("content-type"), extract_enabled)
+        return _html_doc(record, source, record.body, headers.get("content-type"), extract_enabled, id_source)
     if rtype == "revisit":
         return Drop("revisit_record")
     return Drop(f"skipped_{rtype or 'untyped'}_record")
 
 
-def _warc_doc(record: WarcRecord, source: str, **fields: Any) -> Doc:
+def _warc_doc(record: WarcRecord, source: str, id_source: str | None = None, **fields: Any) -> Doc:
     record_id = record.headers.get("warc-record-id", "").strip("<>")
     if record_id.startswith("urn:uuid:"):
         record_id = record_id[len("urn:uuid:") :]
     doc: Doc = {
         # Scoped by file: copies of one record in two files (it happens) must stay two documents
         # with distinct ids, or every join by id (dedup) would treat them as one.
-        "id": f"{source_tag(source)}-{record_id}" if record_id else fallback_id(source, record.offset),
+        "id": f"{source_tag(source)}-{record_id}" if record_id else fallback_id(id_source or source, record.offset),
         "url": record.headers.get("warc-target-uri", "").strip("<>"),
         "date": record.headers.get("warc-date", ""),
         "source": source,
@@ -148,7 +154,8 @@ def _warc_doc(record: WarcRecord, source: str, **fields: Any) -> Doc:
 
 
 def _html_doc(
-    record: WarcRecord, source: str, body: bytes, content_type: str | None, extract_enabled: bool
+    record: WarcRecord, source: str, body: bytes, content_type: str | None, extract_enabled: bool,
+    id_source: str | None = None,
 ) -> Doc | Drop:
     if not is_html(content_type, body):
         return Drop("not_html", (content_type or "")[:60])
@@ -156,7 +163,7 @@ def _html_doc(
         return Drop("empty_text")
     if not extract_enabled:
         return Drop("html_not_extracted", "stage 'extract' is not selected")
-    return _warc_doc(record, source, html=body, content_type=content_type)
+    return _warc_doc(record, source, id_source, html=body, content_type=content_type)
 
 
 def is_html(content_type: str | None, body: bytes) -> bool:

@@ -34,7 +34,7 @@ for _handler in logging.getLogger().handlers:
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
 from pipeline import progress
 from pipeline.config import ConfigError, RunConfig, load_config
@@ -134,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.monotonic()
     try:
-        pipeline = beam.Pipeline(options=options)
+        try:
+            pipeline = beam.Pipeline(options=options)
+        except ValueError as exc:
+            # Beam's own option validation (e.g. an invalid --project or --temp_location).
+            print(f"error: Beam pipeline options: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
         build_pipeline(pipeline, cfg, inputs, run_id, total_bytes, show_progress)
         result = pipeline.run()
         result.wait_until_finish()
@@ -145,7 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     if show_progress and sys.stderr.isatty():
         sys.stderr.write("\n")
 
-    stats = build_stats(counter_values(result), cfg.stages)
+    if options.view_as(TestOptions).dry_run:
+        # The runner built and validated the job but ran nothing: there are no counters and
+        # no output, so there is no stats.json to write.
+        print(dry_run_summary(result, runner), file=sys.stderr)
+        return 0
+    try:
+        counters = counter_values(result)
+    except NotImplementedError:
+        print(f"done in {elapsed:.1f}s; runner {runner} reports no metrics, so no stats.json was written "
+              f"(documents and manifest.json are in {cfg.output})", file=sys.stderr)
+        return 0
+    stats = build_stats(counters, cfg.stages)
     stats["runner"] = str(runner)
     stats["elapsed_s"] = round(elapsed, 3)
     for problem in check_stats(stats):
@@ -155,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     write_report(cfg, stats)
     print(summary(stats, cfg.output, elapsed), file=sys.stderr)
     return 0
+
+
+def dry_run_summary(result, runner: str) -> str:
+    job = getattr(result, "job", None)
+    proto = getattr(job, "proto_pipeline", None)
+    size = f" ({len(proto.components.transforms)} transforms)" if proto is not None else ""
+    return (f"dry run: {runner} built and validated the job graph{size}; nothing was run, "
+            "no output or stats.json written")
 
 
 if __name__ == "__main__":

@@ -45,10 +45,26 @@ class Problem:
     detail: str = ""
 
 
-def decompressed_chunks(raw: BinaryIO, report: Callable[[str, str], None]) -> Iterator[bytes]:
-    """Yield the decompressed bytes of ``raw``; detect gzip by magic, not by file name."""
-    head = raw.read(READ_SIZE)
+def decompressed_chunks(raw: BinaryIO, report: Callable[[str, str], None], start: int = 0,
+                        end: int | None = None) -> Iterator[bytes]:
+    """Yield the decompressed bytes of ``raw``; detect gzip by magic, not by file name.
+
+    With a byte range (``raw`` positioned at ``start``), only the gzip members that *begin* in
+    ``[start, end)`` are read, each in full: ranges that tile a file read every member exactly
+    once, so one large multi-member file (CommonCrawl writes one member per record) can be read
+    by several workers. A range after the first starts at the first member found in it whose
+    content begins with a WARC header; a file with one member for everything (or none) is read
+    entirely by the range that holds offset 0."""
+    raw = _Counted(raw)
+    if start > 0:
+        head, offset = first_member(raw, start)
+        if not head or (end is not None and offset >= end):
+            return  # no member begins in this range
+    else:
+        head = raw.read(READ_SIZE)
     if not head.startswith(GZIP_MAGIC[:2]):
+        if start > 0:
+            return
         while head:
             yield head
             head = raw.read(READ_SIZE)
@@ -62,10 +78,16 @@ def decompressed_chunks(raw: BinaryIO, report: Callable[[str, str], None]) -> It
             if not pending:
                 break
         if not in_member:
+            if end is not None and start + raw.total - len(pending) >= end:
+                if len(pending) < 65536:
+                    pending += raw.read(READ_SIZE)
+                if _starts_warc(pending):
+                    return  # the next record begins in the following range
+                # A member that continues a record (or is not WARC at all) belongs to this range:
+                # the next range skips it, as it starts at a member beginning with a WARC header.
             # Between members: the next bytes must start a new member. Anything else is
             # garbage (e.g. an appended non-gzip fragment); skip to the next gzip magic.
-            start = pending.find(GZIP_MAGIC)
-            if start != 0:
+            if not pending.startswith(GZIP_MAGIC):
                 report("bad_gzip", "data between gzip members")
                 pending = _seek_magic(raw, pending)
                 if not pending:
@@ -94,6 +116,52 @@ def decompressed_chunks(raw: BinaryIO, report: Callable[[str, str], None]) -> It
         if tail:
             yield tail
         report("truncated_gzip", "stream ended inside a gzip member")
+
+
+class _Counted:
+    """A raw stream that counts the bytes read from it (to know file offsets in range reads)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self.total = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.total += len(data)
+        return data
+
+
+def _starts_warc(data: bytes) -> bool:
+    """Whether ``data`` begins a gzip member whose content begins with a WARC header."""
+    if not data.startswith(GZIP_MAGIC):
+        return False
+    try:
+        return zlib.decompressobj(31).decompress(data[:65536], 8).startswith(b"WARC/")
+    except zlib.error:
+        return False
+
+
+def first_member(raw: BinaryIO, start: int) -> tuple[bytes, int]:
+    """(bytes from the first gzip member at or after ``start`` whose content starts with
+    ``WARC/``, its file offset); (b"", start) when there is none. ``raw`` is at ``start``."""
+    data = raw.read(READ_SIZE)
+    base = start
+    while data:
+        pos = data.find(GZIP_MAGIC)
+        while pos >= 0:
+            if len(data) - pos < 65536:  # enough compressed bytes to check the header
+                more = raw.read(READ_SIZE)
+                data += more
+            if _starts_warc(data[pos:]):
+                return data[pos:], base + pos
+            pos = data.find(GZIP_MAGIC, pos + 1)
+        keep = data[-2:]
+        base += len(data) - len(keep)
+        more = raw.read(READ_SIZE)
+        if not more:
+            break
+        data = keep + more
+    return b"", start
 
 
 def _seek_magic(raw: BinaryIO, data: bytes) -> bytes:

@@ -36,6 +36,15 @@ class Params:
     pipeline.config validates YAML against the fields (unknown keys, wrong types)."""
 
 
+def path_param(default: str | None = None) -> Any:
+    """A Params field that holds a file or folder path (model, tokenizer, spill folder).
+
+    pipeline.config makes a relative local value absolute where the command runs: workers
+    (other processes, other machines) do not share the launcher's working directory. Remote
+    paths (``gs://``, ``s3://``, ``https://``) are left as they are."""
+    return dataclasses.field(default=default, metadata={"path": True})
+
+
 class Stage:
     """One pipeline step. Subclasses set ``name``, ``Params`` and ``columns``."""
 

@@ -12,7 +12,7 @@ import hashlib
 
 import apache_beam as beam
 
-from stages.base import Doc, Params, Stage
+from stages.base import Doc, Params, Stage, path_param
 from stages.dedup_common import check_policy, duplicates_in_group, fold_text, join_drops, make_node
 
 
@@ -29,7 +29,7 @@ class ExactDedupParams(Params):
     survivor: str = "quality_score"
     # Spill documents to files here while decisions are computed (flat memory on DirectRunner);
     # None joins decisions back with CoGroupByKey instead.
-    spill_dir: str | None = None
+    spill_dir: str | None = path_param()
 
 
 class ExactDedupStage(Stage):

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 import apache_beam as beam
 import numpy as np
 
-from stages.base import Doc, Params, Stage
+from stages.base import Doc, Params, Stage, path_param
+from stages.components import connected_components
+from stages.dedup_common import check_policy, fold_codepoints, join_drops, make_node, node_id
 
 if TYPE_CHECKING:
     from datasketch import LeanMinHash
-from stages.components import connected_components
-from stages.dedup_common import check_policy, fold_codepoints, join_drops, make_node, node_id
 
 _SPACE = 32
 _U64 = np.uint64
@@ -253,7 +253,7 @@ class MinHashDedupParams(Params):
     # Large-star/small-star round pairs before the final label check (leftovers are resolved
     # exactly on the small residual graph, so this only trades shuffles for residual size).
     cc_rounds: int = 4
-    spill_dir: str | None = None
+    spill_dir: str | None = path_param()
 
 
 class MinHashDedupStage(Stage):

@@ -16,7 +16,7 @@ from typing import ClassVar
 import pyarrow as pa
 import sentencepiece as spm
 
-from stages.base import Doc, Drop, Params, Stage
+from stages.base import Doc, Drop, Params, Stage, path_param
 
 
 def model_file(path: str | Path) -> Path:
@@ -29,18 +29,40 @@ def model_file(path: str | Path) -> Path:
     return path
 
 
+def is_remote(path: str | Path) -> bool:
+    return "://" in str(path)
+
+
+def model_bytes(path: str | Path) -> tuple[str, bytes]:
+    """(resolved file, content) of a local path or any Beam filesystem path (``gs://.../merged``),
+    so a worker on another machine reads the tokenizer from shared storage."""
+    if is_remote(path):
+        from apache_beam.io.filesystems import FileSystems
+
+        file = str(path)
+        try:
+            with FileSystems.open(file) as handle:
+                return file, handle.read()
+        except Exception:  # noqa: BLE001 - not a file there: an object store "folder" has no object
+            file = FileSystems.join(file.rstrip("/"), "tokenizer.model")
+            with FileSystems.open(file) as handle:
+                return file, handle.read()
+    file = model_file(path)
+    return str(file), file.read_bytes()
+
+
 def load_processor(path: str | Path, add_bos: bool = False, add_eos: bool = False) -> spm.SentencePieceProcessor:
     # BOS/EOS are added by the C++ encoder: no Python list copy per document.
-    return spm.SentencePieceProcessor(model_file=str(model_file(path)), add_bos=add_bos, add_eos=add_eos)
+    _, data = model_bytes(path)
+    return spm.SentencePieceProcessor(model_proto=data, add_bos=add_bos, add_eos=add_eos)
 
 
 def tokenizer_identity(path: str | Path) -> dict:
     """What the manifest records about the tokenizer: model file, content hash, vocabulary size."""
-    file = model_file(path)
-    data = file.read_bytes()
+    file, data = model_bytes(path)
     sp = spm.SentencePieceProcessor(model_proto=data)
     return {
-        "path": str(file),
+        "path": file,
         "sha256": hashlib.sha256(data).hexdigest(),
         "vocab_size": sp.vocab_size(),
         "bos_id": sp.bos_id(),
@@ -50,7 +72,7 @@ def tokenizer_identity(path: str | Path) -> dict:
 
 @dataclasses.dataclass
 class TokenizeParams(Params):
-    tokenizer: str = ""  # tokenizer.model or a merged tokenizer directory
+    tokenizer: str = path_param("")  # tokenizer.model or a merged tokenizer directory
     add_bos: bool = True
     add_eos: bool = True
 
@@ -58,6 +80,8 @@ class TokenizeParams(Params):
         """Checked when the stage is selected: the tokenizer must be given and exist."""
         if not self.tokenizer:
             raise ValueError("tokenizer: required when the tokenize stage runs (give --tokenizer PATH)")
+        if is_remote(self.tokenizer):
+            return  # read where it runs; the launcher reads it too, for the manifest
         try:
             model_file(self.tokenizer)
         except FileNotFoundError as exc:
