@@ -113,14 +113,14 @@ def test_portable_runner_with_external_workers_matches_direct_runner(worker_pool
     assert not (worker_cwd / "portable").exists()  # the output path was resolved on the launcher
 
     expected, got = documents(direct), documents(portable)
-    assert len(expected) > 200
+    assert len(expected) > 80  # real folder + sample through the whole main job (langid, heuristics, dedup, pii)
     assert got == expected
     direct_stats = json.loads((direct / "stats.json").read_text())
     portable_stats = json.loads((portable / "stats.json").read_text())
     assert check_stats(portable_stats) == []
     assert portable_stats["stages"] == direct_stats["stages"]
-    assert list(portable_stats["stages"]) == ["read", "extract", "normalize", "exact_dedup",
-                                               "minhash_dedup", "pii", "write"]
+    assert list(portable_stats["stages"]) == ["read", "extract", "normalize", "langid", "heuristics",
+                                               "exact_dedup", "minhash_dedup", "pii", "write"]
     assert portable_stats["stages"]["exact_dedup"]["dropped"]["exact_duplicate"] > 0
     assert portable_stats["stages"]["pii"]["counts"]  # PII replaced in the real pages
     manifest = json.loads((portable / "manifest.json").read_text())
@@ -268,6 +268,6 @@ def test_one_large_file_is_read_in_parallel_ranges_with_identical_output(tmp_pat
     assert main([*args, "--output", str(tmp_path / "split"), "--set", "read.split_mb=0.2",
                  "--direct_num_workers=2", "--direct_running_mode=multi_processing"]) == 0
     whole, split = documents(tmp_path / "whole"), documents(tmp_path / "split")
-    assert len(whole) > 80 and split == whole
+    assert len(whole) > 30 and split == whole
     stats = [json.loads((tmp_path / d / "stats.json").read_text())["stages"] for d in ("whole", "split")]
     assert stats[0] == stats[1]
