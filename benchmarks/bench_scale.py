@@ -76,11 +76,11 @@ def run_pipeline(inputs: list[str], out: Path, stages: str, extra: list[str] = (
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "wall_s": wall,
         "rss_mb": usage.ru_maxrss / 1024,
-        "tokens": st["tokenize"].get("counts", {}).get("tokens", 0),
+        "tokens": st.get("tokenize", {}).get("counts", {}).get("tokens", 0),
         "docs_in": st["read"]["out"],
         "docs_out": st["write"]["out"],
         "dropped": {name: e["dropped"] for name, e in st.items() if e["dropped"]},
-        "pii": st["pii"].get("counts", {}),
+        "pii": st.get("pii", {}).get("counts", {}),
     }
 
 
