@@ -17,7 +17,9 @@ from typing import BinaryIO
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.readers import input_format, read_file
 from pipeline.warc import decompressed_chunks
+from stages.base import Doc
 
 LISTING_SUFFIXES = (".paths.gz", ".paths")
 
@@ -39,6 +41,15 @@ def open_input(path: str) -> BinaryIO:
     if is_url(path):
         return urllib.request.urlopen(path, timeout=120)  # noqa: S310 - user-given input URL
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def documents_in(path: str) -> Iterator[Doc]:
+    """The documents of one file, outside Beam (tools such as the quality-model and tokenizer
+    trainers): the pipeline's own tolerant readers, HTML records skipped, drops not counted."""
+    with open_input(path) as raw:
+        for item in read_file(raw, path, input_format(path), extract_enabled=False):
+            if isinstance(item, dict):
+                yield item
 
 
 def read_listing(path: str, base_url: str) -> Iterator[str]:

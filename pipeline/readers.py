@@ -33,7 +33,15 @@ def input_format(path: str) -> str:
         return "jsonl"
     if name.endswith(".arrow"):
         return "arrow"
+    # Plain text, one document a line; "x.warc.txt"-style names are archives (cc_net ships one).
+    if name.endswith((".txt", ".txt.gz")) and ".warc" not in name and ".wet" not in name:
+        return "text"
     return "warc"
+
+
+def document_lang(doc: Doc) -> str | None:
+    """A document's language: the langid column, else a ``lang`` kept in its metadata."""
+    return doc.get("lang") or (doc.get("meta") or {}).get("lang")
 
 
 def source_tag(source: str) -> str:
@@ -56,6 +64,8 @@ def read_file(
     ``raw`` is positioned at ``start``. Other formats are always read whole."""
     if fmt == "jsonl":
         yield from read_jsonl(raw, source)
+    elif fmt == "text":
+        yield from read_text_lines(raw, source)
     elif fmt == "arrow":
         yield from read_arrow(raw, source)
     else:
@@ -296,6 +306,19 @@ def read_jsonl(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
         if obj:
             doc["meta"] = obj
         yield doc
+    for problem in problems:
+        yield Drop(*problem)
+
+
+def read_text_lines(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
+    """Plain text (optionally gzipped): every non-empty line is a document."""
+    problems: list[tuple[str, str]] = []
+    for offset, line in _lines(raw, lambda r, d: problems.append((r, d))):
+        while problems:
+            yield Drop(*problems.pop(0))
+        text = line.decode("utf-8", "replace").strip()
+        if text:
+            yield {"id": fallback_id(source, offset), "url": "", "text": text, "date": "", "source": source}
     for problem in problems:
         yield Drop(*problem)
 

@@ -23,16 +23,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import glob
-import gzip
 import hashlib
-import io
-import json
 import os
 import random
-import re
 import sys
 import tempfile
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -58,71 +53,13 @@ def features(text: str, max_chars: int = 4000) -> str:
 
 
 # ---------------------------------------------------------------------------- reading inputs
-def _gunzip_tolerant(path: str) -> bytes:
-    """All bytes that can be decompressed from a (multi-member, possibly truncated) gzip file."""
-    raw = Path(path).read_bytes()
-    out = []
-    while raw:
-        d = zlib.decompressobj(wbits=31)
-        try:
-            out.append(d.decompress(raw))
-        except zlib.error:
-            print(f"quality: {path}: corrupt gzip member; using what was read", file=sys.stderr)
-            break
-        if not d.eof:  # truncated member: keep its partial text
-            break
-        raw = d.unused_data
-    return b"".join(out)
-
-
-def _read_wet(path: str) -> Iterator[str]:
-    """Conversion records of a WET file. A small reader of its own: CommonCrawl-derived WET
-    files are often whole-file gzip or truncated, which stops record-at-a-time readers."""
-    data = _gunzip_tolerant(path) if path.endswith(".gz") else Path(path).read_bytes()
-    pos = data.find(b"WARC/1.")
-    while pos >= 0:
-        head_end = data.find(b"\r\n\r\n", pos)
-        if head_end < 0:
-            break
-        headers = data[pos:head_end].decode("utf-8", errors="replace").lower()
-        length = re.search(r"content-length:\s*(\d+)", headers)
-        body_start = head_end + 4
-        body_end = body_start + int(length.group(1)) if length else body_start
-        if "warc-type: conversion" in headers and body_end > body_start:
-            yield data[body_start:body_end].decode("utf-8", errors="replace")
-        pos = data.find(b"WARC/1.", max(body_end, pos + 1))
-
-
-def _read_arrow(path: str) -> Iterator[str]:
-    with pa.OSFile(path, "rb") as f:
-        reader = pa.ipc.open_stream(f)
-        for batch in reader:
-            yield from (t for t in batch.column("text").to_pylist() if t)
-
-
-def _open_text(path: str) -> io.TextIOBase:
-    if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
 def read_texts(path: str) -> Iterator[str]:
-    """Documents' text from one file, by its name: WET, Arrow, JSONL or plain text."""
-    name = path.lower()
-    if ".wet" in name or name.endswith((".warc.gz", ".warc")):
-        yield from _read_wet(path)
-    elif name.endswith(".arrow"):
-        yield from _read_arrow(path)
-    elif name.endswith((".jsonl", ".jsonl.gz", ".json")):
-        with _open_text(path) as f:
-            for line in f:
-                if line.strip():
-                    text = json.loads(line).get("text")
-                    if text:
-                        yield text
-    else:
-        with _open_text(path) as f:
-            yield from (line.strip() for line in f if line.strip())
+    """Documents' text from one file, read like the pipeline reads it: WET/WARC, Arrow, JSONL or
+    plain text (one document a line)."""
+    from pipeline.inputs import documents_in
+
+    for doc in documents_in(path):
+        yield doc["text"]
 
 
 def expand(patterns: Iterable[str]) -> list[str]:

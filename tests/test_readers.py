@@ -60,3 +60,13 @@ def test_dechunk_leaves_an_already_dechunked_body_alone():
 def test_bad_http_is_a_drop():
     assert parse_http_response(b"garbage without headers") == Drop("bad_http_headers")
     assert parse_http_response(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\nnot gzip").reason == "bad_content_encoding"
+
+
+def test_plain_text_is_one_document_per_line():
+    from pipeline.readers import input_format, read_text_lines
+
+    assert input_format("notes.txt.gz") == "text"
+    assert input_format("sample.warc.txt") == "warc"  # cc_net names a WARC file this way
+    docs = list(read_text_lines(io.BytesIO(gzip.compress("第一行\n\n  second line  \n".encode())), "n.txt.gz"))
+    assert [d["text"] for d in docs] == ["第一行", "second line"]
+    assert len({d["id"] for d in docs}) == 2

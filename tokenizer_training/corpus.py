@@ -4,17 +4,11 @@ documents into training lines, and sample lines deterministically."""
 from __future__ import annotations
 
 import glob
-import gzip
-import io
-import json
 import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-import pyarrow as pa
-from pyarrow import ipc
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".arrow")
 
@@ -45,62 +39,21 @@ def _base_suffix(path: Path) -> str:
     return Path(name).suffix
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
 def iter_documents(path: Path, lang: str | None = None, stats: Counter | None = None) -> Iterator[str]:
-    """Texts in one file. With ``lang``, JSONL/Arrow records whose ``lang`` differs (or is missing)
-    are skipped; plain text has no language field and is taken whole."""
+    """Texts in one file, read by the pipeline's own readers (text, JSONL, Arrow, WET). With
+    ``lang``, JSONL/Arrow records whose ``lang`` differs (or is missing) are skipped; plain text has
+    no language field and is taken whole."""
+    from pipeline.inputs import documents_in
+    from pipeline.readers import document_lang, input_format
+
     stats = stats if stats is not None else Counter()
-    suffix = _base_suffix(path)
-    if suffix == ".arrow":
-        yield from _iter_arrow(path, lang, stats)
-    elif suffix in (".jsonl", ".json"):
-        with _open_text(path) as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                rec = json.loads(line)
-                stats["records"] += 1
-                if lang is not None and rec.get("lang") != lang:
-                    stats["skipped_lang"] += 1
-                    continue
-                text = rec.get("text")
-                if isinstance(text, str):
-                    yield text
-    else:
-        with _open_text(path) as f:
-            for line in f:
-                stats["records"] += 1
-                yield line
-
-
-def _iter_arrow(path: Path, lang: str | None, stats: Counter) -> Iterator[str]:
-    with pa.memory_map(str(path)) as source:
-        try:
-            reader = ipc.open_stream(source)
-        except pa.ArrowInvalid:  # an Arrow IPC *file* (random-access format) also works
-            source.seek(0)
-            reader = ipc.open_file(source)
-            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        else:
-            batches = iter(reader)
-        for batch in batches:
-            texts = batch.column("text").to_pylist()
-            stats["records"] += len(texts)
-            if lang is not None:
-                names = batch.schema.names
-                langs = batch.column("lang").to_pylist() if "lang" in names else [None] * len(texts)
-                for text, doc_lang in zip(texts, langs, strict=False):
-                    if doc_lang == lang and isinstance(text, str):
-                        yield text
-                    else:
-                        stats["skipped_lang"] += 1
-            else:
-                yield from (t for t in texts if isinstance(t, str))
+    filter_lang = lang is not None and input_format(str(path)) != "text"
+    for doc in documents_in(str(path)):
+        stats["records"] += 1
+        if filter_lang and document_lang(doc) != lang:
+            stats["skipped_lang"] += 1
+            continue
+        yield doc["text"]
 
 
 def split_line(line: str, max_chars: int) -> list[str]:
