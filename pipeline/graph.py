@@ -175,8 +175,7 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         for kind in token_kinds:
             schemas[kind] = token_schema(identity["vocab_size"], bos, eos)
         files.append(docs | "training shards" >> WriteTrainingShards(
-            cfg.output, run_id, schemas["tokens/train"], write.token_shards, write.holdout_fraction,
-            write.shuffle_seed))
+            cfg.output, run_id, schemas["tokens/train"], write.token_shards, write.shuffle_seed))
         manifest_extra = {**(manifest_extra or {}), "tokenizer": identity}
     extra = {"config": cfg.resolved(), "config_files": cfg.source_files, **(manifest_extra or {})}
     # A bounded sample of kept and dropped documents for the report: costs nothing at scale.

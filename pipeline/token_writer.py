@@ -3,7 +3,7 @@
 Format in stages/token_shards.py (one row of token ids per document, uint16 when the vocabulary
 fits). Documents are split and shuffled deterministically by a seeded hash of their id, so the
 same input gives the same shards on any runner and worker count: the hash picks the split
-(``holdout_fraction``), the shard, and the order inside the shard. Token ids travel through the
+(marked once, right after reading), the shard, and the order inside the shard. Token ids travel through the
 shuffle as packed bytes (2 or 4 bytes a token, not Python ints), and each shard is written by
 one worker, then committed by pipeline.writer.finalize_output like every other output file.
 """
@@ -32,20 +32,20 @@ def is_holdout(doc_id: str, fraction: float, seed: int) -> bool:
 
 
 class WriteTrainingShards(beam.PTransform):
-    def __init__(self, out_dir: str, run_id: str, schema: pa.Schema, num_shards: int,
-                 holdout_fraction: float, seed: int):
+    """Documents the graph marked ``holdout`` (see ``is_holdout``) go to tokens/holdout."""
+
+    def __init__(self, out_dir: str, run_id: str, schema: pa.Schema, num_shards: int, seed: int):
         super().__init__()
         self.out_dir = out_dir
         self.run_id = run_id
         self.schema = schema
         self.num_shards = max(1, num_shards)
-        self.holdout_fraction = holdout_fraction
         self.seed = seed
         self.dtype = np.dtype(schema.field(COLUMN).type.value_type.to_pandas_dtype())
 
     def key(self, doc: dict[str, Any]) -> tuple[str, tuple[int, bytes]]:
         h = id_hash(doc["id"], self.seed)
-        split = "holdout" if is_holdout(doc["id"], self.holdout_fraction, self.seed) else "train"
+        split = "holdout" if doc.get("holdout") else "train"
         shard = (h >> 24) % self.num_shards
         return f"{split}/{shard:05d}", (h, np.asarray(doc["input_ids"], dtype=self.dtype).tobytes())
 
