@@ -11,7 +11,6 @@ import dataclasses
 import gzip
 import hashlib
 import json
-import os
 import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -23,7 +22,7 @@ from pipeline.warc import Problem, WarcRecord, decompressed_chunks, iter_records
 from stages.base import Doc, Drop
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
-BASE_FIELDS = ("id", "url", "text", "date", "source")
+BASE_FIELDS = ("id", "url", "text", "date", "source")  # every document has these (all strings)
 
 
 def input_format(path: str) -> str:
@@ -360,10 +359,3 @@ def arrow_row_to_doc(row: dict[str, Any], source: str) -> Doc | Drop:
     if extra:
         doc["meta"] = extra
     return doc
-
-
-def file_size(path: str) -> int | None:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return None

@@ -23,15 +23,10 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import progress
+from pipeline.readers import BASE_FIELDS
 from stages.beam import BundleCounts
 
-BASE_COLUMNS: dict[str, pa.DataType] = {
-    "id": pa.string(),
-    "url": pa.string(),
-    "text": pa.string(),
-    "date": pa.string(),
-    "source": pa.string(),
-}
+BASE_COLUMNS: dict[str, pa.DataType] = {name: pa.string() for name in BASE_FIELDS}
 REJECTED_COLUMNS: dict[str, pa.DataType] = {"stage": pa.string(), "reason": pa.string(), "detail": pa.string()}
 
 
