@@ -29,6 +29,7 @@ from benchmarks.text_assets import people_daily_lines  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 
+from stages.base import RunContext  # noqa: E402
 from stages.dedup_common import fold_text  # noqa: E402
 from stages.minhash_dedup import MinHashDedupParams, MinHashDedupStage, MinHasher  # noqa: E402
 
@@ -144,10 +145,11 @@ def _rss_child(n_docs: int, spill: str, verify: bool = True) -> None:
     spill_dir = spill if spill != "none" else None
     p = beam.Pipeline(options=PipelineOptions(runner="DirectRunner"))
     docs = p | beam.Create(range(shards)) | beam.FlatMap(gen)
-    kept, _ = ExactDedupStage(ExactDedupParams(spill_dir=spill_dir and spill_dir + "/e")).expand(docs, False)
+    ctx = RunContext(tempfile.mkdtemp(), "rss")
+    kept, _ = ExactDedupStage(ExactDedupParams(spill_dir=spill_dir and spill_dir + "/e")).expand(docs, False, ctx)
     kept, _ = MinHashDedupStage(
         MinHashDedupParams(spill_dir=spill_dir and spill_dir + "/m", verify=verify)
-    ).expand(kept, False)
+    ).expand(kept, False, ctx)
     kept | beam.combiners.Count.Globally() | beam.Map(lambda n: print("KEPT", n))
     t0 = time.time()
     p.run().wait_until_finish()
@@ -277,7 +279,8 @@ def bench_quality() -> dict:
     sets = {d["id"]: shingle_set(d["text"], d["lang"] == "zh") for d in docs}
     removed: dict[str, str] = {}
     with beam.Pipeline(runner="DirectRunner") as p:
-        _, rejected = MinHashDedupStage().expand(p | beam.Create([dict(d) for d in docs]), True)
+        ctx = RunContext(tempfile.mkdtemp(), "quality")
+        _, rejected = MinHashDedupStage().expand(p | beam.Create([dict(d) for d in docs]), True, ctx)
         out = Path(tempfile.mkdtemp()) / "rej"
         (
             rejected

@@ -223,8 +223,12 @@ def absolute_path_params(params: Params) -> None:
     """Resolve the fields marked with ``stages.base.path_param`` (models, tokenizers, spill folders)."""
     for field in dataclasses.fields(params):
         value = getattr(params, field.name)
-        if field.metadata.get("path") and isinstance(value, str) and value:
+        if not field.metadata.get("path"):
+            continue
+        if isinstance(value, str) and value:
             setattr(params, field.name, absolute_local(value))
+        elif isinstance(value, list):
+            setattr(params, field.name, [absolute_local(v) if isinstance(v, str) else v for v in value])
 
 
 def parse_stages(value: Any, key: str = "stages") -> list[str]:

@@ -14,7 +14,7 @@ from pipeline.readers import Note, input_format, read_file
 from pipeline.token_writer import WriteTrainingShards, is_holdout
 from pipeline.writer import WriteShards, document_schema, finalize_output
 from stages import load_stage_class
-from stages.base import Drop
+from stages.base import Drop, RunContext
 from stages.beam import BundleCounts, apply_stage
 
 log = logging.getLogger("pipeline")
@@ -142,19 +142,21 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         docs = docs | "mark holdout" >> beam.Map(mark_holdout, cfg.write.holdout_fraction, cfg.write.shuffle_seed)
 
     rejected = []
+    ctx = RunContext(cfg.output, run_id)
     for stage in stages:
         # Dropped documents always flow out (the report samples them); they are written to
         # rejected/ only with --keep-rejected.
-        docs, dropped = apply_stage(docs, stage, keep_rejected=True)
+        docs, dropped = apply_stage(docs, stage, keep_rejected=True, ctx=ctx)
         rejected.append(dropped)
 
     stage_columns = {name: dtype for stage in stages for name, dtype in stage.columns.items()}
-    schemas = {"documents": document_schema(stage_columns)}
+    schemas = {"documents": document_schema(stage_columns), **ctx.schemas}
     write = cfg.write
     files = [
         docs | "write documents" >> beam.ParDo(WriteShards(
             "documents", cfg.output, run_id, schemas["documents"],
-            write.shard_max_mb, write.shard_max_rows, write.batch_rows, show_progress))
+            write.shard_max_mb, write.shard_max_rows, write.batch_rows, show_progress)),
+        *ctx.files,
     ]
     all_rejected = (rejected or [p | "no stages" >> beam.Create([])]) | "all rejected" >> beam.Flatten()
     if cfg.keep_rejected:

@@ -175,6 +175,9 @@ def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, sche
         }
         if any("tokens" in s for s in shards):
             manifest[kind]["tokens"] = sum(s.get("tokens", 0) for s in shards)
+    work_dir = FileSystems.join(out_dir, f".tmp-{run_id}")  # stages' intermediate files (RunContext)
+    if FileSystems.exists(work_dir):
+        FileSystems.delete([work_dir])
     manifest.update(manifest_extra)
     with FileSystems.create(FileSystems.join(out_dir, "manifest.json")) as sink:
         sink.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode())

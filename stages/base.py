@@ -45,6 +45,11 @@ def path_param(default: str | None = None) -> Any:
     return dataclasses.field(default=default, metadata={"path": True})
 
 
+def path_list_param() -> Any:
+    """A Params field holding a list of paths (resolved like ``path_param``); default empty."""
+    return dataclasses.field(default_factory=list, metadata={"path": True})
+
+
 class Stage:
     """One pipeline step. Subclasses set ``name``, ``Params`` and ``columns``."""
 
@@ -74,8 +79,29 @@ class Stage:
     # Global stages (whole-collection, e.g. dedup) set this and implement ``expand``.
     is_global: ClassVar[bool] = False
 
-    def expand(self, docs, keep_rejected: bool):  # pragma: no cover - overridden
+    def expand(self, docs, keep_rejected: bool, ctx: RunContext):  # pragma: no cover - overridden
         """Beam composite for a global stage: take the docs PCollection, return
         ``(kept, rejected)`` PCollections, counting with ``stages.beam.BundleCounts`` under
         the same ``<name>.in/out/drop.<reason>`` names as per-document stages."""
         raise NotImplementedError
+
+
+@dataclasses.dataclass
+class RunContext:
+    """What a global stage may use of the run it is part of.
+
+    ``work_dir(name)`` is a folder for intermediate files under ``<output>/.tmp-<run_id>/``,
+    which ``pipeline.writer.finalize_output`` deletes at the end of the run. A stage that writes
+    an output of its own (e.g. the MinHash index) adds its Arrow schema to ``schemas`` and the
+    PCollection of file descriptions to ``files``; finalize_output commits them like documents.
+    """
+
+    output: str
+    run_id: str
+    files: list[Any] = dataclasses.field(default_factory=list)
+    schemas: dict[str, pa.Schema] = dataclasses.field(default_factory=dict)
+
+    def work_dir(self, name: str) -> str:
+        from apache_beam.io.filesystems import FileSystems
+
+        return FileSystems.join(self.output, f".tmp-{self.run_id}", name)

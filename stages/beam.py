@@ -12,7 +12,7 @@ from collections import Counter
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from stages.base import Drop, Stage
+from stages.base import Drop, RunContext, Stage
 
 NAMESPACE = "stats"
 REJECTED = "rejected"
@@ -75,10 +75,12 @@ class ApplyStage(beam.DoFn):
         self.tally.flush()
 
 
-def apply_stage(docs, stage: Stage, keep_rejected: bool):
+def apply_stage(docs, stage: Stage, keep_rejected: bool, ctx: RunContext | None = None):
     """Apply ``stage`` to a PCollection; returns (kept, rejected)."""
     if stage.is_global:
-        return stage.expand(docs, keep_rejected)
+        if ctx is None:
+            raise ValueError(f"global stage {stage.name} needs a RunContext")
+        return stage.expand(docs, keep_rejected, ctx)
     outputs = docs | f"stage:{stage.name}" >> beam.ParDo(ApplyStage(stage, keep_rejected)).with_outputs(
         REJECTED, main="kept"
     )

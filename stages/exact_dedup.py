@@ -1,8 +1,9 @@
 """Exact dedup: one document per hash of folded text (case, whitespace, punctuation folded).
 
-Pure core: ``text_fingerprint``. Beam: ``(fingerprint, node)`` pairs are grouped by fingerprint
-(no text in the shuffle), every non-best node of a group becomes an ``(id, survivor_id)`` drop,
-and the drops are joined back onto the documents (``dedup_common.join_drops``).
+Pure core: ``text_fingerprint``. Beam: ``fingerprint + node`` records are grouped by fingerprint
+(no text in the shuffle, ``dedup_common.group_by_key_prefix``), every non-best node of a group
+becomes an ``(id, survivor_id)`` drop, and the drops are joined back onto the documents
+(``dedup_common.join_drops``).
 """
 
 from __future__ import annotations
@@ -12,14 +13,23 @@ import hashlib
 
 import apache_beam as beam
 
-from stages.base import Doc, Params, Stage, path_param
-from stages.dedup_common import check_policy, duplicates_in_group, fold_text, join_drops, make_node
+from stages.base import Doc, Params, RunContext, Stage, path_param
+from stages.dedup_common import (
+    check_policy,
+    duplicates_in_group,
+    fold_text,
+    group_by_key_prefix,
+    join_drops,
+    make_node,
+)
+
+FINGERPRINT_BYTES = 16
 
 
 def text_fingerprint(text: str) -> bytes:
     """16-byte hash of the folded text: texts that differ only in case, spacing or punctuation
     (ASCII or CJK) share it."""
-    return hashlib.blake2b(fold_text(text).encode("utf-8"), digest_size=16).digest()
+    return hashlib.blake2b(fold_text(text).encode("utf-8"), digest_size=FINGERPRINT_BYTES).digest()
 
 
 @dataclasses.dataclass
@@ -42,15 +52,13 @@ class ExactDedupStage(Stage):
         super().__init__(params)
         check_policy(self.params.survivor)
 
-    def keys(self, doc: Doc) -> tuple[bytes, bytes]:
-        return text_fingerprint(doc.get("text") or ""), make_node(doc, self.params.survivor)
+    def record(self, doc: Doc) -> bytes:
+        """The shuffled record: 16-byte fingerprint, then the node."""
+        return text_fingerprint(doc.get("text") or "") + make_node(doc, self.params.survivor)
 
-    def expand(self, docs, keep_rejected: bool):
+    def expand(self, docs, keep_rejected: bool, ctx: RunContext):
         name = self.name
-        drops = (
-            docs
-            | f"{name}:fingerprint" >> beam.Map(self.keys)
-            | f"{name}:group" >> beam.GroupByKey()
-            | f"{name}:pick" >> beam.FlatMap(lambda kv: duplicates_in_group(kv[1]))
-        )
+        drops = group_by_key_prefix(
+            docs | f"{name}:fingerprint" >> beam.Map(self.record), name, FINGERPRINT_BYTES
+        ) | f"{name}:pick" >> beam.FlatMap(duplicates_in_group)
         return join_drops(docs, drops, name, "exact_duplicate", keep_rejected, self.params.spill_dir)

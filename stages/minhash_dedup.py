@@ -10,26 +10,49 @@ Pure core (no Beam):
 - ``band_keys``: LSH banding, one 9-byte key per band.
 - ``choose_bands``: bands x rows for a Jaccard threshold.
 
-Beam (``MinHashDedupStage.expand``): band keys + nodes are shuffled (never text); each bucket
-links its members to the bucket's best node (star), candidate edges are verified against the
-signature Jaccard estimate, connected components are resolved with large-star/small-star rounds
-(``stages.components``), and every non-minimal node of a component is dropped as a duplicate of
-the component's best document (the minimal node). Drops are joined back onto the documents.
+Beam (``MinHashDedupStage.expand``): each document's band keys, each with a 12-byte digest of
+its node, are shuffled in packed blobs (``dedup_common.group_by_key_prefix``; never text); its
+signature goes to a per-bundle Arrow file. Each band bucket links its members to the bucket's
+smallest digest (star); only the signatures of documents in a candidate pair are read back, and
+they turn candidate edges into verified edges between nodes (signature Jaccard estimate).
+Connected components are resolved with large-star/small-star rounds (``stages.components``), and
+every non-minimal node of a component is dropped as a duplicate of the component's best
+document (the minimal node). Drops are joined back onto the documents.
+
+Index mode: with ``save_index`` the signature files become ``OUTPUT/minhash_index/``; a later run
+lists it in ``against``, and its documents enter the band shuffle as nodes of rank
+``INDEXED_RANK``, which sort before every new document, so a new near-duplicate of an indexed
+document is dropped and indexed documents never are.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import pyarrow.ipc
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
 
-from stages.base import Doc, Params, Stage, path_param
+from stages.base import Doc, Params, RunContext, Stage, path_list_param, path_param
+from stages.beam import BundleCounts
 from stages.components import connected_components
-from stages.dedup_common import check_policy, fold_codepoints, join_drops, make_node, node_id
+from stages.dedup_common import (
+    INDEXED_RANK,
+    check_policy,
+    fold_codepoints,
+    group_by_key_prefix,
+    join_drops,
+    make_node,
+    node_digest,
+    node_id,
+)
 
 if TYPE_CHECKING:
     from datasketch import LeanMinHash
@@ -215,19 +238,30 @@ class MinHasher:
         return LeanMinHash(seed=self.seed, hashvalues=self.hashvalues(hashes), scheme=SCHEME)
 
 
+BAND_KEY_BYTES = 8
+
+
 def band_keys(hashvalues: np.ndarray, bands: int, rows: int) -> list[bytes]:
-    """One key per band: band index + 8-byte hash of that band's rows."""
+    """One 8-byte key per band: a hash of the band index and that band's rows."""
     rows_of = np.ascontiguousarray(hashvalues[: bands * rows], dtype=np.uint32).reshape(bands, rows)
-    return [bytes((i,)) + hashlib.blake2b(rows_of[i].tobytes(), digest_size=8).digest() for i in range(bands)]
+    return [
+        hashlib.blake2b(bytes((i,)) + rows_of[i].tobytes(), digest_size=BAND_KEY_BYTES).digest()
+        for i in range(bands)
+    ]
 
 
-def estimated_jaccard(sig_a: bytes, sig_b: bytes, seed: int) -> float:
-    """Jaccard estimate from two serialised signatures (raw uint32 hashvalues)."""
-    from datasketch import LeanMinHash
+def estimated_jaccard(sig_a: bytes, sig_b: bytes) -> float:
+    """Jaccard estimate from two serialised signatures (raw uint32 hashvalues): the share of
+    equal values, as datasketch's ``MinHash.jaccard``."""
+    a, b = np.frombuffer(sig_a, dtype=np.uint32), np.frombuffer(sig_b, dtype=np.uint32)
+    return float(np.count_nonzero(a == b)) / len(a)
 
-    a = LeanMinHash(seed=seed, hashvalues=np.frombuffer(sig_a, dtype=np.uint32), scheme=SCHEME)
-    b = LeanMinHash(seed=seed, hashvalues=np.frombuffer(sig_b, dtype=np.uint32), scheme=SCHEME)
-    return float(a.jaccard(b))
+
+# ---------------------------------------------------------------- signature files and the index
+
+INDEX_KIND = "minhash_index"
+# Bump when folding, shingling or hashing changes what a signature is for the same parameters.
+SIGNATURE_VERSION = "1"
 
 
 @dataclasses.dataclass
@@ -253,7 +287,83 @@ class MinHashDedupParams(Params):
     # Large-star/small-star round pairs before the final label check (leftovers are resolved
     # exactly on the small residual graph, so this only trades shuffles for residual size).
     cc_rounds: int = 4
+    # One machine: spill documents here and pass decisions as side inputs (flat memory on the
+    # DirectRunner). None: joins are shuffles, as a distributed runner wants.
     spill_dir: str | None = path_param()
+    # Save the signatures of every document reaching this stage to OUTPUT/minhash_index/, so a
+    # later run (another crawl) can be deduplicated against this one with ``against``.
+    save_index: bool = False
+    # Earlier runs' outputs (or their minhash_index folders): a document near-duplicate to an
+    # indexed one is dropped as near_duplicate with duplicate_of = the indexed id.
+    against: list[str] = path_list_param()
+
+    def signature_identity(self) -> dict[str, str]:
+        """What must match for signatures of two runs to be comparable."""
+        return {
+            "num_perm": str(self.num_perm),
+            "seed": str(self.seed),
+            "shingle_size": str(self.shingle_size),
+            "char_shingle_size": str(self.char_shingle_size),
+            "char_langs": ",".join(sorted(lang.lower() for lang in self.char_langs)),
+            "scheme": SCHEME,
+            "signature_version": SIGNATURE_VERSION,
+        }
+
+    def validate(self) -> None:
+        """Each ``against`` location must hold an index built with the same signature settings."""
+        mine = self.signature_identity()
+        for location in self.against:
+            files = index_files(location)
+            if not files:
+                raise ValueError(
+                    f"against: no MinHash index in {location!r} (an earlier run writes one with "
+                    "minhash_dedup.save_index: true)"
+                )
+            theirs = signature_file_identity(files[0])
+            differ = [f"{k}={theirs.get(k)} (this run: {v})" for k, v in mine.items() if theirs.get(k) != v]
+            if differ:
+                raise ValueError(f"against: the index in {location!r} was built with " + ", ".join(differ))
+
+
+def signature_schema(params: MinHashDedupParams) -> pa.Schema:
+    """Signature files (and the saved index): id, 8-byte survivor rank, raw uint32 hashvalues."""
+    return pa.schema(
+        [("id", pa.string()), ("rank", pa.binary(8)), ("signature", pa.binary(4 * params.num_perm))],
+        metadata=params.signature_identity(),
+    )
+
+
+def index_files(location: str) -> list[str]:
+    """Index shards at ``location``: a run's output folder or its minhash_index folder."""
+    for pattern in (FileSystems.join(location, INDEX_KIND, "part-*.arrow"), FileSystems.join(location, "part-*.arrow")):
+        try:
+            found = FileSystems.match([pattern])[0].metadata_list
+        except Exception:  # noqa: BLE001 - a missing folder is "no index here"
+            found = []
+        if found:
+            return sorted(m.path for m in found)
+    return []
+
+
+def signature_file_identity(path: str) -> dict[str, str]:
+    with FileSystems.open(path, compression_type="uncompressed") as handle:
+        schema = pa.ipc.open_stream(pa.PythonFile(handle, mode="r")).schema
+    return {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+
+
+def read_signatures(path: str, indexed: bool, identity: dict[str, str]) -> Iterator[tuple[bytes, bytes]]:
+    """``(node, signature)`` of every row of a signature file; an index of an earlier run gives
+    nodes of rank INDEXED_RANK, which sort before every document of this run."""
+    with FileSystems.open(path, compression_type="uncompressed") as handle:
+        reader = pa.ipc.open_stream(pa.PythonFile(handle, mode="r"))
+        theirs = {k.decode(): v.decode() for k, v in (reader.schema.metadata or {}).items()}
+        if theirs != identity:
+            raise ValueError(f"{path}: signatures built with {theirs}, this run uses {identity}")
+        for batch in reader:
+            ids = batch.column("id").to_pylist()
+            ranks = batch.column("rank").to_pylist()
+            for doc_id, rank, sig in zip(ids, ranks, batch.column("signature").to_pylist(), strict=True):
+                yield (INDEXED_RANK if indexed else rank) + doc_id.encode("utf-8"), sig
 
 
 class MinHashDedupStage(Stage):
@@ -283,93 +393,218 @@ class MinHashDedupStage(Stage):
         p = self.params
         self.hasher = MinHasher(p.num_perm, p.shingle_size, p.char_shingle_size, p.seed, p.char_langs)
 
-    def keys(self, doc: Doc):
-        """Band keys, node and raw signature of one document (None when it has no shingles)."""
+    def sign(self, doc: Doc) -> tuple[bytes, np.ndarray] | None:
+        """Node and uint32 hashvalues of one document (None when it has no shingles)."""
         if self.hasher is None:
             self.setup()
         assert self.hasher is not None
-        sig = self.hasher.signature(doc.get("text") or "", doc.get("lang"))
-        if sig is None:
+        hashes = self.hasher.shingle_hashes(doc.get("text") or "", doc.get("lang"))
+        if len(hashes) == 0:
             return None
-        values = sig.hashvalues.astype(np.uint32)
-        return (
-            band_keys(values, self.bands, self.rows),
-            make_node(doc, self.params.survivor),
-            values.tobytes(),
+        return make_node(doc, self.params.survivor), self.hasher.hashvalues(hashes)
+
+    def band_records(self, node: bytes, values: np.ndarray) -> list[bytes]:
+        """What the band shuffle carries per document: band key + node digest, per band."""
+        digest = node_digest(node)
+        return [key + digest for key in band_keys(values, self.bands, self.rows)]
+
+    def expand(self, docs, keep_rejected: bool, ctx: RunContext):
+        name, p = self.name, self.params
+        pipeline = docs.pipeline
+        identity = p.signature_identity()
+        # Signatures wait in files, not in the shuffle: only candidates' signatures are read back.
+        sig_dir = (
+            FileSystems.join(ctx.output, INDEX_KIND, f".tmp-{ctx.run_id}") if p.save_index else ctx.work_dir(name)
         )
-
-    def expand(self, docs, keep_rejected: bool):
-        name = self.name
-        stage = self
-        seed, threshold = self.params.seed, self.params.threshold - self.params.verify_margin
-
-        # Main output: (band key, node); the "sig" output: (node, signature bytes).
-        @beam.typehints.with_output_types(tuple[bytes, bytes])
-        class Sign(beam.DoFn):
-            def setup(self):
-                stage.setup()
-
-            def process(self, doc):
-                out = stage.keys(doc)
-                if out is None:
-                    return
-                keys, node, sig = out
-                for key in keys:
-                    yield key, node
-                yield beam.pvalue.TaggedOutput("sig", (node, sig))
-
-        signed = docs | f"{name}:sign" >> beam.ParDo(Sign()).with_outputs("sig", main="bands")
-        # Star per bucket: every member linked to the bucket's best node; edges are (member, best).
-        edges = (
-            signed.bands
-            | f"{name}:buckets" >> beam.GroupByKey()
+        signed = docs | f"{name}:sign" >> beam.ParDo(_Sign(self, sig_dir)).with_outputs("files", main="bands")
+        if p.save_index:
+            ctx.files.append(signed.files)
+            ctx.schemas[INDEX_KIND] = signature_schema(p)
+        sources = [signed.files | f"{name}:sig_paths" >> beam.Map(lambda info: (info["tmp"], False))]
+        bands = [signed.bands]
+        if p.against:
+            indexed = (
+                pipeline
+                | f"{name}:against" >> beam.Create(p.against)
+                | f"{name}:index_files" >> beam.FlatMap(lambda loc: ((path, True) for path in index_files(loc)))
+                | f"{name}:spread_index" >> beam.Reshuffle()
+            )
+            sources.append(indexed)
+            bands.append(indexed | f"{name}:index_bands" >> beam.ParDo(_IndexBands(self, identity)))
+        # Candidate pairs: members of one band bucket, linked to the bucket's smallest digest.
+        candidates = (
+            group_by_key_prefix(bands | f"{name}:all_bands" >> beam.Flatten(), f"{name}:buckets", BAND_KEY_BYTES)
             | f"{name}:stars" >> beam.FlatMap(_star_edges)
             | f"{name}:distinct_edges" >> beam.Distinct()
         )
-        if self.params.verify:
-            edges = _verify(edges, signed.sig, name, seed, threshold)
-        drops = connected_components(
-            edges, f"{name}:cc", self.params.cc_rounds
-        ) | f"{name}:drops" >> beam.Map(lambda kv: (node_id(kv[0]), node_id(kv[1])))
-        return join_drops(docs, drops, name, "near_duplicate", keep_rejected, self.params.spill_dir)
+        payload = _candidate_signatures(
+            sources | f"{name}:sources" >> beam.Flatten(), candidates, name, identity, lean=p.spill_dir is not None
+        )
+        edges = _resolve_edges(candidates, payload, name, p.threshold - p.verify_margin if p.verify else None)
+        drops = connected_components(edges, f"{name}:cc", p.cc_rounds) | f"{name}:drops" >> beam.ParDo(
+            _Drops(name)
+        )
+        return join_drops(docs, drops, name, "near_duplicate", keep_rejected, p.spill_dir)
 
 
-def _star_edges(kv) -> Iterable[tuple[bytes, bytes]]:
-    members = set(kv[1])
-    if len(members) < 2:
-        return ()
-    best = min(members)
-    return ((m, best) for m in members if m != best)
+class _Sign(beam.DoFn):
+    """doc -> band records (main output); signatures go to one Arrow file per bundle, whose
+    description (as pipeline.writer expects it) is emitted on the ``files`` output."""
+
+    def __init__(self, stage: MinHashDedupStage, sig_dir: str):
+        self.stage = stage
+        self.sig_dir = sig_dir
+        self.schema = signature_schema(stage.params)
+
+    def setup(self):
+        self.stage.setup()
+
+    def start_bundle(self):
+        self.rows: dict[str, list] = {"id": [], "rank": [], "signature": []}
+        self.sink = self.writer = self.info = None
+
+    def process(self, doc):
+        signed = self.stage.sign(doc)
+        if signed is None:  # nothing to shingle: it cannot be a near-duplicate
+            return ()
+        node, values = signed
+        self.rows["id"].append(str(doc["id"]))
+        self.rows["rank"].append(node[:8])
+        self.rows["signature"].append(values.astype(np.uint32).tobytes())
+        if len(self.rows["id"]) >= 4096:
+            self._flush()
+        return self.stage.band_records(node, values)
+
+    def _flush(self):
+        if not self.rows["id"]:
+            return
+        if self.writer is None:
+            path = FileSystems.join(self.sig_dir, f"{uuid.uuid4().hex}.arrow")
+            self.sink = FileSystems.create(path)
+            self.writer = pa.ipc.new_stream(pa.PythonFile(self.sink, mode="w"), self.schema)
+            self.info = {"kind": INDEX_KIND, "tmp": path, "rows": 0, "first_id": self.rows["id"][0]}
+        batch = pa.record_batch([pa.array(self.rows[f.name], f.type) for f in self.schema], schema=self.schema)
+        self.writer.write_batch(batch)
+        self.info["rows"] += batch.num_rows
+        self.rows = {key: [] for key in self.rows}
+
+    def finish_bundle(self):
+        self._flush()
+        if self.writer is not None:
+            self.writer.close()
+            self.sink.close()
+            yield beam.pvalue.TaggedOutput("files", GlobalWindows.windowed_value(self.info))
 
 
-def _verify(edges, sigs, name: str, seed: int, threshold: float):
-    """Keep candidate edges whose estimated Jaccard reaches the threshold. Signatures are joined
-    to edges by node (two CoGroupByKeys), so no step holds more than one node's edges."""
+class _IndexBands(beam.DoFn):
+    """(index file, True) -> band records of its documents (their signatures, rebanded here)."""
+
+    def __init__(self, stage: MinHashDedupStage, identity: dict[str, str]):
+        self.stage = stage
+        self.identity = identity
+
+    def process(self, element):
+        path, _ = element
+        for node, sig in read_signatures(path, True, self.identity):
+            yield from self.stage.band_records(node, np.frombuffer(sig, dtype=np.uint32))
+
+
+class _ReadSignatures(beam.DoFn):
+    """(signature file, indexed) -> (digest, (node, signature)), only for wanted digests when a
+    ``wanted`` side input is given."""
+
+    def __init__(self, identity: dict[str, str]):
+        self.identity = identity
+        self._wanted_from: Any = None
+        self._wanted: set[bytes] = set()
+
+    def process(self, element, wanted=None):
+        if wanted is not None and wanted is not self._wanted_from:
+            self._wanted_from, self._wanted = wanted, set(wanted)
+        path, indexed = element
+        for node, sig in read_signatures(path, indexed, self.identity):
+            digest = node_digest(node)
+            if wanted is None or digest in self._wanted:
+                yield digest, (node, sig)
+
+
+def _candidate_signatures(sources, edges, name: str, identity: dict[str, str], lean: bool):
+    """(digest, (node, signature)) for every digest of a candidate edge. ``lean`` passes the
+    candidate digests as a side input (one machine: nothing else is held in memory); otherwise
+    every signature is joined to the candidates with a shuffle (a distributed runner's way)."""
+    digests = edges | f"{name}:endpoints" >> beam.FlatMap(lambda e: e) | f"{name}:candidates" >> beam.Distinct()
+    sources = sources | f"{name}:spread_signatures" >> beam.Reshuffle()
+    if lean:
+        return sources | f"{name}:read_signatures" >> beam.ParDo(
+            _ReadSignatures(identity), wanted=beam.pvalue.AsList(digests)
+        )
+    everything = sources | f"{name}:read_signatures" >> beam.ParDo(_ReadSignatures(identity))
+    wanted = digests | f"{name}:mark_wanted" >> beam.Map(lambda d: (d, None))
+    return (
+        {"sig": everything, "wanted": wanted}
+        | f"{name}:join_wanted" >> beam.CoGroupByKey()
+        | f"{name}:keep_wanted" >> beam.FlatMap(lambda kv: [(kv[0], s) for s in kv[1]["sig"][:1]] if kv[1]["wanted"] else [])
+    )
+
+
+def _star_edges(members: list[bytes]) -> Iterable[tuple[bytes, bytes]]:
+    """One band bucket (node digests) -> edges from every member to its smallest member."""
+    distinct = set(members)
+    best = min(distinct)
+    return ((m, best) for m in distinct if m != best)
+
+
+def _resolve_edges(edges, payload, name: str, threshold: float | None):
+    """Candidate edges between digests -> edges between nodes, keeping only those whose
+    estimated Jaccard reaches ``threshold`` (None: keep all). Signatures are joined to edges by
+    digest (two CoGroupByKeys), so no step holds more than one node's edges."""
 
     def attach_first(kv):
         _, g = kv
-        sig = next(iter(g["sig"]), None)
-        for other in g["edge"]:
-            yield other, (kv[0], sig)
+        first = next(iter(g["sig"]), None)
+        if first is not None:
+            for other in g["edge"]:
+                yield other, first
 
     def check(kv):
-        node, g = kv
-        sig = next(iter(g["sig"]), None)
-        for other, other_sig in g["edge"]:
-            if (
-                sig is not None
-                and other_sig is not None
-                and estimated_jaccard(sig, other_sig, seed) >= threshold
-            ):
-                yield other, node
+        _, g = kv
+        second = next(iter(g["sig"]), None)
+        if second is None:
+            return
+        node, sig = second
+        for other_node, other_sig in g["edge"]:
+            if threshold is None or estimated_jaccard(sig, other_sig) >= threshold:
+                yield other_node, node
 
-    by_member = (
-        {"sig": sigs, "edge": edges}
+    by_second = (
+        {"sig": payload, "edge": edges}
         | f"{name}:join_sig_a" >> beam.CoGroupByKey()
         | f"{name}:attach_a" >> beam.FlatMap(attach_first)
     )
     return (
-        {"sig": sigs, "edge": by_member}
+        {"sig": payload, "edge": by_second}
         | f"{name}:join_sig_b" >> beam.CoGroupByKey()
         | f"{name}:check" >> beam.FlatMap(check)
     )
+
+
+class _Drops(beam.DoFn):
+    """(node, component root) -> (id, duplicate_of) for this run's documents; indexed nodes are
+    never dropped (they are not in this run), and drops of an indexed root are counted."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def start_bundle(self):
+        self.tally = BundleCounts()
+
+    def process(self, element):
+        node, root = element
+        if node[:8] == INDEXED_RANK:
+            return
+        if root[:8] == INDEXED_RANK:
+            self.tally.add(f"{self.name}.count.duplicate_of_index")
+        yield node_id(node), node_id(root)
+
+    def finish_bundle(self):
+        self.tally.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import tempfile
 
 import apache_beam as beam
 import numpy as np
@@ -15,6 +16,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from datasketch import MinHash
 
 from stages import load_stage_class
+from stages.base import RunContext
 from stages.components import connected_components, large_star, resolve_labels, small_star
 from stages.dedup_common import duplicates_in_group, fold_codepoints, fold_text, make_node, node_id
 from stages.exact_dedup import ExactDedupParams, ExactDedupStage, text_fingerprint
@@ -153,7 +155,7 @@ def test_banding_math_and_keys():
     assert candidate_probability(0.4, bands, rows) < 0.05
     values = np.arange(128, dtype=np.uint32)
     keys = band_keys(values, bands, rows)
-    assert len(keys) == bands and len(set(keys)) == bands and all(len(k) == 9 for k in keys)
+    assert len(keys) == bands and len(set(keys)) == bands and all(len(k) == 8 for k in keys)
     changed = values.copy()
     changed[0] += 1  # only band 0 changes
     assert band_keys(changed, bands, rows)[1:] == keys[1:] and band_keys(changed, bands, rows)[0] != keys[0]
@@ -175,7 +177,7 @@ def run_stage(stage, docs, kept_ids, rejected, keep_rejected=True, options=None)
     multi-process runners) the kept ids and the rejected ``(id, duplicate_of, reason)``.
     Returns the stats counters."""
     p = BeamTestPipeline(options=options) if options is not None else BeamTestPipeline()
-    kept, rej = stage.expand(p | beam.Create(docs), keep_rejected)
+    kept, rej = stage.expand(p | beam.Create(docs), keep_rejected, RunContext(tempfile.mkdtemp(), "test"))
     assert_that(kept | "kept_ids" >> beam.Map(lambda d: d["id"]), equal_to(kept_ids), label="check_kept")
     assert_that(
         rej | "rejected_ids" >> beam.Map(lambda d: (d["id"], d["duplicate_of"], d["reason"])),
