@@ -11,7 +11,7 @@ duplicates, 15% of documents with an email and a phone number) in a temporary fo
   (user + sys of the process and everything it waited for, interpreter start included), so other
   load on a shared machine does not count; wall time is printed beside it.
 - stages: the pure stage cores on the same documents in one process (CPU time per stage).
-- memory: peak RSS of the run at 1x and 10x input; growth per input document.
+- memory: peak RSS of the run at 1x and 10x input; growth per input document (dedup join auto and shuffle).
 - scaling: wall and CPU time with 1 and 2 workers (``--direct_num_workers=2
   --direct_running_mode=multi_processing``): the single file read whole, the same file read in
   1 MB byte ranges (``read.split_mb=1``), and the corpus split in 8 files.
@@ -169,15 +169,15 @@ def bench_stages(corpus: dict, repeats: int) -> dict:
 
 
 def bench_memory(small: dict, large: dict, tmp: Path) -> dict:
-    """Peak RSS at 1x and 10x, with the dedup joins in memory (default) and spilled to files."""
+    """Peak RSS at 1x and 10x: dedup joins as the DirectRunner does them by default (join: auto, text
+    spilled to files) and forced through the in-memory shuffle (join: shuffle)."""
     out = {}
-    for mode in ("in-memory join", "spill_dir"):
+    for mode in ("join auto (spill)", "join shuffle"):
         extra = []
-        if mode == "spill_dir":
-            extra = ["--set", f"exact_dedup.spill_dir={tmp / 'spill'}",
-                     "--set", f"minhash_dedup.spill_dir={tmp / 'spill'}"]
-        a = run_pipeline(small["files"]["wet"], tmp / f"mem-1x-{mode[0]}", STAGES_WET, extra)
-        b = run_pipeline(large["files"]["wet"], tmp / f"mem-10x-{mode[0]}", STAGES_WET, extra)
+        if mode == "join shuffle":
+            extra = ["--set", "exact_dedup.join=shuffle", "--set", "minhash_dedup.join=shuffle"]
+        a = run_pipeline(small["files"]["wet"], tmp / f"mem-1x-{mode[5]}", STAGES_WET, extra)
+        b = run_pipeline(large["files"]["wet"], tmp / f"mem-10x-{mode[5]}", STAGES_WET, extra)
         per_doc_kb = (b["rss_mb"] - a["rss_mb"]) * 1024 / max(1, b["docs_in"] - a["docs_in"])
         marginal = (b["tokens"] - a["tokens"]) / max(1e-9, b["cpu_s"] - a["cpu_s"])
         out[mode] = {"1x": {k: round(a[k], 2) for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},

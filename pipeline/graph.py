@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline import progress
 from pipeline.config import RunConfig
@@ -142,7 +143,7 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         docs = docs | "mark holdout" >> beam.Map(mark_holdout, cfg.write.holdout_fraction, cfg.write.shuffle_seed)
 
     rejected = []
-    ctx = RunContext(cfg.output, run_id)
+    ctx = RunContext(cfg.output, run_id, in_memory_shuffle=runs_shuffles_in_memory(p.options))
     for stage in stages:
         # Dropped documents always flow out (the report samples them); they are written to
         # rejected/ only with --keep-rejected.
@@ -196,6 +197,14 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         | "finalize" >> beam.Map(finalize_output, cfg.output, run_id, schemas, extra,
                                  samples=beam.pvalue.AsSingleton(all_samples))
     )
+
+
+def runs_shuffles_in_memory(options: PipelineOptions) -> bool:
+    """The DirectRunner (Beam's default) keeps every shuffle in the memory of one process."""
+    runner = options.view_as(StandardOptions).runner
+    name = runner if isinstance(runner, str) or runner is None else type(runner).__name__
+    return (name or "direct").lower().removesuffix("runner") in ("direct", "switchingdirect", "bundlebaseddirect",
+                                                                 "fnapi")
 
 
 def mark_holdout(doc: dict, fraction: float, seed: int) -> dict:

@@ -98,6 +98,9 @@ class RunContext:
 
     output: str
     run_id: str
+    # True when the runner holds every shuffle in memory (the DirectRunner): dedup stages then
+    # spill document text to files instead of joining it through a shuffle.
+    in_memory_shuffle: bool = False
     files: list[Any] = dataclasses.field(default_factory=list)
     schemas: dict[str, pa.Schema] = dataclasses.field(default_factory=dict)
 

@@ -36,7 +36,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
-from stages.base import Doc, Drop
+from stages.base import Doc, Drop, RunContext
 from stages.beam import REJECTED, BundleCounts, rejected_record
 
 SURVIVOR_POLICIES = ("quality_score", "smallest_id", "longest")
@@ -321,6 +321,25 @@ class _ReadSpilled(beam.DoFn):
 
     def finish_bundle(self):
         self.tally.flush()
+
+
+JOIN_MODES = ("auto", "shuffle", "spill")
+
+
+def check_join(join: str) -> None:
+    if join not in JOIN_MODES:
+        raise ValueError(f"join: must be one of {', '.join(JOIN_MODES)}, not {join!r}")
+
+
+def spill_location(join: str, spill_dir: str | None, ctx: RunContext, name: str) -> str | None:
+    """Where a dedup stage spills documents, or None to join with a shuffle.
+
+    ``auto`` spills when the runner keeps shuffles in memory (the DirectRunner), or when a
+    ``spill_dir`` is given; a distributed runner's shuffle lives on disk and needs no spill."""
+    check_join(join)
+    if join == "shuffle" or (join == "auto" and not spill_dir and not ctx.in_memory_shuffle):
+        return None
+    return spill_dir or ctx.work_dir(f"{name}-spill")
 
 
 def join_drops(docs, drops, name: str, reason: str, keep_rejected: bool, spill_dir: str | None):

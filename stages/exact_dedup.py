@@ -15,12 +15,14 @@ import apache_beam as beam
 
 from stages.base import Doc, Params, RunContext, Stage, path_param
 from stages.dedup_common import (
+    check_join,
     check_policy,
     duplicates_in_group,
     fold_text,
     group_by_key_prefix,
     join_drops,
     make_node,
+    spill_location,
 )
 
 FINGERPRINT_BYTES = 16
@@ -37,9 +39,14 @@ class ExactDedupParams(Params):
     # Which document of a duplicate group survives: quality_score | smallest_id | longest
     # (ties -> smallest id).
     survivor: str = "quality_score"
-    # Spill documents to files here while decisions are computed (flat memory on DirectRunner);
-    # None joins decisions back with CoGroupByKey instead.
+    # How decisions reach the documents: auto (spill on the DirectRunner, a shuffle elsewhere),
+    # shuffle (CoGroupByKey by id), or spill (text waits in files under spill_dir, default the
+    # run's work folder; decisions are a side input).
+    join: str = "auto"
     spill_dir: str | None = path_param()
+
+    def validate(self) -> None:
+        check_join(self.join)
 
 
 class ExactDedupStage(Stage):
@@ -61,4 +68,5 @@ class ExactDedupStage(Stage):
         drops = group_by_key_prefix(
             docs | f"{name}:fingerprint" >> beam.Map(self.record), name, FINGERPRINT_BYTES
         ) | f"{name}:pick" >> beam.FlatMap(duplicates_in_group)
-        return join_drops(docs, drops, name, "exact_duplicate", keep_rejected, self.params.spill_dir)
+        spill = spill_location(self.params.join, self.params.spill_dir, ctx, name)
+        return join_drops(docs, drops, name, "exact_duplicate", keep_rejected, spill)

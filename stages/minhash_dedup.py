@@ -45,6 +45,7 @@ from stages.beam import BundleCounts
 from stages.components import connected_components
 from stages.dedup_common import (
     INDEXED_RANK,
+    check_join,
     check_policy,
     fold_codepoints,
     group_by_key_prefix,
@@ -52,6 +53,7 @@ from stages.dedup_common import (
     make_node,
     node_digest,
     node_id,
+    spill_location,
 )
 
 if TYPE_CHECKING:
@@ -287,8 +289,10 @@ class MinHashDedupParams(Params):
     # Large-star/small-star round pairs before the final label check (leftovers are resolved
     # exactly on the small residual graph, so this only trades shuffles for residual size).
     cc_rounds: int = 4
-    # One machine: spill documents here and pass decisions as side inputs (flat memory on the
-    # DirectRunner). None: joins are shuffles, as a distributed runner wants.
+    # How decisions reach the documents: auto (spill on the DirectRunner, a shuffle elsewhere),
+    # shuffle (CoGroupByKey by id), or spill (text waits in files under spill_dir, default the
+    # run's work folder; decisions are a side input).
+    join: str = "auto"
     spill_dir: str | None = path_param()
     # Save the signatures of every document reaching this stage to OUTPUT/minhash_index/, so a
     # later run (another crawl) can be deduplicated against this one with ``against``.
@@ -311,6 +315,7 @@ class MinHashDedupParams(Params):
 
     def validate(self) -> None:
         """Each ``against`` location must hold an index built with the same signature settings."""
+        check_join(self.join)
         mine = self.signature_identity()
         for location in self.against:
             files = index_files(location)
@@ -437,14 +442,15 @@ class MinHashDedupStage(Stage):
             | f"{name}:stars" >> beam.FlatMap(_star_edges)
             | f"{name}:distinct_edges" >> beam.Distinct()
         )
+        spill = spill_location(p.join, p.spill_dir, ctx, name)
         payload = _candidate_signatures(
-            sources | f"{name}:sources" >> beam.Flatten(), candidates, name, identity, lean=p.spill_dir is not None
+            sources | f"{name}:sources" >> beam.Flatten(), candidates, name, identity, lean=spill is not None
         )
         edges = _resolve_edges(candidates, payload, name, p.threshold - p.verify_margin if p.verify else None)
         drops = connected_components(edges, f"{name}:cc", p.cc_rounds) | f"{name}:drops" >> beam.ParDo(
             _Drops(name)
         )
-        return join_drops(docs, drops, name, "near_duplicate", keep_rejected, p.spill_dir)
+        return join_drops(docs, drops, name, "near_duplicate", keep_rejected, spill)
 
 
 class _Sign(beam.DoFn):

@@ -298,3 +298,23 @@ def test_minhash_same_result_with_two_worker_processes():
 def test_stages_are_registered():
     assert load_stage_class("exact_dedup") is ExactDedupStage
     assert load_stage_class("minhash_dedup") is MinHashDedupStage
+
+
+def test_join_mode_auto_spills_only_where_shuffles_live_in_memory(tmp_path):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.graph import runs_shuffles_in_memory
+    from stages.dedup_common import spill_location
+
+    local, cluster = RunContext(str(tmp_path), "r", in_memory_shuffle=True), RunContext(str(tmp_path), "r")
+    assert spill_location("auto", None, local, "exact_dedup") == str(tmp_path / ".tmp-r" / "exact_dedup-spill")
+    assert spill_location("auto", None, cluster, "exact_dedup") is None
+    assert spill_location("auto", "/s", cluster, "exact_dedup") == "/s"  # an explicit folder means spill
+    assert spill_location("shuffle", "/s", local, "exact_dedup") is None
+    assert spill_location("spill", None, cluster, "m") == str(tmp_path / ".tmp-r" / "m-spill")
+    with pytest.raises(ValueError, match="join: must be one of"):
+        spill_location("disk", None, local, "m")
+    assert runs_shuffles_in_memory(PipelineOptions([]))
+    assert runs_shuffles_in_memory(PipelineOptions(["--runner=DirectRunner"]))
+    assert not runs_shuffles_in_memory(PipelineOptions(["--runner=DataflowRunner"]))
+    assert not runs_shuffles_in_memory(PipelineOptions(["--runner=PortableRunner"]))

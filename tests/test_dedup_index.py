@@ -105,3 +105,21 @@ def test_an_incompatible_or_missing_index_is_a_config_error(crawls, capsys):
     assert "config key 'minhash_dedup.against'" in err and "num_perm=128 (this run: 64)" in err
     assert run(*args, "--set", f"minhash_dedup.against=[{tmp / 'nowhere'}]") == 2
     assert "no MinHash index" in capsys.readouterr().err
+
+
+def test_shuffle_and_spill_joins_give_the_same_documents(crawls):
+    tmp, _, _, out1 = crawls
+    outs = {}
+    for join in ("shuffle", "spill"):
+        out = tmp / f"join-{join}"
+        assert run("--input", str(tmp / "crawl2.jsonl"), "--output", str(out), "--set", f"minhash_dedup.join={join}",
+                   "--set", f"minhash_dedup.against=[{out1}]") == 0
+        outs[join] = sorted(read_folder(out / "documents").column("id").to_pylist())
+        assert not list(out.rglob(".tmp-*"))  # spill files and signatures are gone with the work folder
+    assert outs["shuffle"] == outs["spill"] and len(outs["spill"]) == 12
+
+
+def test_an_unknown_join_mode_is_a_config_error(crawls, capsys):
+    tmp, _, _, _ = crawls
+    assert run("--input", str(tmp / "crawl1.jsonl"), "--output", str(tmp / "x"), "--set", "minhash_dedup.join=disk") == 2
+    assert "config key 'minhash_dedup.join'" in capsys.readouterr().err
