@@ -8,8 +8,9 @@ into the project's environment. Both sides read the same ``.warc.wet.gz`` (made 
 make_corpus.py), normalise text with ftfy, near-deduplicate with MinHash (5-grams), remove PII and
 tokenise with the same LLaMA-style 32k vocabulary (sentencepiece here; the equivalent Hugging Face
 ``tokenizer.json`` written by tokenizer_training.merge for datatrove). Ours also runs exact dedup.
-datatrove runs once more with its Gopher quality + repetition filters (``--gopher``), the issue's
-"equivalent work"; our pipeline has no heuristics stage in this run.
+A second pair adds quality filters, the issue's "equivalent work": our ``heuristics`` stage
+(Gopher + C4 + FineWeb rules, Chinese-aware) against datatrove's Gopher quality + repetition
+filters. All four configurations run ``--repeats`` times, interleaved.
 
 Reported: CPU seconds (user+sys of each run and its children, so a busy shared machine does not
 count), wall seconds, peak RSS, tokens written, the ratio, and the overlap of kept documents (by
@@ -34,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_scale import STAGES_WET, make_corpus, run_pipeline, tokenizer_path  # noqa: E402
+
+STAGES_FILTERED = STAGES_WET.replace("normalize,", "normalize,heuristics,")
 
 
 def our_kept_ids(out: Path) -> set[str]:
@@ -97,32 +100,34 @@ def main() -> int:
         for path in corpus["files"]["wet"]:
             os.symlink(path, wet_dir / Path(path).name)
 
-        ours, theirs = [], []
-        for i in range(args.repeats):  # interleaved, so drifting load hits both sides alike
-            out = tmp / f"ours-{i}"
-            run = run_pipeline(corpus["files"]["wet"], out, STAGES_WET)
-            run["kept"] = our_kept_ids(out)
-            ours.append(run)
-            theirs.append(run_datatrove(args.datatrove_python, wet_dir, tmp / f"dt-{i}", hf, gopher=False))
-        gopher = run_datatrove(args.datatrove_python, wet_dir, tmp / "dt-gopher", hf, gopher=True)
+        runs: dict[str, list[dict]] = {"ours": [], "datatrove": [], "ours_heuristics": [], "datatrove_gopher": []}
+        for i in range(args.repeats):  # interleaved, so drifting load hits every side alike
+            for label, stages in (("ours", STAGES_WET), ("ours_heuristics", STAGES_FILTERED)):
+                out = tmp / f"{label}-{i}"
+                run = run_pipeline(corpus["files"]["wet"], out, stages)
+                run["kept"] = our_kept_ids(out)
+                runs[label].append(run)
+            for label, gopher in (("datatrove", False), ("datatrove_gopher", True)):
+                runs[label].append(run_datatrove(args.datatrove_python, wet_dir, tmp / f"{label}-{i}", hf, gopher))
 
-        a, b = ours[0]["kept"], theirs[0]["kept"]
         report = {
             "corpus": {k: corpus[k] for k in ("documents", "text_bytes", "english", "chinese",
                                               "exact_duplicates", "near_duplicates", "pii", "file_bytes")},
             "load_average_at_start": round(os.getloadavg()[0], 1),
-            "ours": {**summary(ours), "planted_removed": planted_removed(a, truth)},
-            "datatrove": {**summary(theirs), "planted_removed": planted_removed(b, truth)},
-            "datatrove_with_gopher": {**summary([gopher]), "planted_removed": planted_removed(gopher["kept"], truth)},
-            "overlap": {"both": len(a & b), "ours_only": len(a - b), "datatrove_only": len(b - a),
-                        "jaccard": round(len(a & b) / max(1, len(a | b)), 4),
-                        "with_gopher_both": len(a & gopher["kept"])},
+            **{label: {**summary(r), "planted_removed": planted_removed(r[0]["kept"], truth)}
+               for label, r in runs.items()},
         }
-        sa, sb = report["ours"], report["datatrove"]
-        report["ratio_cpu (datatrove / ours)"] = round(sb["cpu_median"] / sa["cpu_median"], 2)
-        report["ratio_wall (datatrove / ours)"] = round(sb["wall_median"] / sa["wall_median"], 2)
-        report["tokens_per_cpu_s"] = {"ours": round(sa["tokens"] / sa["cpu_median"]),
-                                      "datatrove": round(sb["tokens"] / sb["cpu_median"])}
+        for mine, theirs in (("ours", "datatrove"), ("ours_heuristics", "datatrove_gopher")):
+            a, b = runs[mine][0]["kept"], runs[theirs][0]["kept"]
+            sa, sb = report[mine], report[theirs]
+            report[f"{mine} vs {theirs}"] = {
+                "ratio_cpu (datatrove / ours)": round(sb["cpu_median"] / sa["cpu_median"], 2),
+                "ratio_wall (datatrove / ours)": round(sb["wall_median"] / sa["wall_median"], 2),
+                "tokens_per_cpu_s": {"ours": round(sa["tokens"] / sa["cpu_median"]),
+                                     "datatrove": round(sb["tokens"] / sb["cpu_median"])},
+                "overlap": {"both": len(a & b), "ours_only": len(a - b), "datatrove_only": len(b - a),
+                            "jaccard": round(len(a & b) / max(1, len(a | b)), 4)},
+            }
     print(json.dumps(report, indent=1))
     return 0
 
