@@ -4,8 +4,9 @@ Each worker bundle streams its documents into temporary files (``<out>/.tmp-<run
 to a new file at ``shard_max_mb``/``shard_max_rows``; no shuffle of document text is needed. One
 final step renames the temporary files to ``part-NNNNN-of-MMMMM.arrow`` (a rename is atomic on
 local disks and is how Beam's own file sinks commit), removes shards left by an earlier run in
-the same place, and writes ``manifest.json``. A crashed run leaves only the temporary folder,
-never a file that looks like a finished shard.
+the same place, deletes the temporary folder (with whatever else was written there, such as the
+training-shard spill pieces) and writes ``manifest.json``. A crashed run leaves only the
+temporary folder, never a file that looks like a finished shard.
 """
 
 from __future__ import annotations
@@ -168,6 +169,11 @@ def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, sche
         tmp_dir = FileSystems.join(folder, f".tmp-{run_id}")
         if FileSystems.exists(tmp_dir):
             FileSystems.delete([tmp_dir])
+        else:
+            # Object stores have no folder to delete, only the files left under it (spill pieces).
+            leftovers = FileSystems.match([FileSystems.join(tmp_dir, "**")])[0].metadata_list
+            if leftovers:
+                FileSystems.delete([m.path for m in leftovers])
         manifest[kind] = {
             "shards": shards,
             "rows": sum(s["rows"] for s in shards),
