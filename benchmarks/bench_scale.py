@@ -1,6 +1,7 @@
 """End-to-end throughput, per-stage cost, memory and worker scaling of the whole pipeline.
 
     python benchmarks/bench_scale.py [--mb 10] [--repeats 3] [--parts throughput,stages,memory,scaling]
+                                     [--memory-stages normalize,pii,tokenize]
 
 Makes corpora with benchmarks/make_corpus.py (real English + Chinese text, 8% exact and 8% near
 duplicates, 15% of documents with an email and a phone number) in a temporary folder, then:
@@ -11,7 +12,11 @@ duplicates, 15% of documents with an email and a phone number) in a temporary fo
   (user + sys of the process and everything it waited for, interpreter start included), so other
   load on a shared machine does not count; wall time is printed beside it.
 - stages: the pure stage cores on the same documents in one process (CPU time per stage).
-- memory: peak RSS of the run at 1x and 10x input; growth per input document (dedup join auto and shuffle).
+- memory: peak RSS of the run at 1x and 10x input; growth per input document, with the dedup joins
+  as the DirectRunner does them by default (``join: auto``, text spilled to files) and forced
+  through the in-memory shuffle (``join: shuffle``). ``--memory-stages`` runs a subset of the WET
+  stages instead (to see which step the growth comes from); the shuffle run is added only when a
+  dedup stage is in it.
 - scaling: wall and CPU time with 1 and 2 workers (``--direct_num_workers=2
   --direct_running_mode=multi_processing``): the single file read whole, the same file read in
   1 MB byte ranges (``read.split_mb=1``), and the corpus split in 8 files.
@@ -168,16 +173,17 @@ def bench_stages(corpus: dict, repeats: int) -> dict:
             "wet cores tokens_per_cpu_s": round(tokens / total_wet)}
 
 
-def bench_memory(small: dict, large: dict, tmp: Path) -> dict:
+def bench_memory(small: dict, large: dict, tmp: Path, stages: str = STAGES_WET) -> dict:
     """Peak RSS at 1x and 10x: dedup joins as the DirectRunner does them by default (join: auto, text
     spilled to files) and forced through the in-memory shuffle (join: shuffle)."""
-    out = {}
-    for mode in ("join auto (spill)", "join shuffle"):
+    out: dict = {"stages": stages}
+    dedup = any(name in stages.split(",") for name in ("exact_dedup", "minhash_dedup"))
+    for mode in ("join auto (spill)", "join shuffle") if dedup else ("join auto (spill)",):
         extra = []
         if mode == "join shuffle":
             extra = ["--set", "exact_dedup.join=shuffle", "--set", "minhash_dedup.join=shuffle"]
-        a = run_pipeline(small["files"]["wet"], tmp / f"mem-1x-{mode[5]}", STAGES_WET, extra)
-        b = run_pipeline(large["files"]["wet"], tmp / f"mem-10x-{mode[5]}", STAGES_WET, extra)
+        a = run_pipeline(small["files"]["wet"], tmp / f"mem-1x-{mode[5]}", stages, extra)
+        b = run_pipeline(large["files"]["wet"], tmp / f"mem-10x-{mode[5]}", stages, extra)
         per_doc_kb = (b["rss_mb"] - a["rss_mb"]) * 1024 / max(1, b["docs_in"] - a["docs_in"])
         marginal = (b["tokens"] - a["tokens"]) / max(1e-9, b["cpu_s"] - a["cpu_s"])
         out[mode] = {"1x": {k: round(a[k], 2) for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},
@@ -211,6 +217,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", default="throughput,stages,memory,scaling")
     parser.add_argument("--workdir", help="keep corpora here (default: a temporary folder)")
+    parser.add_argument("--memory-stages", default=STAGES_WET,
+                        help="stages of the memory part (a subset of the WET stages)")
     args = parser.parse_args()
     parts = args.parts.split(",")
 
@@ -231,7 +239,7 @@ def main() -> int:
             report["stages"] = bench_stages(corpus, args.repeats)
         if "memory" in parts:
             large = make_corpus(args.mb * 10, work / f"corpus-{args.mb * 10:g}mb")
-            report["memory"] = bench_memory(corpus, large, tmp)
+            report["memory"] = bench_memory(corpus, large, tmp, args.memory_stages)
         if "scaling" in parts:
             split = make_corpus(args.mb, work / f"corpus-{args.mb:g}mb-8files", files=8)
             report["scaling"] = bench_scaling(corpus, split, tmp, args.repeats)

@@ -4,8 +4,9 @@ Each worker bundle streams its documents into temporary files (``<out>/.tmp-<run
 to a new file at ``shard_max_mb``/``shard_max_rows``; no shuffle of document text is needed. One
 final step renames the temporary files to ``part-NNNNN-of-MMMMM.arrow`` (a rename is atomic on
 local disks and is how Beam's own file sinks commit), removes shards left by an earlier run in
-the same place, and writes ``manifest.json``. A crashed run leaves only the temporary folder,
-never a file that looks like a finished shard.
+the same place, deletes the temporary folder (with whatever else was written there, such as the
+training-shard spill pieces) and writes ``manifest.json``. A crashed run leaves only the
+temporary folder, never a file that looks like a finished shard.
 """
 
 from __future__ import annotations
@@ -140,6 +141,17 @@ class WriteShards(beam.DoFn):
             yield WindowedValue(info, MIN_TIMESTAMP, [GlobalWindow()])
 
 
+def delete_folder(path: str) -> None:
+    """Delete a temporary folder and everything in it, local or on an object store."""
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+        return
+    # Object stores have no folder to delete, only the files left under its prefix (spill pieces).
+    leftovers = FileSystems.match([FileSystems.join(path, "**")])[0].metadata_list
+    if leftovers:
+        FileSystems.delete([m.path for m in leftovers])
+
+
 def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, schemas: dict[str, pa.Schema],
                     manifest_extra: dict[str, Any], samples: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Rename temporary files to their final shard names; write manifest.json and samples.json."""
@@ -165,9 +177,7 @@ def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, sche
             if "tokens" in info:
                 shard["tokens"] = info["tokens"]
             shards.append(shard)
-        tmp_dir = FileSystems.join(folder, f".tmp-{run_id}")
-        if FileSystems.exists(tmp_dir):
-            FileSystems.delete([tmp_dir])
+        delete_folder(FileSystems.join(folder, f".tmp-{run_id}"))
         manifest[kind] = {
             "shards": shards,
             "rows": sum(s["rows"] for s in shards),
@@ -175,9 +185,7 @@ def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, sche
         }
         if any("tokens" in s for s in shards):
             manifest[kind]["tokens"] = sum(s.get("tokens", 0) for s in shards)
-    work_dir = FileSystems.join(out_dir, f".tmp-{run_id}")  # stages' intermediate files (RunContext)
-    if FileSystems.exists(work_dir):
-        FileSystems.delete([work_dir])
+    delete_folder(FileSystems.join(out_dir, f".tmp-{run_id}"))  # stages' intermediate files (RunContext)
     manifest.update(manifest_extra)
     with FileSystems.create(FileSystems.join(out_dir, "manifest.json")) as sink:
         sink.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode())

@@ -65,3 +65,16 @@ def test_empty_shard(tmp_path):
     assert write_token_shard(path, [], 32000, 1, 2) == 0
     assert read_token_shard(path) == []
     assert token_shard_metadata(path)["vocab_size"] == 32000
+
+
+def test_numpy_rows_give_the_same_shard_as_lists(tmp_path):
+    """Packed rows (what pipeline.token_writer passes) are written without widening, byte for byte
+    like lists, and checked against the vocabulary the same way."""
+    docs = _docs(1500, 32000)
+    write_token_shard(tmp_path / "lists.arrow", docs, 32000, 1, 2)
+    mixed = [np.asarray(d, dtype=np.uint16 if i % 2 else np.int32) for i, d in enumerate(docs)]
+    write_token_shard(tmp_path / "arrays.arrow", mixed, 32000, 1, 2)
+    assert (tmp_path / "lists.arrow").read_bytes() == (tmp_path / "arrays.arrow").read_bytes()
+    for bad in (np.array([40000], np.uint16), np.array([-1], np.int32)):
+        with pytest.raises(ValueError, match="outside"):
+            write_token_shard(tmp_path / "bad.arrow", [bad], 32000, 1, 2)
