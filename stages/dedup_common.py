@@ -51,6 +51,10 @@ SMALLEST_ID_RANK = bytes(7) + b"\x02"
 # bytes, ~80 MB, per group).
 SHUFFLE_GROUPS = 1 << 12
 _BLOB_BYTES = 2048
+# Spill mode: partitions (one file each per bundle; few enough for a low open-file limit) and the
+# records a bundle buffers before appending them to its files.
+SPILL_PARTITIONS = 128
+_SPILL_BUFFER_BYTES = 4 << 20
 
 
 # ---------------------------------------------------------------- text folding
@@ -205,6 +209,61 @@ class _PackByGroup(beam.DoFn):
         self.pending.clear()
 
 
+class _SpillByPartition(beam.DoFn):
+    """record -> appended to this bundle's file for its partition; emits ``(partition, path)``
+    per file at the end of the bundle. Used in place of the shuffle where the runner would hold
+    it in memory (spill mode): the runner then carries one path per partition and bundle."""
+
+    def __init__(self, folder: str, prefix: str):
+        self.folder = folder
+        self.prefix = prefix
+
+    def start_bundle(self):
+        self.bundle = uuid.uuid4().hex
+        self.buffers: dict[int, bytearray] = {}
+        self.buffered = 0
+        self.files: dict[int, tuple[str, Any]] = {}
+
+    def process(self, record):
+        part = int.from_bytes(record[:4], "big") % SPILL_PARTITIONS
+        buffer = self.buffers.get(part)
+        if buffer is None:
+            buffer = self.buffers[part] = bytearray()
+        buffer += len(record).to_bytes(2, "big")
+        buffer += record
+        self.buffered += len(record) + 2
+        if self.buffered >= _SPILL_BUFFER_BYTES:
+            self._flush()
+
+    def _flush(self):
+        for part, buffer in self.buffers.items():
+            if part not in self.files:
+                path = FileSystems.join(self.folder, f"{self.prefix}-{self.bundle}-{part:03d}.bin")
+                self.files[part] = (path, FileSystems.create(path))
+            self.files[part][1].write(bytes(buffer))
+        self.buffers.clear()
+        self.buffered = 0
+
+    def finish_bundle(self):
+        self._flush()
+        for part, (path, handle) in self.files.items():
+            handle.close()
+            yield GlobalWindows.windowed_value((part, path))
+        self.files.clear()
+
+
+def _blobs_from_files(group) -> tuple[int, list[bytes]]:
+    part, paths = group
+    blobs = []
+    for path in paths:
+        with FileSystems.open(path, compression_type="uncompressed") as handle:
+            blobs.append(handle.read())
+    # Deleted once read, like spilled documents: a spill_dir outside the run's work folder is not
+    # cleaned up by anyone else.
+    FileSystems.delete(list(paths))
+    return part, blobs
+
+
 def _runs(group, key_len: int) -> Iterator[list[bytes]]:
     """Payloads of the records of one group that share a key, for keys with 2+ records."""
     records = sorted(r for blob in group[1] for r in unpack_records(blob))
@@ -216,16 +275,25 @@ def _runs(group, key_len: int) -> Iterator[list[bytes]]:
             start = end
 
 
-def group_by_key_prefix(records, name: str, key_len: int):
+def group_by_key_prefix(records, name: str, key_len: int, spill: str | None = None):
     """``records``: PCollection of ``key + payload`` bytes (keys of ``key_len`` >= 4 bytes,
     uniformly distributed). Returns a PCollection of payload lists, one per key held by 2+
-    records."""
-    return (
-        records
-        | f"{name}:pack" >> beam.ParDo(_PackByGroup())
-        | f"{name}:group" >> beam.GroupByKey()
-        | f"{name}:runs" >> beam.FlatMap(_runs, key_len)
-    )
+    records. With ``spill`` (a folder) the records travel through files instead of the runner's
+    shuffle, which on the DirectRunner is held in memory."""
+    if spill is None:
+        grouped = (
+            records
+            | f"{name}:pack" >> beam.ParDo(_PackByGroup())
+            | f"{name}:group" >> beam.GroupByKey()
+        )
+    else:
+        grouped = (
+            records
+            | f"{name}:spill_keys" >> beam.ParDo(_SpillByPartition(spill, "keys-" + name.replace(":", "-")))
+            | f"{name}:group" >> beam.GroupByKey()
+            | f"{name}:read_keys" >> beam.Map(_blobs_from_files)
+        )
+    return grouped | f"{name}:runs" >> beam.FlatMap(_runs, key_len)
 
 
 # ---------------------------------------------------------------- joining decisions back

@@ -65,8 +65,8 @@ class ExactDedupStage(Stage):
 
     def expand(self, docs, keep_rejected: bool, ctx: RunContext):
         name = self.name
-        drops = group_by_key_prefix(
-            docs | f"{name}:fingerprint" >> beam.Map(self.record), name, FINGERPRINT_BYTES
-        ) | f"{name}:pick" >> beam.FlatMap(duplicates_in_group)
         spill = spill_location(self.params.join, self.params.spill_dir, ctx, name)
+        drops = group_by_key_prefix(
+            docs | f"{name}:fingerprint" >> beam.Map(self.record), name, FINGERPRINT_BYTES, spill
+        ) | f"{name}:pick" >> beam.FlatMap(duplicates_in_group)
         return join_drops(docs, drops, name, "exact_duplicate", keep_rejected, spill)

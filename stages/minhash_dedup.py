@@ -436,17 +436,20 @@ class MinHashDedupStage(Stage):
             )
             sources.append(indexed)
             bands.append(indexed | f"{name}:index_bands" >> beam.ParDo(_IndexBands(self, identity)))
+        spill = spill_location(p.join, p.spill_dir, ctx, name)
         # Candidate pairs: members of one band bucket, linked to the bucket's smallest digest.
         candidates = (
-            group_by_key_prefix(bands | f"{name}:all_bands" >> beam.Flatten(), f"{name}:buckets", BAND_KEY_BYTES)
+            group_by_key_prefix(
+                bands | f"{name}:all_bands" >> beam.Flatten(), f"{name}:buckets", BAND_KEY_BYTES, spill
+            )
             | f"{name}:stars" >> beam.FlatMap(_star_edges)
             | f"{name}:distinct_edges" >> beam.Distinct()
         )
-        spill = spill_location(p.join, p.spill_dir, ctx, name)
         payload = _candidate_signatures(
             sources | f"{name}:sources" >> beam.Flatten(), candidates, name, identity, lean=spill is not None
         )
-        edges = _resolve_edges(candidates, payload, name, p.threshold - p.verify_margin if p.verify else None)
+        threshold = p.threshold - p.verify_margin if p.verify else None
+        edges = _resolve_edges(candidates, payload, name, threshold, lean=spill is not None)
         drops = connected_components(edges, f"{name}:cc", p.cc_rounds) | f"{name}:drops" >> beam.ParDo(
             _Drops(name)
         )
@@ -560,10 +563,23 @@ def _star_edges(members: list[bytes]) -> Iterable[tuple[bytes, bytes]]:
     return ((m, best) for m in distinct if m != best)
 
 
-def _resolve_edges(edges, payload, name: str, threshold: float | None):
+def _resolve_edges(edges, payload, name: str, threshold: float | None, lean: bool):
     """Candidate edges between digests -> edges between nodes, keeping only those whose
-    estimated Jaccard reaches ``threshold`` (None: keep all). Signatures are joined to edges by
-    digest (two CoGroupByKeys), so no step holds more than one node's edges."""
+    estimated Jaccard reaches ``threshold`` (None: keep all). ``lean``: the candidates'
+    signatures are one side-input dict (one machine). Otherwise they are joined to edges by
+    digest with two CoGroupByKeys, so no step holds more than one node's edges."""
+
+    def accept(sig_a: bytes, sig_b: bytes) -> bool:
+        return threshold is None or estimated_jaccard(sig_a, sig_b) >= threshold
+
+    if lean:
+
+        def check_pair(edge, table):
+            a, b = table.get(edge[0]), table.get(edge[1])
+            if a is not None and b is not None and accept(a[1], b[1]):
+                yield a[0], b[0]
+
+        return edges | f"{name}:check" >> beam.FlatMap(check_pair, beam.pvalue.AsDict(payload))
 
     def attach_first(kv):
         _, g = kv
@@ -579,7 +595,7 @@ def _resolve_edges(edges, payload, name: str, threshold: float | None):
             return
         node, sig = second
         for other_node, other_sig in g["edge"]:
-            if threshold is None or estimated_jaccard(sig, other_sig) >= threshold:
+            if accept(sig, other_sig):
                 yield other_node, node
 
     by_second = (
