@@ -142,32 +142,37 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         # duplicates (decontamination), and the training shards route it to tokens/holdout.
         docs = docs | "mark holdout" >> beam.Map(mark_holdout, cfg.write.holdout_fraction, cfg.write.shuffle_seed)
 
-    rejected = []
     ctx = RunContext(cfg.output, run_id, in_memory_shuffle=runs_shuffles_in_memory(p.options))
-    for stage in stages:
-        # Dropped documents always flow out (the report samples them); they are written to
-        # rejected/ only with --keep-rejected.
-        docs, dropped = apply_stage(docs, stage, keep_rejected=True, ctx=ctx)
-        rejected.append(dropped)
-
-    stage_columns = {name: dtype for stage in stages for name, dtype in stage.columns.items()}
-    schemas = {"documents": document_schema(stage_columns), **ctx.schemas}
     write = cfg.write
-    files = [
+    stage_columns = {name: dtype for stage in stages for name, dtype in stage.columns.items()}
+    schemas = {"documents": document_schema(stage_columns)}
+    if cfg.keep_rejected:
+        schemas["rejected"] = document_schema(stage_columns, rejected=True)
+    files = []
+    # A bounded sample of kept and dropped documents for the report: costs nothing at scale.
+    half = max(1, write.report_samples // 2)
+    samples = []
+    for stage in stages:
+        # Dropped documents always flow out (the report samples them). They are written (with
+        # --keep-rejected) and sampled right where each stage drops them: flattening them first
+        # would make the DirectRunner hold every dropped document, text and all, until the end.
+        docs, dropped = apply_stage(docs, stage, keep_rejected=True, ctx=ctx)
+        if cfg.keep_rejected:
+            files.append(dropped | f"write rejected {stage.name}" >> beam.ParDo(WriteShards(
+                "rejected", cfg.output, run_id, schemas["rejected"],
+                write.shard_max_mb, write.shard_max_rows, write.batch_rows)))
+        samples.append(
+            dropped
+            | f"summarize dropped {stage.name}" >> beam.Map(sample_record, False)
+            | f"sample dropped {stage.name}" >> beam.combiners.Sample.FixedSizeGlobally(-(-half // len(stages)))
+        )
+    schemas.update(ctx.schemas)
+    files += [
         docs | "write documents" >> beam.ParDo(WriteShards(
             "documents", cfg.output, run_id, schemas["documents"],
             write.shard_max_mb, write.shard_max_rows, write.batch_rows, show_progress)),
         *ctx.files,
     ]
-    all_rejected = (rejected or [p | "no stages" >> beam.Create([])]) | "all rejected" >> beam.Flatten()
-    if cfg.keep_rejected:
-        schemas["rejected"] = document_schema(stage_columns, rejected=True)
-        files.append(
-            all_rejected
-            | "write rejected" >> beam.ParDo(WriteShards(
-                "rejected", cfg.output, run_id, schemas["rejected"],
-                write.shard_max_mb, write.shard_max_rows, write.batch_rows))
-        )
     if "tokenize" in cfg.stages:
         from stages.token_shards import token_schema
         from stages.tokenize import tokenizer_identity
@@ -181,14 +186,11 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
             cfg.output, run_id, schemas["tokens/train"], write.token_shards, write.shuffle_seed))
         manifest_extra = {**(manifest_extra or {}), "tokenizer": identity}
     extra = {"config": cfg.resolved(), "config_files": cfg.source_files, **(manifest_extra or {})}
-    # A bounded sample of kept and dropped documents for the report: costs nothing at scale.
-    half = max(1, write.report_samples // 2)
-    samples = [
-        pcoll
-        | f"summarize {label}" >> beam.Map(sample_record, kept)
-        | f"sample {label}" >> beam.combiners.Sample.FixedSizeGlobally(half)
-        for label, pcoll, kept in (("kept", docs, True), ("dropped", all_rejected, False))
-    ]
+    samples.append(
+        docs
+        | "summarize kept" >> beam.Map(sample_record, True)
+        | "sample kept" >> beam.combiners.Sample.FixedSizeGlobally(half)
+    )
     all_samples = samples | "all samples" >> beam.Flatten() | "join samples" >> beam.CombineGlobally(_concat)
     (
         files
