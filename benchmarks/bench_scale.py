@@ -19,7 +19,8 @@ duplicates, 15% of documents with an email and a phone number) in a temporary fo
   dedup stage is in it.
 - scaling: wall and CPU time with 1 and 2 workers (``--direct_num_workers=2
   --direct_running_mode=multi_processing``): the single file read whole, the same file read in
-  1 MB byte ranges (``read.split_mb=1``), and the corpus split in 8 files.
+  1 MB byte ranges (``read.split_mb=1``), and the corpus split in 8 files; ``--parts scaling10x``
+  adds the 10x corpus in 8 MB byte ranges.
 
 Tokenizer: the LLaMA-style 32k sentencepiece model shipped in the mistral-common PyPI package.
 Nothing here asserts anything; results are printed as JSON (medians over --repeats).
@@ -193,14 +194,16 @@ def bench_memory(small: dict, large: dict, tmp: Path, stages: str = STAGES_WET) 
     return out
 
 
-def bench_scaling(single: dict, split: dict, tmp: Path, repeats: int) -> dict:
+def bench_scaling(single: dict, split: dict, tmp: Path, repeats: int, large: dict | None = None) -> dict:
     two = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     out = {}
     whole, ranges = ["--set", "read.split_mb=0"], ["--set", "read.split_mb=1"]
-    for label, corpus, read in (("1 file read whole", single, whole), ("1 file in 1 MB ranges", single, ranges),
-                                ("8 files", split, whole)):
+    cases = [("1 file read whole", single, whole), ("1 file in 1 MB ranges", single, ranges), ("8 files", split, whole)]
+    if large is not None:  # 10x: the workers' fixed start-up cost weighs less
+        cases.append(("10x, 1 file in 8 MB ranges", large, ["--set", "read.split_mb=8"]))
+    for label, corpus, read in cases:
         for workers, extra in ((1, read), (2, read + two)):
-            runs = [run_pipeline(corpus["files"]["wet"], tmp / f"sc-{label[:6]}-{workers}-{i}", STAGES_WET, extra)
+            runs = [run_pipeline(corpus["files"]["wet"], tmp / f"sc-{label[:9]}-{workers}-{i}", STAGES_WET, extra)
                     for i in range(repeats)]
             out[f"{label}, {workers} worker(s)"] = {
                 "wall_s": [round(r["wall_s"], 2) for r in runs], "cpu_s": [round(r["cpu_s"], 2) for r in runs],
@@ -240,9 +243,10 @@ def main() -> int:
         if "memory" in parts:
             large = make_corpus(args.mb * 10, work / f"corpus-{args.mb * 10:g}mb")
             report["memory"] = bench_memory(corpus, large, tmp, args.memory_stages)
-        if "scaling" in parts:
+        if "scaling" in parts or "scaling10x" in parts:
             split = make_corpus(args.mb, work / f"corpus-{args.mb:g}mb-8files", files=8)
-            report["scaling"] = bench_scaling(corpus, split, tmp, args.repeats)
+            large = make_corpus(args.mb * 10, work / f"corpus-{args.mb * 10:g}mb") if "scaling10x" in parts else None
+            report["scaling"] = bench_scaling(corpus, split, tmp, args.repeats, large)
         report["load_average_at_end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(report, indent=1, ensure_ascii=False))
     return 0

@@ -121,6 +121,19 @@ def candidate_probability(similarity: float, bands: int, rows: int) -> float:
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (a, b) uint32 pairs of datasketch's "affine32" scheme for ``seed``: ``a`` odd, both
+    drawn from numpy's legacy RandomState in that order, so a signature equals what
+    ``MinHash(scheme="affine32", seed=seed).update_batch`` gives for the same 32-bit shingle
+    hashes (tested). Drawn here rather than by datasketch, whose import pulls in scipy (~1 s in
+    every worker process)."""
+    rng = np.random.RandomState(seed)
+    odd_half = rng.randint(0, 1 << 31, num_perm, dtype=np.uint32)
+    offsets = rng.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        return odd_half * np.uint32(2) + np.uint32(1), offsets
+
+
 class MinHasher:
     """Signatures for one parameter set; deterministic for a seed on every machine."""
 
@@ -147,15 +160,7 @@ class MinHasher:
         self._base_inv = pow(base, -1, 1 << 64)
         self._pow = np.ones(1, dtype=_U64)
         self._pow_inv = np.ones(1, dtype=_U64)
-        # datasketch's own "affine32" permutations for this seed, so a signature equals what
-        # MinHash(scheme="affine32").update_batch would give for the same 32-bit shingle hashes.
-        # Imported here, not at module level: datasketch pulls in scipy (~1 s), and loading the
-        # config imports every stage module.
-        from datasketch import MinHash
-
-        self._a, self._b = (
-            p[:, None] for p in MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
-        )
+        self._a, self._b = (p[:, None] for p in affine32_permutations(num_perm, seed))
 
     # -- shingling
 

@@ -25,6 +25,7 @@ from stages.minhash_dedup import (
     MinHashDedupParams,
     MinHashDedupStage,
     MinHasher,
+    affine32_permutations,
     band_keys,
     candidate_probability,
     choose_bands,
@@ -120,6 +121,9 @@ def test_chinese_uses_character_ngrams_by_lang_or_cjk_share():
 
 
 def test_signature_equals_datasketch_affine32_update_batch():
+    for num_perm, seed in ((64, 3), (128, 1), (7, 12345)):
+        a, b = affine32_permutations(num_perm, seed)
+        assert np.array_equal(np.array([a, b]), MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations)
     h = MinHasher(num_perm=64, seed=3)
     hashes = h.shingle_hashes(" ".join(words(300)))
     reference = MinHash(num_perm=64, seed=3, scheme=SCHEME, hashfunc=lambda x: x)
