@@ -59,14 +59,14 @@ class ExactDedupStage(Stage):
         super().__init__(params)
         check_policy(self.params.survivor)
 
-    def record(self, doc: Doc) -> bytes:
-        """The shuffled record: 16-byte fingerprint, then the node."""
-        return text_fingerprint(doc.get("text") or "") + make_node(doc, self.params.survivor)
+    def shuffle_records(self, doc: Doc) -> list[bytes]:
+        """What the shuffle carries for one document: its 16-byte fingerprint, then its node."""
+        return [text_fingerprint(doc.get("text") or "") + make_node(doc, self.params.survivor)]
 
     def expand(self, docs, keep_rejected: bool, ctx: RunContext):
         name = self.name
         spill = spill_location(self.params.join, self.params.spill_dir, ctx, name)
         drops = group_by_key_prefix(
-            docs | f"{name}:fingerprint" >> beam.Map(self.record), name, FINGERPRINT_BYTES, spill
+            docs | f"{name}:fingerprint" >> beam.FlatMap(self.shuffle_records), name, FINGERPRINT_BYTES, spill
         ) | f"{name}:pick" >> beam.FlatMap(duplicates_in_group)
         return join_drops(docs, drops, name, "exact_duplicate", keep_rejected, spill)

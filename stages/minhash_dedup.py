@@ -413,6 +413,11 @@ class MinHashDedupStage(Stage):
             return None
         return make_node(doc, self.params.survivor), self.hasher.hashvalues(hashes)
 
+    def shuffle_records(self, doc: Doc) -> list[bytes]:
+        """What the band shuffle carries for one document (none when it has nothing to shingle)."""
+        signed = self.sign(doc)
+        return self.band_records(*signed) if signed is not None else []
+
     def band_records(self, node: bytes, values: np.ndarray) -> list[bytes]:
         """What the band shuffle carries per document: band key + node digest, per band."""
         digest = node_digest(node)
