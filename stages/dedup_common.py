@@ -176,6 +176,16 @@ def duplicates_in_group(nodes: Iterable[bytes]) -> Iterator[tuple[str, str]]:
 # ---------------------------------------------------------------- the key shuffle
 
 
+def _append_record(blobs: dict[int, bytearray], key: int, record: bytes) -> bytearray:
+    """Appends ``record`` to the blob of ``key`` (made on first use); returns that blob."""
+    blob = blobs.get(key)
+    if blob is None:
+        blob = blobs[key] = bytearray()
+    blob += len(record).to_bytes(2, "big")
+    blob += record
+    return blob
+
+
 def unpack_records(blob: bytes) -> Iterator[bytes]:
     """The records of a blob: each a 2-byte big-endian length, then the record (< 64 KiB)."""
     pos = 0
@@ -194,11 +204,7 @@ class _PackByGroup(beam.DoFn):
 
     def process(self, record):
         group = int.from_bytes(record[:4], "big") % SHUFFLE_GROUPS
-        blob = self.pending.get(group)
-        if blob is None:
-            blob = self.pending[group] = bytearray()
-        blob += len(record).to_bytes(2, "big")
-        blob += record
+        blob = _append_record(self.pending, group, record)
         if len(blob) >= _BLOB_BYTES:  # bounded: at most SHUFFLE_GROUPS x _BLOB_BYTES held
             del self.pending[group]
             yield group, bytes(blob)
@@ -225,12 +231,7 @@ class _SpillByPartition(beam.DoFn):
         self.files: dict[int, tuple[str, Any]] = {}
 
     def process(self, record):
-        part = int.from_bytes(record[:4], "big") % SPILL_PARTITIONS
-        buffer = self.buffers.get(part)
-        if buffer is None:
-            buffer = self.buffers[part] = bytearray()
-        buffer += len(record).to_bytes(2, "big")
-        buffer += record
+        _append_record(self.buffers, int.from_bytes(record[:4], "big") % SPILL_PARTITIONS, record)
         self.buffered += len(record) + 2
         if self.buffered >= _SPILL_BUFFER_BYTES:
             self._flush()
@@ -299,22 +300,9 @@ def group_by_key_prefix(records, name: str, key_len: int, spill: str | None = No
 # ---------------------------------------------------------------- joining decisions back
 
 
-def _route(doc: Doc, dup_of: str | None, name: str, reason: str, keep_rejected: bool, tally: BundleCounts):
-    tally.add(f"{name}.in")
-    if dup_of is None:
-        tally.add(f"{name}.out")
-        return doc
-    tally.add(f"{name}.drop.{reason}")
-    if keep_rejected:
-        doc["duplicate_of"] = dup_of
-        return beam.pvalue.TaggedOutput(
-            REJECTED, rejected_record(doc, name, Drop(reason, f"duplicate of {dup_of}"))
-        )
-    return None
-
-
-class _JoinDrops(beam.DoFn):
-    """CoGroupByKey result -> kept docs / rejected docs. One key holds one id's docs only."""
+class _RouteDocs(beam.DoFn):
+    """Base of the two ways drop decisions meet the documents: ``route`` sends one document to
+    the kept output, to ``rejected`` (with what it duplicates) or nowhere, counting each."""
 
     def __init__(self, name: str, reason: str, keep_rejected: bool):
         self.name, self.reason, self.keep_rejected = name, reason, keep_rejected
@@ -323,17 +311,34 @@ class _JoinDrops(beam.DoFn):
     def start_bundle(self):
         self.tally = BundleCounts()
 
+    def route(self, doc: Doc, dup_of: str | None):
+        self.tally.add(f"{self.name}.in")
+        if dup_of is None:
+            self.tally.add(f"{self.name}.out")
+            return doc
+        self.tally.add(f"{self.name}.drop.{self.reason}")
+        if self.keep_rejected:
+            doc["duplicate_of"] = dup_of
+            return beam.pvalue.TaggedOutput(
+                REJECTED, rejected_record(doc, self.name, Drop(self.reason, f"duplicate of {dup_of}"))
+            )
+        return None
+
+    def finish_bundle(self):
+        self.tally.flush()
+
+
+class _JoinDrops(_RouteDocs):
+    """CoGroupByKey result -> kept docs / rejected docs. One key holds one id's docs only."""
+
     def process(self, element):
         _, grouped = element
         drops = list(grouped["drop"])
         dup_of = min(drops) if drops else None
         for doc in grouped["doc"]:
-            out = _route(doc, dup_of, self.name, self.reason, self.keep_rejected, self.tally)
+            out = self.route(doc, dup_of)
             if out is not None:
                 yield out
-
-    def finish_bundle(self):
-        self.tally.flush()
 
 
 class _SpillDocs(beam.DoFn):
@@ -362,15 +367,8 @@ class _SpillDocs(beam.DoFn):
             yield GlobalWindows.windowed_value(self.path)
 
 
-class _ReadSpilled(beam.DoFn):
+class _ReadSpilled(_RouteDocs):
     """Streams one spill file back, routing each document with the drop map (side input)."""
-
-    def __init__(self, name: str, reason: str, keep_rejected: bool):
-        self.name, self.reason, self.keep_rejected = name, reason, keep_rejected
-        self.tally = BundleCounts()
-
-    def start_bundle(self):
-        self.tally = BundleCounts()
 
     def process(self, path, drops):
         with FileSystems.open(path) as handle:
@@ -379,16 +377,11 @@ class _ReadSpilled(beam.DoFn):
                     doc = pickle.load(handle)
                 except EOFError:
                     break
-                out = _route(
-                    doc, drops.get(str(doc["id"])), self.name, self.reason, self.keep_rejected, self.tally
-                )
+                out = self.route(doc, drops.get(str(doc["id"])))
                 if out is not None:
                     yield out
         # Deleted once fully read: a retry after this point would not find it (documented caveat).
         FileSystems.delete([path])
-
-    def finish_bundle(self):
-        self.tally.flush()
 
 
 JOIN_MODES = ("auto", "shuffle", "spill")

@@ -355,10 +355,13 @@ def index_files(location: str) -> list[str]:
     return []
 
 
+def _identity_of(schema: pa.Schema) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+
+
 def signature_file_identity(path: str) -> dict[str, str]:
     with FileSystems.open(path, compression_type="uncompressed") as handle:
-        schema = pa.ipc.open_stream(pa.PythonFile(handle, mode="r")).schema
-    return {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+        return _identity_of(pa.ipc.open_stream(pa.PythonFile(handle, mode="r")).schema)
 
 
 def read_signatures(path: str, indexed: bool, identity: dict[str, str]) -> Iterator[tuple[bytes, bytes]]:
@@ -366,7 +369,7 @@ def read_signatures(path: str, indexed: bool, identity: dict[str, str]) -> Itera
     nodes of rank INDEXED_RANK, which sort before every document of this run."""
     with FileSystems.open(path, compression_type="uncompressed") as handle:
         reader = pa.ipc.open_stream(pa.PythonFile(handle, mode="r"))
-        theirs = {k.decode(): v.decode() for k, v in (reader.schema.metadata or {}).items()}
+        theirs = _identity_of(reader.schema)
         if theirs != identity:
             raise ValueError(f"{path}: signatures built with {theirs}, this run uses {identity}")
         for batch in reader:
