@@ -48,8 +48,16 @@ def our_kept_ids(out: Path) -> set[str]:
 
 
 def run_datatrove(python: str, input_dir: Path, work: Path, tokenizer_json: Path, gopher: bool) -> dict:
-    cmd = [python, str(ROOT / "benchmarks" / "bench_datatrove.py"), "--input-dir", str(input_dir),
-           "--work", str(work), "--tokenizer-json", str(tokenizer_json)] + (["--gopher"] if gopher else [])
+    cmd = [
+        python,
+        str(ROOT / "benchmarks" / "bench_datatrove.py"),
+        "--input-dir",
+        str(input_dir),
+        "--work",
+        str(work),
+        "--tokenizer-json",
+        str(tokenizer_json),
+    ] + (["--gopher"] if gopher else [])
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     out = proc.stdout.read()
@@ -58,23 +66,34 @@ def run_datatrove(python: str, input_dir: Path, work: Path, tokenizer_json: Path
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError("datatrove run failed")
     result = json.loads(out)
-    return {"cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": time.monotonic() - start,
-            "rss_mb": usage.ru_maxrss / 1024, "tokens": result["tokens"], "kept": set(result["kept_ids"])}
+    return {
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "wall_s": time.monotonic() - start,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "tokens": result["tokens"],
+        "kept": set(result["kept_ids"]),
+    }
 
 
 def planted_removed(kept: set[str], truth: dict) -> dict:
     """Planted (copy, original) pairs where one of the two was removed (either may survive)."""
     ids = truth["ids"]
-    return {kind: sum(not (dup in kept and orig in kept) for dup, orig in ids[kind])
-            for kind in ("exact_duplicates", "near_duplicates")}
+    return {
+        kind: sum(not (dup in kept and orig in kept) for dup, orig in ids[kind])
+        for kind in ("exact_duplicates", "near_duplicates")
+    }
 
 
 def summary(runs: list[dict]) -> dict:
-    return {"cpu_s": [round(r["cpu_s"], 2) for r in runs], "wall_s": [round(r["wall_s"], 2) for r in runs],
-            "cpu_median": round(statistics.median(r["cpu_s"] for r in runs), 2),
-            "wall_median": round(statistics.median(r["wall_s"] for r in runs), 2),
-            "rss_mb": round(max(r["rss_mb"] for r in runs)), "tokens": runs[0]["tokens"],
-            "kept_docs": len(runs[0]["kept"])}
+    return {
+        "cpu_s": [round(r["cpu_s"], 2) for r in runs],
+        "wall_s": [round(r["wall_s"], 2) for r in runs],
+        "cpu_median": round(statistics.median(r["cpu_s"] for r in runs), 2),
+        "wall_median": round(statistics.median(r["wall_s"] for r in runs), 2),
+        "rss_mb": round(max(r["rss_mb"] for r in runs)),
+        "tokens": runs[0]["tokens"],
+        "kept_docs": len(runs[0]["kept"]),
+    }
 
 
 def main() -> int:
@@ -100,7 +119,12 @@ def main() -> int:
         for path in corpus["files"]["wet"]:
             os.symlink(path, wet_dir / Path(path).name)
 
-        runs: dict[str, list[dict]] = {"ours": [], "datatrove": [], "ours_heuristics": [], "datatrove_gopher": []}
+        runs: dict[str, list[dict]] = {
+            "ours": [],
+            "datatrove": [],
+            "ours_heuristics": [],
+            "datatrove_gopher": [],
+        }
         for i in range(args.repeats):  # interleaved, so drifting load hits every side alike
             for label, stages in (("ours", STAGES_WET), ("ours_heuristics", STAGES_FILTERED)):
                 out = tmp / f"{label}-{i}"
@@ -108,14 +132,29 @@ def main() -> int:
                 run["kept"] = our_kept_ids(out)
                 runs[label].append(run)
             for label, gopher in (("datatrove", False), ("datatrove_gopher", True)):
-                runs[label].append(run_datatrove(args.datatrove_python, wet_dir, tmp / f"{label}-{i}", hf, gopher))
+                runs[label].append(
+                    run_datatrove(args.datatrove_python, wet_dir, tmp / f"{label}-{i}", hf, gopher)
+                )
 
         report = {
-            "corpus": {k: corpus[k] for k in ("documents", "text_bytes", "english", "chinese",
-                                              "exact_duplicates", "near_duplicates", "pii", "file_bytes")},
+            "corpus": {
+                k: corpus[k]
+                for k in (
+                    "documents",
+                    "text_bytes",
+                    "english",
+                    "chinese",
+                    "exact_duplicates",
+                    "near_duplicates",
+                    "pii",
+                    "file_bytes",
+                )
+            },
             "load_average_at_start": round(os.getloadavg()[0], 1),
-            **{label: {**summary(r), "planted_removed": planted_removed(r[0]["kept"], truth)}
-               for label, r in runs.items()},
+            **{
+                label: {**summary(r), "planted_removed": planted_removed(r[0]["kept"], truth)}
+                for label, r in runs.items()
+            },
         }
         for mine, theirs in (("ours", "datatrove"), ("ours_heuristics", "datatrove_gopher")):
             a, b = runs[mine][0]["kept"], runs[theirs][0]["kept"]
@@ -123,10 +162,16 @@ def main() -> int:
             report[f"{mine} vs {theirs}"] = {
                 "ratio_cpu (datatrove / ours)": round(sb["cpu_median"] / sa["cpu_median"], 2),
                 "ratio_wall (datatrove / ours)": round(sb["wall_median"] / sa["wall_median"], 2),
-                "tokens_per_cpu_s": {"ours": round(sa["tokens"] / sa["cpu_median"]),
-                                     "datatrove": round(sb["tokens"] / sb["cpu_median"])},
-                "overlap": {"both": len(a & b), "ours_only": len(a - b), "datatrove_only": len(b - a),
-                            "jaccard": round(len(a & b) / max(1, len(a | b)), 4)},
+                "tokens_per_cpu_s": {
+                    "ours": round(sa["tokens"] / sa["cpu_median"]),
+                    "datatrove": round(sb["tokens"] / sb["cpu_median"]),
+                },
+                "overlap": {
+                    "both": len(a & b),
+                    "ours_only": len(a - b),
+                    "datatrove_only": len(b - a),
+                    "jaccard": round(len(a & b) / max(1, len(a | b)), 4),
+                },
             }
     print(json.dumps(report, indent=1))
     return 0

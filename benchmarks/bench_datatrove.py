@@ -54,26 +54,56 @@ def main() -> int:
     tasks, workers = args.tasks, args.tasks
 
     def executor(pipeline, name, n=tasks):
-        return LocalPipelineExecutor(pipeline=pipeline, tasks=n, workers=min(workers, n),
-                                     logging_dir=str(work / "logs" / name), start_method="fork")
+        return LocalPipelineExecutor(
+            pipeline=pipeline,
+            tasks=n,
+            workers=min(workers, n),
+            logging_dir=str(work / "logs" / name),
+            start_method="fork",
+        )
 
     first = [WarcReader(args.input_dir, glob_pattern=args.glob, default_metadata={})]
     if args.gopher:
         first += [GopherRepetitionFilter(), GopherQualityFilter()]
-    first += [FTFYFormatter(), JsonlWriter(str(work / "docs")),
-              MinhashDedupSignature(output_folder=str(work / "sigs"), config=config)]
+    first += [
+        FTFYFormatter(),
+        JsonlWriter(str(work / "docs")),
+        MinhashDedupSignature(output_folder=str(work / "sigs"), config=config),
+    ]
     executor(first, "1-signatures").run()
-    executor([MinhashDedupBuckets(input_folder=str(work / "sigs"), output_folder=str(work / "buckets"),
-                                  config=config)], "2-buckets", n=config.num_buckets).run()
-    executor([MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove"),
-                                  config=config)], "3-cluster", n=1).run()
-    executor([JsonlReader(str(work / "docs")),
-              MinhashDedupFilter(input_folder=str(work / "remove")),
-              PIIFormatter(),
-              JsonlWriter(str(work / "kept")),
-              DocumentTokenizer(output_folder=str(work / "tokens"), local_working_dir=str(work / "tok-tmp"),
-                                tokenizer_name_or_path=args.tokenizer_json, eos_token="</s>")],
-             "4-filter-tokenize").run()
+    executor(
+        [
+            MinhashDedupBuckets(
+                input_folder=str(work / "sigs"), output_folder=str(work / "buckets"), config=config
+            )
+        ],
+        "2-buckets",
+        n=config.num_buckets,
+    ).run()
+    executor(
+        [
+            MinhashDedupCluster(
+                input_folder=str(work / "buckets"), output_folder=str(work / "remove"), config=config
+            )
+        ],
+        "3-cluster",
+        n=1,
+    ).run()
+    executor(
+        [
+            JsonlReader(str(work / "docs")),
+            MinhashDedupFilter(input_folder=str(work / "remove")),
+            PIIFormatter(),
+            JsonlWriter(str(work / "kept")),
+            DocumentTokenizer(
+                output_folder=str(work / "tokens"),
+                local_working_dir=str(work / "tok-tmp"),
+                tokenizer_name_or_path=args.tokenizer_json,
+                eos_token="</s>",
+            ),
+        ],
+        "4-filter-tokenize",
+    ).run()
 
     ids = []
     for path in sorted((work / "kept").glob("*.jsonl.gz")):

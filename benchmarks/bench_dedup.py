@@ -135,7 +135,9 @@ def _rss_child(n_docs: int, spill: str, verify: bool = True) -> None:
     p = beam.Pipeline(options=PipelineOptions(runner="DirectRunner"))
     docs = p | beam.Create(range(shards)) | beam.FlatMap(gen)
     ctx = RunContext(tempfile.mkdtemp(), "rss")
-    kept, _ = ExactDedupStage(ExactDedupParams(spill_dir=spill_dir and spill_dir + "/e")).expand(docs, False, ctx)
+    kept, _ = ExactDedupStage(ExactDedupParams(spill_dir=spill_dir and spill_dir + "/e")).expand(
+        docs, False, ctx
+    )
     kept, _ = MinHashDedupStage(
         MinHashDedupParams(spill_dir=spill_dir and spill_dir + "/m", verify=verify)
     ).expand(kept, False, ctx)
@@ -331,8 +333,12 @@ def _crawl(lo: int, hi: int, edited: bool) -> list[dict]:
 
 def _run_cli(args: list[str]) -> dict:
     start = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "pipeline.run", "--no-progress", "--stages", "minhash_dedup", *args],
-                   check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.run", "--no-progress", "--stages", "minhash_dedup", *args],
+        check=True,
+        capture_output=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     end = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"cpu_s": round(end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime, 2)}
 
@@ -347,15 +353,25 @@ def bench_index(n: int = 20000) -> dict:
             paths[name] = t / f"{name}.jsonl"
             paths[name].write_text("\n".join(json.dumps(d) for d in docs) + "\n")
         out = {"docs_per_crawl": n}
-        out["A, saving its index"] = _run_cli(["--input", str(paths["a"]), "--output", str(t / "A"),
-                                               "--set", "minhash_dedup.save_index=true"])
+        out["A, saving its index"] = _run_cli(
+            ["--input", str(paths["a"]), "--output", str(t / "A"), "--set", "minhash_dedup.save_index=true"]
+        )
         index_bytes = sum(f.stat().st_size for f in (t / "A" / "minhash_index").glob("part-*.arrow"))
         out["index bytes per document"] = round(index_bytes / n)
         out["B alone"] = _run_cli(["--input", str(paths["b"]), "--output", str(t / "B0")])
-        out["B against A's index"] = _run_cli(["--input", str(paths["b"]), "--output", str(t / "B1"),
-                                               "--set", f"minhash_dedup.against=[{t / 'A'}]"])
-        out["A and B in one run"] = _run_cli(["--input", str(paths["a"]), "--input", str(paths["b"]),
-                                              "--output", str(t / "AB")])
+        out["B against A's index"] = _run_cli(
+            [
+                "--input",
+                str(paths["b"]),
+                "--output",
+                str(t / "B1"),
+                "--set",
+                f"minhash_dedup.against=[{t / 'A'}]",
+            ]
+        )
+        out["A and B in one run"] = _run_cli(
+            ["--input", str(paths["a"]), "--input", str(paths["b"]), "--output", str(t / "AB")]
+        )
         stats = json.loads((t / "B1" / "stats.json").read_text())["stages"]["minhash_dedup"]
         out["B against A: dropped"] = stats["dropped"].get("near_duplicate", 0)
         out["B against A: duplicate_of_index"] = stats.get("counts", {}).get("duplicate_of_index", 0)

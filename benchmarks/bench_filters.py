@@ -34,7 +34,7 @@ from stages.quality import QualityParams, QualityStage  # noqa: E402
 def corpus() -> list[dict]:
     pd = peoples_daily(3000)
     texts = [t for _, t in zh_pages()] + [t for _, t in english_pages()]
-    texts += ["\n".join(pd[i:i + 8]) for i in range(0, len(pd), 8)]
+    texts += ["\n".join(pd[i : i + 8]) for i in range(0, len(pd), 8)]
     docs = [{"id": str(i), "url": "", "text": t} for i, t in enumerate(texts)]
     langid = LangIdStage()
     langid.setup()
@@ -65,7 +65,7 @@ def langid_accuracy() -> None:
     sets = {
         "54 Chinese pages (zh)": ("zh", [t for _, t in zh_pages()]),
         "131 English pages from WARCs (en)": ("en", [t for _, t in english_pages()]),
-        "375 People's Daily documents (zh)": ("zh", ["\n".join(pd[i:i + 8]) for i in range(0, len(pd), 8)]),
+        "375 People's Daily documents (zh)": ("zh", ["\n".join(pd[i : i + 8]) for i in range(0, len(pd), 8)]),
     }
     print("| langid on | whole document | sample 2000 bytes (default) |\n|---|---|---|")
     stages = [LangIdStage(LangIdParams(sample_bytes=0)), LangIdStage(LangIdParams())]
@@ -89,9 +89,24 @@ def train_model(out: Path) -> None:
     with open(tmp / "neg.jsonl", "w", encoding="utf-8") as f:
         for _, t in zh_pages() + english_pages():
             f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
-    subprocess.run([sys.executable, "-m", "stages.quality", "train", "--positive", str(tmp / "pos.jsonl"),
-                    "--negative", str(tmp / "neg.jsonl"), "--output", str(out), "--threads", "1"],
-                   cwd=REPO, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages.quality",
+            "train",
+            "--positive",
+            str(tmp / "pos.jsonl"),
+            "--negative",
+            str(tmp / "neg.jsonl"),
+            "--output",
+            str(out),
+            "--threads",
+            "1",
+        ],
+        cwd=REPO,
+        check=True,
+    )
 
 
 def main() -> None:
@@ -113,9 +128,14 @@ def main() -> None:
             ("heuristics (default: C4 line removal + all drop rules)", HeuristicsStage(HeuristicsParams())),
             ("heuristics (drop rules only)", HeuristicsStage(HeuristicsParams(c4_remove_lines=False))),
             ("quality (first 4000 chars, default)", QualityStage(QualityParams(model=model, threshold=0.0))),
-            ("quality (whole document)", QualityStage(QualityParams(model=model, threshold=0.0, max_chars=0))),
+            (
+                "quality (whole document)",
+                QualityStage(QualityParams(model=model, threshold=0.0, max_chars=0)),
+            ),
         ]
-        print("| stage | MB/s per CPU-second (median) | MB/s wall (median) | CPU-time runs |\n|---|---:|---:|---|")
+        print(
+            "| stage | MB/s per CPU-second (median) | MB/s wall (median) | CPU-time runs |\n|---|---:|---:|---|"
+        )
         for name, stage in cases:
             cpu, wall, runs = throughput(stage, docs, args.repeats)
             print(f"| {name} | {cpu:.1f} | {wall:.1f} | {', '.join(f'{r:.1f}' for r in runs)} |")

@@ -85,10 +85,25 @@ def child_cpu() -> float:
 def time_beam(path: Path, out: Path) -> tuple[float, int]:
     """CPU seconds of a whole `python -m pipeline.run` (interpreter start and Beam set-up included)."""
     start = child_cpu()
-    subprocess.run([sys.executable, "-m", "pipeline.run", "--input", str(path), "--output", str(out),
-                    "--stages", "extract,normalize", "--no-progress", "--runner=DirectRunner",
-                    "--direct_num_workers=1"],
-                   check=True, cwd=ROOT, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.run",
+            "--input",
+            str(path),
+            "--output",
+            str(out),
+            "--stages",
+            "extract,normalize",
+            "--no-progress",
+            "--runner=DirectRunner",
+            "--direct_num_workers=1",
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
     elapsed = child_cpu() - start
     stats = json.loads((out / "stats.json").read_text())
     return elapsed, stats["stages"]["write"]["out"]
@@ -99,7 +114,9 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"# machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"# machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         # The fixed cost of one run (interpreter, imports, graph, report) on a 3 KB input; the
         # "steady" figure below is the input over the Beam CPU time less this.
@@ -122,9 +139,11 @@ def main() -> None:
                 steady = ""
                 if mode == "beam":
                     steady = f"; steady state {size / 1e6 / (elapsed - fixed):.2f} MB/s"
-                print(f"{label:4s} {mode:5s}: {size / 1e6:.1f} MB input, {docs} docs, median {elapsed:.2f} CPU s "
-                      f"-> {size / 1e6 / elapsed:.2f} MB/s, {docs / elapsed:,.0f} docs/s per core{steady} "
-                      f"(runs: {', '.join(f'{r[0]:.2f}' for r in runs)})")
+                print(
+                    f"{label:4s} {mode:5s}: {size / 1e6:.1f} MB input, {docs} docs, median {elapsed:.2f} CPU s "
+                    f"-> {size / 1e6 / elapsed:.2f} MB/s, {docs / elapsed:,.0f} docs/s per core{steady} "
+                    f"(runs: {', '.join(f'{r[0]:.2f}' for r in runs)})"
+                )
 
 
 if __name__ == "__main__":

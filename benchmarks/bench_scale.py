@@ -55,16 +55,39 @@ def tokenizer_path() -> str:
 
 def make_corpus(mb: float, out: Path, files: int = 1) -> dict:
     if not (out / "truth.json").exists():
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_corpus.py"), "--mb", str(mb),
-                        "--out", str(out), "--files", str(files)], check=True, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "make_corpus.py"),
+                "--mb",
+                str(mb),
+                "--out",
+                str(out),
+                "--files",
+                str(files),
+            ],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
     return json.loads((out / "truth.json").read_text())
 
 
 def run_pipeline(inputs: list[str], out: Path, stages: str, extra: list[str] = ()) -> dict:
     """One pipeline run in a child process: CPU (user+sys, incl. its waited-for children), wall,
     peak RSS, and the run's stats."""
-    cmd = [sys.executable, "-m", "pipeline.run", "--output", str(out), "--stages", stages,
-           "--tokenizer", tokenizer_path(), "--no-progress", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.run",
+        "--output",
+        str(out),
+        "--stages",
+        stages,
+        "--tokenizer",
+        tokenizer_path(),
+        "--no-progress",
+        *extra,
+    ]
     for path in inputs:
         cmd += ["--input", path]
     start = time.monotonic()
@@ -101,9 +124,13 @@ def bench_throughput(corpus: dict, tmp: Path, repeats: int) -> dict:
         r0 = runs[0]
         out[kind] = {
             "input_mb": corpus["file_bytes"][kind] / 1e6,
-            "docs_in": r0["docs_in"], "docs_out": r0["docs_out"], "tokens": r0["tokens"],
-            "dropped": r0["dropped"], "pii": r0["pii"],
-            "cpu_s": [round(r["cpu_s"], 2) for r in runs], "wall_s": [round(r["wall_s"], 2) for r in runs],
+            "docs_in": r0["docs_in"],
+            "docs_out": r0["docs_out"],
+            "tokens": r0["tokens"],
+            "dropped": r0["dropped"],
+            "pii": r0["pii"],
+            "cpu_s": [round(r["cpu_s"], 2) for r in runs],
+            "wall_s": [round(r["wall_s"], 2) for r in runs],
             "tokens_per_cpu_s_median": round(r0["tokens"] / med(runs, "cpu_s")),
             "tokens_per_wall_s_median": round(r0["tokens"] / med(runs, "wall_s")),
         }
@@ -148,7 +175,9 @@ def bench_stages(corpus: dict, repeats: int) -> dict:
         stage = cls(params)
         stage.setup()
         if stage.is_global:
-            result[name + " (per-doc keys)"] = clock(lambda stage=stage, docs=docs: [stage.shuffle_records(d) for d in docs])
+            result[name + " (per-doc keys)"] = clock(
+                lambda stage=stage, docs=docs: [stage.shuffle_records(d) for d in docs]
+            )
             continue
         kept = []
 
@@ -165,13 +194,17 @@ def bench_stages(corpus: dict, repeats: int) -> dict:
             tokens = sum(d["n_tokens"] for d in docs)
     schema = document_schema({"input_ids": pa.list_(pa.int32()), "n_tokens": pa.int64()})
     names = [n for n in schema.names if n != "meta"]
-    result["arrow rows"] = clock(lambda: pa.RecordBatch.from_pylist([doc_to_row(d, names) for d in docs],
-                                                                    schema=schema))
+    result["arrow rows"] = clock(
+        lambda: pa.RecordBatch.from_pylist([doc_to_row(d, names) for d in docs], schema=schema)
+    )
     total_wet = sum(v for k, v in result.items() if k not in ("read_warc", "extract"))
-    return {"docs": len(docs), "tokens": tokens,
-            "cpu_s": {k: round(v, 3) for k, v in result.items()},
-            "wet cores total cpu_s": round(total_wet, 3),
-            "wet cores tokens_per_cpu_s": round(tokens / total_wet)}
+    return {
+        "docs": len(docs),
+        "tokens": tokens,
+        "cpu_s": {k: round(v, 3) for k, v in result.items()},
+        "wet cores total cpu_s": round(total_wet, 3),
+        "wet cores tokens_per_cpu_s": round(tokens / total_wet),
+    }
 
 
 def bench_memory(small: dict, large: dict, tmp: Path, stages: str = STAGES_WET) -> dict:
@@ -187,10 +220,12 @@ def bench_memory(small: dict, large: dict, tmp: Path, stages: str = STAGES_WET) 
         b = run_pipeline(large["files"]["wet"], tmp / f"mem-10x-{mode[5]}", stages, extra)
         per_doc_kb = (b["rss_mb"] - a["rss_mb"]) * 1024 / max(1, b["docs_in"] - a["docs_in"])
         marginal = (b["tokens"] - a["tokens"]) / max(1e-9, b["cpu_s"] - a["cpu_s"])
-        out[mode] = {"1x": {k: round(a[k], 2) for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},
-                     "10x": {k: round(b[k], 2) for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},
-                     "rss_growth_kb_per_doc": round(per_doc_kb, 2),
-                     "marginal_tokens_per_cpu_s (10x minus 1x)": round(marginal)}
+        out[mode] = {
+            "1x": {k: round(a[k], 2) for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},
+            "10x": {k: round(b[k], 2) for k in ("docs_in", "tokens", "rss_mb", "cpu_s", "wall_s")},
+            "rss_growth_kb_per_doc": round(per_doc_kb, 2),
+            "marginal_tokens_per_cpu_s (10x minus 1x)": round(marginal),
+        }
     return out
 
 
@@ -198,17 +233,26 @@ def bench_scaling(single: dict, split: dict, tmp: Path, repeats: int, large: dic
     two = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     out = {}
     whole, ranges = ["--set", "read.split_mb=0"], ["--set", "read.split_mb=1"]
-    cases = [("1 file read whole", single, whole), ("1 file in 1 MB ranges", single, ranges), ("8 files", split, whole)]
+    cases = [
+        ("1 file read whole", single, whole),
+        ("1 file in 1 MB ranges", single, ranges),
+        ("8 files", split, whole),
+    ]
     if large is not None:  # 10x: the workers' fixed start-up cost weighs less
         cases.append(("10x, 1 file in 8 MB ranges", large, ["--set", "read.split_mb=8"]))
     for label, corpus, read in cases:
         for workers, extra in ((1, read), (2, read + two)):
-            runs = [run_pipeline(corpus["files"]["wet"], tmp / f"sc-{label[:9]}-{workers}-{i}", STAGES_WET, extra)
-                    for i in range(repeats)]
+            runs = [
+                run_pipeline(corpus["files"]["wet"], tmp / f"sc-{label[:9]}-{workers}-{i}", STAGES_WET, extra)
+                for i in range(repeats)
+            ]
             out[f"{label}, {workers} worker(s)"] = {
-                "wall_s": [round(r["wall_s"], 2) for r in runs], "cpu_s": [round(r["cpu_s"], 2) for r in runs],
-                "wall_median": round(med(runs, "wall_s"), 2), "docs_out": runs[0]["docs_out"],
-                "tokens": runs[0]["tokens"]}
+                "wall_s": [round(r["wall_s"], 2) for r in runs],
+                "cpu_s": [round(r["cpu_s"], 2) for r in runs],
+                "wall_median": round(med(runs, "wall_s"), 2),
+                "docs_out": runs[0]["docs_out"],
+                "tokens": runs[0]["tokens"],
+            }
         one, dual = out[f"{label}, 1 worker(s)"], out[f"{label}, 2 worker(s)"]
         out[f"{label} speed-up (wall)"] = round(one["wall_median"] / dual["wall_median"], 2)
     return out
@@ -220,8 +264,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", default="throughput,stages,memory,scaling")
     parser.add_argument("--workdir", help="keep corpora here (default: a temporary folder)")
-    parser.add_argument("--memory-stages", default=STAGES_WET,
-                        help="stages of the memory part (a subset of the WET stages)")
+    parser.add_argument(
+        "--memory-stages", default=STAGES_WET, help="stages of the memory part (a subset of the WET stages)"
+    )
     args = parser.parse_args()
     parts = args.parts.split(",")
 
@@ -231,10 +276,21 @@ def main() -> int:
         corpus = make_corpus(args.mb, work / f"corpus-{args.mb:g}mb")
         report: dict = {
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                       f"load average at start {os.getloadavg()[0]:.1f}",
+            f"load average at start {os.getloadavg()[0]:.1f}",
             "python": platform.python_version(),
-            "corpus": {k: corpus[k] for k in ("documents", "text_bytes", "english", "chinese",
-                                              "exact_duplicates", "near_duplicates", "pii", "file_bytes")},
+            "corpus": {
+                k: corpus[k]
+                for k in (
+                    "documents",
+                    "text_bytes",
+                    "english",
+                    "chinese",
+                    "exact_duplicates",
+                    "near_duplicates",
+                    "pii",
+                    "file_bytes",
+                )
+            },
         }
         if "throughput" in parts:
             report["throughput"] = bench_throughput(corpus, tmp, args.repeats)
@@ -245,7 +301,11 @@ def main() -> int:
             report["memory"] = bench_memory(corpus, large, tmp, args.memory_stages)
         if "scaling" in parts or "scaling10x" in parts:
             split = make_corpus(args.mb, work / f"corpus-{args.mb:g}mb-8files", files=8)
-            large = make_corpus(args.mb * 10, work / f"corpus-{args.mb * 10:g}mb") if "scaling10x" in parts else None
+            large = (
+                make_corpus(args.mb * 10, work / f"corpus-{args.mb * 10:g}mb")
+                if "scaling10x" in parts
+                else None
+            )
             report["scaling"] = bench_scaling(corpus, split, tmp, args.repeats, large)
         report["load_average_at_end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(report, indent=1, ensure_ascii=False))

@@ -85,13 +85,20 @@ def main() -> int:
     med = {k: statistics.median(v) for k, v in runs.items()}
     ratios = [s / r for s, r in zip(runs["stage"], runs["raw"], strict=False)]
     print(f"tokenizer: {tokenizer} (vocab {sp.vocab_size()})")
-    print(f"text: {len(texts)} People's Daily lines, {mb:.2f} MB UTF-8, "
-          f"{sum(d['n_tokens'] for d in docs)} tokens incl. BOS/EOS")
+    print(
+        f"text: {len(texts)} People's Daily lines, {mb:.2f} MB UTF-8, "
+        f"{sum(d['n_tokens'] for d in docs)} tokens incl. BOS/EOS"
+    )
     for k, v in med.items():
-        print(f"{k:11s} median {v * 1000:8.1f} ms  {mb / v:6.2f} MB/s  (runs: "
-              + ", ".join(f"{x * 1000:.0f}" for x in runs[k]) + ")")
-    print(f"stage/raw: median of per-run ratios {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
+        print(
+            f"{k:11s} median {v * 1000:8.1f} ms  {mb / v:6.2f} MB/s  (runs: "
+            + ", ".join(f"{x * 1000:.0f}" for x in runs[k])
+            + ")"
+        )
+    print(
+        f"stage/raw: median of per-run ratios {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
+    )
     return 0
 
 

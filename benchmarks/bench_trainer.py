@@ -174,16 +174,30 @@ def embed_init(corpus: dict[str, Path], d: Path, base_steps: int) -> None:
 
     base_ckpt = d / "base_ckpt"
     common = ("log.log_every=1", "log.save_every=0", "log.eval_every=0")
-    rc = main(train_args(TINY, corpus["out_base"], corpus["base"], base_steps, "train.lr=1e-2", *common,
-                         output=base_ckpt))
+    rc = main(
+        train_args(
+            TINY, corpus["out_base"], corpus["base"], base_steps, "train.lr=1e-2", *common, output=base_ckpt
+        )
+    )
     assert rc == 0
     rows = [json.loads(x) for x in (base_ckpt / "metrics.jsonl").read_text().splitlines()]
     first, last = rows[0], rows[-1]
     print(f"base model: loss {first['loss']:.3f} -> {last['loss']:.3f}, eval_loss {last['eval_loss']:.3f}")
     for init in ("decompose", "decompose_input", "mean"):
         out = d / f"cpt_{init}"
-        rc = main(train_args(TINY, corpus["out_merged"], corpus["merged"], 20, f"embed_init={init}",
-                             "train.lr=3e-3", *common, model=base_ckpt, output=out))
+        rc = main(
+            train_args(
+                TINY,
+                corpus["out_merged"],
+                corpus["merged"],
+                20,
+                f"embed_init={init}",
+                "train.lr=3e-3",
+                *common,
+                model=base_ckpt,
+                output=out,
+            )
+        )
         assert rc == 0
         rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
         print(

@@ -155,8 +155,10 @@ def main() -> None:
     for name in names:
         print(f"| {name} | {speed(EXTRACTORS[name], docs, args.repeats):.1f} |")
     e2e, read = end_to_end(paths, names[0], args.repeats)
-    print(f"\nend to end ({names[0]}): {e2e:.1f} MB/s of WARC.gz per core "
-          f"(warcio read + decode_html + extract); warcio reading alone: {read:.1f} MB/s")
+    print(
+        f"\nend to end ({names[0]}): {e2e:.1f} MB/s of WARC.gz per core "
+        f"(warcio read + decode_html + extract); warcio reading alone: {read:.1f} MB/s"
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,13 @@ def english_paragraphs() -> list[str]:
             words = line.split()
             alpha = sum(any(c.isalpha() for c in w) for w in words) / max(1, len(words))
             # Prose, not listings: forum indexes and link lists dominate some fixtures.
-            if (len(line) >= 60 and len(words) >= 10 and ascii_share > 0.98 and alpha >= 0.85
-                    and line[-1] in ".!?\"'"):
+            if (
+                len(line) >= 60
+                and len(words) >= 10
+                and ascii_share > 0.98
+                and alpha >= 0.85
+                and line[-1] in ".!?\"'"
+            ):
                 paragraphs[line] = None
     return list(paragraphs)
 
@@ -85,7 +90,9 @@ DOMAINS = ["gmail.com", "163.com", "qq.com", "example.org", "outlook.com", "sina
 def pii_line(lang: str, rng: random.Random) -> str:
     email = f"{rng.choice(FIRST)}{rng.randint(1, 999)}@{rng.choice(DOMAINS)}"
     if lang == "zh":
-        phone = f"1{rng.choice('3589')}{rng.randint(0, 9)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+        phone = (
+            f"1{rng.choice('3589')}{rng.randint(0, 9)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+        )
         return f"如有疑问请联系：{phone}，或发邮件至 {email}。"
     phone = f"({rng.randint(201, 989)}) {rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
     return f"For questions contact us at {email} or call {phone}."
@@ -123,13 +130,19 @@ def make_documents(target_bytes: int, args, en: list[str], zh: list[str]) -> tup
             truth["exact_duplicates"].append([uid, src["id"]])
         elif originals and roll < args.exact + args.near:
             src = rng.choice(originals)
-            doc = {"id": uid, "lang": src["lang"], "text": near_copy(src["text"], src["lang"], rng),
-                   "dup_of": src["id"]}
+            doc = {
+                "id": uid,
+                "lang": src["lang"],
+                "text": near_copy(src["text"], src["lang"], rng),
+                "dup_of": src["id"],
+            }
             truth["near_duplicates"].append([uid, src["id"]])
         else:
             lang = "zh" if rng.random() < 0.4 else "en"
             pool = zh if lang == "zh" else en
-            paras = [rng.choice(pool) for _ in range(rng.randint(4, 14) if lang == "zh" else rng.randint(5, 20))]
+            paras = [
+                rng.choice(pool) for _ in range(rng.randint(4, 14) if lang == "zh" else rng.randint(5, 20))
+            ]
             if rng.random() < args.pii:
                 paras.insert(rng.randint(0, len(paras)), pii_line(lang, rng))
                 truth["pii"].append(uid)
@@ -153,18 +166,31 @@ def record(headers: list[tuple[str, str]], body: bytes) -> bytes:
 
 
 def warcinfo(name: str) -> bytes:
-    body = (f"software: make_corpus.py\r\nformat: WARC File Format 1.0\r\n"
-            f"isPartOf: BENCH-{name}\r\n").encode()
-    return record([("WARC-Type", "warcinfo"), ("WARC-Date", DATE), ("WARC-Filename", name),
-                   ("WARC-Record-ID", f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}>"),
-                   ("Content-Type", "application/warc-fields")], body)
+    body = (
+        f"software: make_corpus.py\r\nformat: WARC File Format 1.0\r\nisPartOf: BENCH-{name}\r\n"
+    ).encode()
+    return record(
+        [
+            ("WARC-Type", "warcinfo"),
+            ("WARC-Date", DATE),
+            ("WARC-Filename", name),
+            ("WARC-Record-ID", f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}>"),
+            ("Content-Type", "application/warc-fields"),
+        ],
+        body,
+    )
 
 
 NAV = "".join(f'<li><a href="/section/{i}">Section {i} news and topics</a></li>' for i in range(60))
-SIDEBAR = "".join(f'<li><a href="/tag/{i}">Popular tag {i}</a> <span class="count">({i * 7})</span></li>'
-                  for i in range(40))
-STYLE = "body{font-family:sans-serif;margin:0}" + "".join(f".c{i}{{color:#{i:06x};padding:{i}px}}" for i in range(80))
-SCRIPT = "var _cfg={" + ",".join(f'"k{i}":"{"v" * 20}{i}"' for i in range(60)) + "};function track(e){return e;}"
+SIDEBAR = "".join(
+    f'<li><a href="/tag/{i}">Popular tag {i}</a> <span class="count">({i * 7})</span></li>' for i in range(40)
+)
+STYLE = "body{font-family:sans-serif;margin:0}" + "".join(
+    f".c{i}{{color:#{i:06x};padding:{i}px}}" for i in range(80)
+)
+SCRIPT = (
+    "var _cfg={" + ",".join(f'"k{i}":"{"v" * 20}{i}"' for i in range(60)) + "};function track(e){return e;}"
+)
 
 
 def page_html(doc: dict) -> bytes:
@@ -175,8 +201,8 @@ def page_html(doc: dict) -> bytes:
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>"
         f'<header><div class="logo">Site</div><nav><ul>{NAV}</ul></nav></header>'
-        f'<main><article><h1>{title}</h1>{paras}</article></main>'
-        f'<aside><ul>{SIDEBAR}</ul></aside>'
+        f"<main><article><h1>{title}</h1>{paras}</article></main>"
+        f"<aside><ul>{SIDEBAR}</ul></aside>"
         f"<footer><p>Copyright 2025. All rights reserved.</p><ul>{NAV[:2000]}</ul></footer>"
         "</body></html>"
     ).encode()
@@ -195,24 +221,53 @@ def write_files(docs: list[dict], out: Path, files: int) -> dict[str, list[str]]
             for doc in chunk:
                 body = doc["text"].encode()
                 rid = f"<urn:uuid:{doc['id']}>"
-                wet.write(record([
-                    ("WARC-Type", "conversion"), ("WARC-Target-URI", doc["url"]), ("WARC-Date", DATE),
-                    ("WARC-Record-ID", rid), ("WARC-Refers-To", rid),
-                    ("WARC-Block-Digest", "sha1:" + hashlib.sha1(body).hexdigest()),
-                    ("WARC-Identified-Content-Language", "zho" if doc["lang"] == "zh" else "eng"),
-                    ("Content-Type", "text/plain")], body))
+                wet.write(
+                    record(
+                        [
+                            ("WARC-Type", "conversion"),
+                            ("WARC-Target-URI", doc["url"]),
+                            ("WARC-Date", DATE),
+                            ("WARC-Record-ID", rid),
+                            ("WARC-Refers-To", rid),
+                            ("WARC-Block-Digest", "sha1:" + hashlib.sha1(body).hexdigest()),
+                            ("WARC-Identified-Content-Language", "zho" if doc["lang"] == "zh" else "eng"),
+                            ("Content-Type", "text/plain"),
+                        ],
+                        body,
+                    )
+                )
                 page = page_html(doc)
-                http = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
-                        + f"Content-Length: {len(page)}\r\n\r\n".encode() + page)
+                http = (
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                    + f"Content-Length: {len(page)}\r\n\r\n".encode()
+                    + page
+                )
                 request = f"GET {doc['url']} HTTP/1.1\r\nHost: x\r\nUser-Agent: CCBot/2.0\r\n\r\n".encode()
-                warc.write(record([
-                    ("WARC-Type", "request"), ("WARC-Target-URI", doc["url"]), ("WARC-Date", DATE),
-                    ("WARC-Record-ID", f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, doc['id'])}>"),
-                    ("Content-Type", "application/http; msgtype=request")], request))
-                warc.write(record([
-                    ("WARC-Type", "response"), ("WARC-Target-URI", doc["url"]), ("WARC-Date", DATE),
-                    ("WARC-Record-ID", rid), ("Content-Type", "application/http; msgtype=response"),
-                    ("WARC-Identified-Payload-Type", "text/html")], http))
+                warc.write(
+                    record(
+                        [
+                            ("WARC-Type", "request"),
+                            ("WARC-Target-URI", doc["url"]),
+                            ("WARC-Date", DATE),
+                            ("WARC-Record-ID", f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, doc['id'])}>"),
+                            ("Content-Type", "application/http; msgtype=request"),
+                        ],
+                        request,
+                    )
+                )
+                warc.write(
+                    record(
+                        [
+                            ("WARC-Type", "response"),
+                            ("WARC-Target-URI", doc["url"]),
+                            ("WARC-Date", DATE),
+                            ("WARC-Record-ID", rid),
+                            ("Content-Type", "application/http; msgtype=response"),
+                            ("WARC-Identified-Payload-Type", "text/html"),
+                        ],
+                        http,
+                    )
+                )
         written["wet"].append(str(wet_path))
         written["warc"].append(str(warc_path))
     return written
@@ -236,8 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     files = write_files(docs, out, args.files)
     text_bytes = sum(len(d["text"].encode()) for d in docs)
     summary = {
-        "seed": args.seed, "documents": len(docs), "text_bytes": text_bytes,
-        "english": sum(d["lang"] == "en" for d in docs), "chinese": sum(d["lang"] == "zh" for d in docs),
+        "seed": args.seed,
+        "documents": len(docs),
+        "text_bytes": text_bytes,
+        "english": sum(d["lang"] == "en" for d in docs),
+        "chinese": sum(d["lang"] == "zh" for d in docs),
         "pools": {"english_paragraphs": len(en), "chinese_paragraphs": len(zh)},
         "files": files,
         "file_bytes": {kind: sum(Path(p).stat().st_size for p in paths) for kind, paths in files.items()},

@@ -35,8 +35,10 @@ def fixture_texts(suffixes: tuple[str, ...] = (".warc", ".wet", ".arc")) -> Iter
                 for rec in ArchiveIterator(fh):
                     if rec.rec_type == "conversion":
                         yield rec.content_stream().read().decode("utf-8", "replace")
-                    elif rec.rec_type == "response" and rec.http_headers and "html" in (
-                        rec.http_headers.get_header("Content-Type", "") or ""
+                    elif (
+                        rec.rec_type == "response"
+                        and rec.http_headers
+                        and "html" in (rec.http_headers.get_header("Content-Type", "") or "")
                     ):
                         html = rec.content_stream().read().decode("utf-8", "replace")
                         yield extract_plain_text(html, main_content=True)

@@ -151,7 +151,9 @@ def _type_ok(value: Any, hint: Any) -> bool:
         return isinstance(value, list) and all(_type_ok(v, item) for v in value)
     if origin is dict:
         key_t, val_t = typing.get_args(hint) or (Any, Any)
-        return isinstance(value, dict) and all(_type_ok(k, key_t) and _type_ok(v, val_t) for k, v in value.items())
+        return isinstance(value, dict) and all(
+            _type_ok(k, key_t) and _type_ok(v, val_t) for k, v in value.items()
+        )
     return isinstance(value, hint) if isinstance(hint, type) else True
 
 
@@ -240,7 +242,9 @@ def parse_stages(value: Any, key: str = "stages") -> list[str]:
         raise ConfigError(f"config key {key!r}: expected a list of stage names")
     for name in names:
         if name not in STAGE_ORDER:
-            raise ConfigError(f"config key {key!r}: unknown stage {name!r} (stages: {', '.join(STAGE_ORDER)})")
+            raise ConfigError(
+                f"config key {key!r}: unknown stage {name!r} (stages: {', '.join(STAGE_ORDER)})"
+            )
     if not names:
         raise ConfigError(f"config key {key!r}: no stage selected")
     # Always run in pipeline order, whatever order they were named in.
@@ -266,7 +270,9 @@ def load_config(
 
     for key in data:
         if key not in TOP_LEVEL and key not in STAGE_ORDER:
-            raise ConfigError(f"config key {key!r}: unknown key (sections: {', '.join(sorted(TOP_LEVEL))}, stages)")
+            raise ConfigError(
+                f"config key {key!r}: unknown key (sections: {', '.join(sorted(TOP_LEVEL))}, stages)"
+            )
 
     inputs = data.get("input") or []
     if isinstance(inputs, str):

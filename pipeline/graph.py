@@ -123,9 +123,15 @@ class ReadFile(beam.DoFn):
             tally.flush()
 
 
-def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: str,
-                   total_bytes: int | None = None, show_progress: bool = False,
-                   manifest_extra: dict[str, Any] | None = None) -> None:
+def build_pipeline(
+    p: beam.Pipeline,
+    cfg: RunConfig,
+    inputs: list[str],
+    run_id: str,
+    total_bytes: int | None = None,
+    show_progress: bool = False,
+    manifest_extra: dict[str, Any] | None = None,
+) -> None:
     stages = [load_stage_class(name)(cfg.stage_params[name]) for name in cfg.stages]
 
     docs = (
@@ -140,7 +146,9 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
     if cfg.write.holdout_fraction > 0:
         # Mark the held-out split before any stage: dedup keeps a held-out document over its training
         # duplicates (decontamination), and the training shards route it to tokens/holdout.
-        docs = docs | "mark holdout" >> beam.Map(mark_holdout, cfg.write.holdout_fraction, cfg.write.shuffle_seed)
+        docs = docs | "mark holdout" >> beam.Map(
+            mark_holdout, cfg.write.holdout_fraction, cfg.write.shuffle_seed
+        )
 
     ctx = RunContext(cfg.output, run_id, in_memory_shuffle=runs_shuffles_in_memory(p.options))
     write = cfg.write
@@ -158,19 +166,43 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         # would make the DirectRunner hold every dropped document, text and all, until the end.
         docs, dropped = apply_stage(docs, stage, keep_rejected=True, ctx=ctx)
         if cfg.keep_rejected:
-            files.append(dropped | f"write rejected {stage.name}" >> beam.ParDo(WriteShards(
-                "rejected", cfg.output, run_id, schemas["rejected"],
-                write.shard_max_mb, write.shard_max_rows, write.batch_rows)))
+            files.append(
+                dropped
+                | f"write rejected {stage.name}"
+                >> beam.ParDo(
+                    WriteShards(
+                        "rejected",
+                        cfg.output,
+                        run_id,
+                        schemas["rejected"],
+                        write.shard_max_mb,
+                        write.shard_max_rows,
+                        write.batch_rows,
+                    )
+                )
+            )
         samples.append(
             dropped
             | f"summarize dropped {stage.name}" >> beam.Map(sample_record, False)
-            | f"sample dropped {stage.name}" >> beam.combiners.Sample.FixedSizeGlobally(-(-half // len(stages)))
+            | f"sample dropped {stage.name}"
+            >> beam.combiners.Sample.FixedSizeGlobally(-(-half // len(stages)))
         )
     schemas.update(ctx.schemas)
     files += [
-        docs | "write documents" >> beam.ParDo(WriteShards(
-            "documents", cfg.output, run_id, schemas["documents"],
-            write.shard_max_mb, write.shard_max_rows, write.batch_rows, show_progress)),
+        docs
+        | "write documents"
+        >> beam.ParDo(
+            WriteShards(
+                "documents",
+                cfg.output,
+                run_id,
+                schemas["documents"],
+                write.shard_max_mb,
+                write.shard_max_rows,
+                write.batch_rows,
+                show_progress,
+            )
+        ),
         *ctx.files,
     ]
     if "tokenize" in cfg.stages:
@@ -182,8 +214,13 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         token_kinds = ["tokens/train"] + (["tokens/holdout"] if write.holdout_fraction > 0 else [])
         for kind in token_kinds:
             schemas[kind] = token_schema(identity["vocab_size"], bos, eos)
-        files.append(docs | "training shards" >> WriteTrainingShards(
-            cfg.output, run_id, schemas["tokens/train"], write.token_shards, write.shuffle_seed))
+        files.append(
+            docs
+            | "training shards"
+            >> WriteTrainingShards(
+                cfg.output, run_id, schemas["tokens/train"], write.token_shards, write.shuffle_seed
+            )
+        )
         manifest_extra = {**(manifest_extra or {}), "tokenizer": identity}
     extra = {"config": cfg.resolved(), "config_files": cfg.source_files, **(manifest_extra or {})}
     samples.append(
@@ -196,8 +233,10 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, inputs: list[str], run_id: 
         files
         | "all shards" >> beam.Flatten()
         | "collect shards" >> beam.combiners.ToList()
-        | "finalize" >> beam.Map(finalize_output, cfg.output, run_id, schemas, extra,
-                                 samples=beam.pvalue.AsSingleton(all_samples))
+        | "finalize"
+        >> beam.Map(
+            finalize_output, cfg.output, run_id, schemas, extra, samples=beam.pvalue.AsSingleton(all_samples)
+        )
     )
 
 
@@ -205,8 +244,12 @@ def runs_shuffles_in_memory(options: PipelineOptions) -> bool:
     """The DirectRunner (Beam's default) keeps every shuffle in the memory of one process."""
     runner = options.view_as(StandardOptions).runner
     name = runner if isinstance(runner, str) or runner is None else type(runner).__name__
-    return (name or "direct").lower().removesuffix("runner") in ("direct", "switchingdirect", "bundlebaseddirect",
-                                                                 "fnapi")
+    return (name or "direct").lower().removesuffix("runner") in (
+        "direct",
+        "switchingdirect",
+        "bundlebaseddirect",
+        "fnapi",
+    )
 
 
 def mark_holdout(doc: dict, fraction: float, seed: int) -> dict:
@@ -218,8 +261,15 @@ def mark_holdout(doc: dict, fraction: float, seed: int) -> dict:
 def sample_record(doc: dict, kept: bool) -> dict:
     """What the report shows of a document: small, whatever the document's size."""
     text = doc.get("text") or ""
-    record = {"id": doc.get("id"), "url": doc.get("url"), "text": text[:600], "n_chars": len(text),
-              "lang": doc.get("lang"), "quality_score": doc.get("quality_score"), "kept": kept}
+    record = {
+        "id": doc.get("id"),
+        "url": doc.get("url"),
+        "text": text[:600],
+        "n_chars": len(text),
+        "lang": doc.get("lang"),
+        "quality_score": doc.get("quality_score"),
+        "kept": kept,
+    }
     if not kept:
         record.update(stage=doc.get("stage"), reason=doc.get("reason"))
     return record

@@ -81,8 +81,9 @@ class Note:
     key: str
 
 
-def read_warc(raw: BinaryIO, source: str, extract_enabled: bool = True, start: int = 0,
-              end: int | None = None) -> Iterator[Doc | Drop | Note]:
+def read_warc(
+    raw: BinaryIO, source: str, extract_enabled: bool = True, start: int = 0, end: int | None = None
+) -> Iterator[Doc | Drop | Note]:
     problems: list[tuple[str, str]] = []
     chunks = decompressed_chunks(raw, lambda reason, detail: problems.append((reason, detail)), start, end)
     # Record offsets restart at 0 in each byte range: ids derived from offsets name the range.
@@ -119,8 +120,9 @@ def read_warc(raw: BinaryIO, source: str, extract_enabled: bool = True, start: i
         yield Drop("not_warc_file", garbage.detail if garbage else "no WARC record found")
 
 
-def record_to_doc(record: WarcRecord, source: str, extract_enabled: bool,
-                  id_source: str | None = None) -> Doc | Drop:
+def record_to_doc(
+    record: WarcRecord, source: str, extract_enabled: bool, id_source: str | None = None
+) -> Doc | Drop:
     rtype = record.type
     headers = record.headers
     if rtype == "conversion":
@@ -153,7 +155,9 @@ def _warc_doc(record: WarcRecord, source: str, id_source: str | None = None, **f
     doc: Doc = {
         # Scoped by file: copies of one record in two files (it happens) must stay two documents
         # with distinct ids, or every join by id (dedup) would treat them as one.
-        "id": f"{source_tag(source)}-{record_id}" if record_id else fallback_id(id_source or source, record.offset),
+        "id": f"{source_tag(source)}-{record_id}"
+        if record_id
+        else fallback_id(id_source or source, record.offset),
         "url": record.headers.get("warc-target-uri", "").strip("<>"),
         "date": record.headers.get("warc-date", ""),
         "source": source,
@@ -163,7 +167,11 @@ def _warc_doc(record: WarcRecord, source: str, id_source: str | None = None, **f
 
 
 def _html_doc(
-    record: WarcRecord, source: str, body: bytes, content_type: str | None, extract_enabled: bool,
+    record: WarcRecord,
+    source: str,
+    body: bytes,
+    content_type: str | None,
+    extract_enabled: bool,
     id_source: str | None = None,
 ) -> Doc | Drop:
     if not is_html(content_type, body):

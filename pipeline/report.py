@@ -49,7 +49,7 @@ def _svg(fig) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
     svg = buf.getvalue()
-    return f'<div class="fig">{svg[svg.find("<svg"):]}</div>'
+    return f'<div class="fig">{svg[svg.find("<svg") :]}</div>'
 
 
 def _stage_rows(stats: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -72,8 +72,12 @@ def funnel_figure(stats: dict[str, Any]) -> str:
 
 
 def drops_figure(stats: dict[str, Any]) -> str:
-    bars = [(f"{name}: {reason}", int(k)) for name, s in _stage_rows(stats)
-            for reason, k in (s.get("dropped") or {}).items() if k]
+    bars = [
+        (f"{name}: {reason}", int(k))
+        for name, s in _stage_rows(stats)
+        for reason, k in (s.get("dropped") or {}).items()
+        if k
+    ]
     if not bars:
         return "<p>Nothing was dropped.</p>"
     bars.sort(key=lambda b: b[1])
@@ -137,12 +141,21 @@ def stage_table(stats: dict[str, Any]) -> str:
     rows = []
     for name, s in _stage_rows(stats):
         dropped = s.get("dropped") or {}
-        reasons = ", ".join(f"{html.escape(r)}: {k:,}" for r, k in sorted(dropped.items(), key=lambda x: -x[1]) if k)
-        counts = ", ".join(f"{html.escape(str(k))}: {v:,}" for k, v in sorted((s.get("counts") or {}).items()))
-        rows.append(f"<tr><td>{html.escape(name)}</td><td class=num>{s.get('in', '')}</td>"
-                    f"<td class=num>{s.get('out', '')}</td><td>{reasons}</td><td>{counts}</td></tr>")
-    return ("<table><tr><th>stage</th><th>in</th><th>out</th><th>dropped by reason</th><th>counts</th></tr>"
-            + "".join(rows) + "</table>")
+        reasons = ", ".join(
+            f"{html.escape(r)}: {k:,}" for r, k in sorted(dropped.items(), key=lambda x: -x[1]) if k
+        )
+        counts = ", ".join(
+            f"{html.escape(str(k))}: {v:,}" for k, v in sorted((s.get("counts") or {}).items())
+        )
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td class=num>{s.get('in', '')}</td>"
+            f"<td class=num>{s.get('out', '')}</td><td>{reasons}</td><td>{counts}</td></tr>"
+        )
+    return (
+        "<table><tr><th>stage</th><th>in</th><th>out</th><th>dropped by reason</th><th>counts</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def examples_table(samples: list[dict[str, Any]], kept: bool) -> str:
@@ -158,7 +171,9 @@ def examples_table(samples: list[dict[str, Any]], kept: bool) -> str:
         if score is not None:
             meta.append(f"quality {float(score):.2f}")
         if not kept:
-            meta.insert(0, f"<b>{html.escape(str(s.get('stage', '?')))}: {html.escape(str(s.get('reason', '?')))}</b>")
+            meta.insert(
+                0, f"<b>{html.escape(str(s.get('stage', '?')))}: {html.escape(str(s.get('reason', '?')))}</b>"
+            )
         if s.get("url"):
             meta.append(html.escape(str(s["url"])[:120]))
         rows.append(f"<tr><td>{'<br>'.join(meta)}</td><td class=doc>{shown}</td></tr>")
@@ -177,15 +192,23 @@ def build_report(stats: dict[str, Any], samples: list[dict[str, Any]], config: d
         f"<style>{_CSS}</style></head><body><h1>Pipeline report</h1>",
         f"<p>{first:,} documents read, {last:,} written ({(last / first * 100 if first else 0):.1f}%). "
         f"{len(samples):,} documents sampled for the examples and histograms.</p>",
-        "<h2>Funnel</h2>", funnel_figure(stats), stage_table(stats),
-        "<h2>Drop reasons</h2>", drops_figure(stats),
-        "<h2>Language mix</h2>", language_figure(mix, mix_source),
-        "<h2>Document length</h2>", histogram_figure(samples, "n_chars", "Characters per document", log=True),
+        "<h2>Funnel</h2>",
+        funnel_figure(stats),
+        stage_table(stats),
+        "<h2>Drop reasons</h2>",
+        drops_figure(stats),
+        "<h2>Language mix</h2>",
+        language_figure(mix, mix_source),
+        "<h2>Document length</h2>",
+        histogram_figure(samples, "n_chars", "Characters per document", log=True),
         "<h2>Quality score</h2>",
         histogram_figure(samples, "quality_score", "fastText quality score (P(positive))", log=False),
-        "<h2>Kept examples</h2>", examples_table(samples, kept=True),
-        "<h2>Dropped examples</h2>", examples_table(samples, kept=False),
-        "<h2>Configuration</h2>", f"<pre>{html.escape(config_text)}</pre>",
+        "<h2>Kept examples</h2>",
+        examples_table(samples, kept=True),
+        "<h2>Dropped examples</h2>",
+        examples_table(samples, kept=False),
+        "<h2>Configuration</h2>",
+        f"<pre>{html.escape(config_text)}</pre>",
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -207,7 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     stats = json.loads(Path(args.stats).read_text(encoding="utf-8"))
     config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) if args.config else {}
-    Path(args.output).write_text(build_report(stats, _load_samples(args.samples), config or {}), encoding="utf-8")
+    Path(args.output).write_text(
+        build_report(stats, _load_samples(args.samples), config or {}), encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -52,26 +52,49 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         "Unknown flags are Beam pipeline options.",
     )
     parser.add_argument("--config", help="YAML config merged over the built-in configs/default.yaml")
-    parser.add_argument("--input", action="append", help="file, glob or *.paths.gz listing (repeatable); "
-                        "default: the built-in sample")
+    parser.add_argument(
+        "--input",
+        action="append",
+        help="file, glob or *.paths.gz listing (repeatable); default: the built-in sample",
+    )
     parser.add_argument("--output", help="output directory (local or any Beam filesystem)")
     parser.add_argument("--stages", help="comma-separated subset of stages, run in pipeline order")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one config value (repeatable)")
-    parser.add_argument("--keep-rejected", action="store_true", default=None,
-                        help="write dropped documents with their stage and reason to OUTPUT/rejected/")
-    parser.add_argument("--tokenizer", help="tokenizer.model or merged tokenizer directory (tokenize.tokenizer)")
-    parser.add_argument("--holdout-fraction", type=float,
-                        help="share of documents held out for evaluation (write.holdout_fraction)")
-    parser.add_argument("--cc-base-url", help="base URL that CommonCrawl listing entries are resolved against")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value (repeatable)",
+    )
+    parser.add_argument(
+        "--keep-rejected",
+        action="store_true",
+        default=None,
+        help="write dropped documents with their stage and reason to OUTPUT/rejected/",
+    )
+    parser.add_argument(
+        "--tokenizer", help="tokenizer.model or merged tokenizer directory (tokenize.tokenizer)"
+    )
+    parser.add_argument(
+        "--holdout-fraction",
+        type=float,
+        help="share of documents held out for evaluation (write.holdout_fraction)",
+    )
+    parser.add_argument(
+        "--cc-base-url", help="base URL that CommonCrawl listing entries are resolved against"
+    )
     parser.add_argument("--log-level", default="WARNING", help="log level for Beam and this pipeline")
     parser.add_argument("--no-progress", action="store_true", help="do not print progress while running")
     return parser.parse_known_args(argv)
 
 
 def configure(args: argparse.Namespace) -> RunConfig:
-    overrides = {"input": args.input, "output": args.output, "stages": args.stages,
-                 "keep_rejected": args.keep_rejected}
+    overrides = {
+        "input": args.input,
+        "output": args.output,
+        "stages": args.stages,
+        "keep_rejected": args.keep_rejected,
+    }
     sets = list(args.set)
     if args.cc_base_url:
         sets.append(f"read.cc_base_url={args.cc_base_url}")
@@ -158,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         counters = counter_values(result)
     except NotImplementedError:
-        print(f"done in {elapsed:.1f}s; runner {runner} reports no metrics, so no stats.json was written "
-              f"(documents and manifest.json are in {cfg.output})", file=sys.stderr)
+        print(
+            f"done in {elapsed:.1f}s; runner {runner} reports no metrics, so no stats.json was written "
+            f"(documents and manifest.json are in {cfg.output})",
+            file=sys.stderr,
+        )
         return 0
     stats = build_stats(counters, cfg.stages)
     stats["runner"] = str(runner)
@@ -177,8 +203,10 @@ def dry_run_summary(result, runner: str) -> str:
     job = getattr(result, "job", None)
     proto = getattr(job, "proto_pipeline", None)
     size = f" ({len(proto.components.transforms)} transforms)" if proto is not None else ""
-    return (f"dry run: {runner} built and validated the job graph{size}; nothing was run, "
-            "no output or stats.json written")
+    return (
+        f"dry run: {runner} built and validated the job graph{size}; nothing was run, "
+        "no output or stats.json written"
+    )
 
 
 if __name__ == "__main__":

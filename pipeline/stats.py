@@ -43,7 +43,9 @@ def check_stats(stats: dict[str, Any]) -> list[str]:
     previous = None
     for name, entry in stats["stages"].items():
         if entry["in"] != entry["out"] + sum(entry["dropped"].values()):
-            problems.append(f"{name}: in {entry['in']} != out {entry['out']} + dropped {sum(entry['dropped'].values())}")
+            problems.append(
+                f"{name}: in {entry['in']} != out {entry['out']} + dropped {sum(entry['dropped'].values())}"
+            )
         if previous is not None and entry["in"] != previous[1]:
             problems.append(f"{name}: in {entry['in']} != {previous[0]} out {previous[1]}")
         previous = (name, entry["out"])

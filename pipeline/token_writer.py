@@ -59,8 +59,15 @@ class _SpillTokens(beam.DoFn):
     bundle cannot add rows twice.
     """
 
-    def __init__(self, out_dir: str, run_id: str, token_type: pa.DataType, num_shards: int, seed: int,
-                 buffer_bytes: int):
+    def __init__(
+        self,
+        out_dir: str,
+        run_id: str,
+        token_type: pa.DataType,
+        num_shards: int,
+        seed: int,
+        buffer_bytes: int,
+    ):
         self.out_dir = out_dir
         self.run_id = run_id
         self.token_type = token_type
@@ -99,12 +106,19 @@ class _SpillTokens(beam.DoFn):
     def _spill(self):
         for key, (hashes, lengths, data) in self.buffers.items():
             split, shard = key.split("/")
-            path = FileSystems.join(self.out_dir, "tokens", split, f".tmp-{self.run_id}", "spill",
-                                    f"{shard}-{self.bundle}-{len(self.pieces):06d}.arrow")
+            path = FileSystems.join(
+                self.out_dir,
+                "tokens",
+                split,
+                f".tmp-{self.run_id}",
+                "spill",
+                f"{shard}-{self.bundle}-{len(self.pieces):06d}.arrow",
+            )
             offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
             np.cumsum(lengths, out=offsets[1:])
-            values = pa.Array.from_buffers(self.token_type, len(data) // self.dtype.itemsize,
-                                           [None, pa.py_buffer(data)])
+            values = pa.Array.from_buffers(
+                self.token_type, len(data) // self.dtype.itemsize, [None, pa.py_buffer(data)]
+            )
             ids = pa.ListArray.from_arrays(pa.array(offsets), values)
             batch = pa.record_batch([pa.array(np.frombuffer(hashes, np.uint64)), ids], schema=self.schema)
             with FileSystems.create(path) as sink:
@@ -144,15 +158,22 @@ def shuffle_order(hashes: np.ndarray, offsets: np.ndarray, values: np.ndarray) -
     ordered = hashes[order]
     for h in np.unique(ordered[1:][ordered[1:] == ordered[:-1]]):
         run = np.flatnonzero(ordered == h)  # contiguous: ordered is sorted
-        order[run] = sorted(order[run], key=lambda i: values[offsets[i]:offsets[i + 1]].tobytes())
+        order[run] = sorted(order[run], key=lambda i: values[offsets[i] : offsets[i + 1]].tobytes())
     return order
 
 
 class WriteTrainingShards(beam.PTransform):
     """Documents the graph marked ``holdout`` (see ``is_holdout``) go to tokens/holdout."""
 
-    def __init__(self, out_dir: str, run_id: str, schema: pa.Schema, num_shards: int, seed: int,
-                 spill_buffer_bytes: int | None = None):
+    def __init__(
+        self,
+        out_dir: str,
+        run_id: str,
+        schema: pa.Schema,
+        num_shards: int,
+        seed: int,
+        spill_buffer_bytes: int | None = None,
+    ):
         super().__init__()
         self.out_dir = out_dir
         self.run_id = run_id
@@ -161,8 +182,9 @@ class WriteTrainingShards(beam.PTransform):
         self.seed = seed
         self.token_type = schema.field(COLUMN).type.value_type
         # Two splits of num_shards buffers each share the limit.
-        self.buffer_bytes = spill_buffer_bytes or max(SPILL_BUFFER_BYTES,
-                                                      2 * self.num_shards * MIN_PIECE_BYTES)
+        self.buffer_bytes = spill_buffer_bytes or max(
+            SPILL_BUFFER_BYTES, 2 * self.num_shards * MIN_PIECE_BYTES
+        )
 
     def write(self, element: tuple[str, list[str]]) -> dict[str, Any]:
         key, pieces = element
@@ -171,17 +193,23 @@ class WriteTrainingShards(beam.PTransform):
         hashes, offsets, values = read_pieces(sorted(pieces), dtype)
         order = shuffle_order(hashes, offsets, values)
         path = FileSystems.join(self.out_dir, "tokens", split, f".tmp-{self.run_id}", f"{shard}.arrow")
-        ids = (values[offsets[i]:offsets[i + 1]] for i in order)
+        ids = (values[offsets[i] : offsets[i + 1]] for i in order)
         with FileSystems.create(path) as sink:
             with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), self.schema) as writer:
                 for batch in token_batches(ids, self.schema):
                     writer.write_batch(batch)
-        return {"kind": f"tokens/{split}", "tmp": path, "rows": len(order), "tokens": len(values),
-                "first_id": shard}
+        return {
+            "kind": f"tokens/{split}",
+            "tmp": path,
+            "rows": len(order),
+            "tokens": len(values),
+            "first_id": shard,
+        }
 
     def expand(self, docs):
-        spill = _SpillTokens(self.out_dir, self.run_id, self.token_type, self.num_shards, self.seed,
-                             self.buffer_bytes)
+        spill = _SpillTokens(
+            self.out_dir, self.run_id, self.token_type, self.num_shards, self.seed, self.buffer_bytes
+        )
         return (
             docs
             | "spill token rows" >> beam.ParDo(spill)

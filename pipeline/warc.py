@@ -45,8 +45,9 @@ class Problem:
     detail: str = ""
 
 
-def decompressed_chunks(raw: BinaryIO, report: Callable[[str, str], None], start: int = 0,
-                        end: int | None = None) -> Iterator[bytes]:
+def decompressed_chunks(
+    raw: BinaryIO, report: Callable[[str, str], None], start: int = 0, end: int | None = None
+) -> Iterator[bytes]:
     """Yield the decompressed bytes of ``raw``; detect gzip by magic, not by file name.
 
     With a byte range (``raw`` positioned at ``start``), only the gzip members that *begin* in

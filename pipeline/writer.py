@@ -28,7 +28,11 @@ from pipeline.readers import BASE_FIELDS
 from stages.beam import BundleCounts
 
 BASE_COLUMNS: dict[str, pa.DataType] = {name: pa.string() for name in BASE_FIELDS}
-REJECTED_COLUMNS: dict[str, pa.DataType] = {"stage": pa.string(), "reason": pa.string(), "detail": pa.string()}
+REJECTED_COLUMNS: dict[str, pa.DataType] = {
+    "stage": pa.string(),
+    "reason": pa.string(),
+    "detail": pa.string(),
+}
 
 
 def document_schema(stage_columns: dict[str, pa.DataType], rejected: bool = False) -> pa.Schema:
@@ -51,8 +55,17 @@ def doc_to_row(doc: dict[str, Any], names: list[str]) -> dict[str, Any]:
 class WriteShards(beam.DoFn):
     """Stream documents into temporary Arrow files; emit one description per finished file."""
 
-    def __init__(self, kind: str, out_dir: str, run_id: str, schema: pa.Schema, shard_max_mb: float,
-                 shard_max_rows: int, batch_rows: int, show_progress: bool = False):
+    def __init__(
+        self,
+        kind: str,
+        out_dir: str,
+        run_id: str,
+        schema: pa.Schema,
+        shard_max_mb: float,
+        shard_max_rows: int,
+        batch_rows: int,
+        show_progress: bool = False,
+    ):
         self.kind = kind  # "documents" or "rejected": the folder, and the counter prefix
         self.out_dir = out_dir
         self.run_id = run_id
@@ -152,8 +165,14 @@ def delete_folder(path: str) -> None:
         FileSystems.delete([m.path for m in leftovers])
 
 
-def finalize_output(files: list[dict[str, Any]], out_dir: str, run_id: str, schemas: dict[str, pa.Schema],
-                    manifest_extra: dict[str, Any], samples: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def finalize_output(
+    files: list[dict[str, Any]],
+    out_dir: str,
+    run_id: str,
+    schemas: dict[str, pa.Schema],
+    manifest_extra: dict[str, Any],
+    samples: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Rename temporary files to their final shard names; write manifest.json and samples.json."""
     manifest: dict[str, Any] = {"run_id": run_id}
     for kind, schema in schemas.items():

@@ -283,9 +283,7 @@ def group_by_key_prefix(records, name: str, key_len: int, spill: str | None = No
     shuffle, which on the DirectRunner is held in memory."""
     if spill is None:
         grouped = (
-            records
-            | f"{name}:pack" >> beam.ParDo(_PackByGroup())
-            | f"{name}:group" >> beam.GroupByKey()
+            records | f"{name}:pack" >> beam.ParDo(_PackByGroup()) | f"{name}:group" >> beam.GroupByKey()
         )
     else:
         grouped = (

@@ -95,8 +95,11 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     must decode cleanly; otherwise the one with fewest errors wins. Never raises."""
     if not body:
         return ""
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                       (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, codec in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if body.startswith(bom):
             return _decode(body, codec)[0]
     candidates: list[str] = []
@@ -132,8 +135,19 @@ def decode_html(body: bytes, content_type: str | None) -> str:
 # and on forums and Q&A pages the comment section is the main content. On the annotated
 # pages such hints did not raise F1 either.
 SKIP_SELECTORS: tuple[str, ...] = (
-    "nav", "aside", "footer", "select", "button", "textarea", "iframe", "svg", "canvas",
-    "[role=navigation]", "[role=contentinfo]", "[role=complementary]", "[aria-hidden=true]",
+    "nav",
+    "aside",
+    "footer",
+    "select",
+    "button",
+    "textarea",
+    "iframe",
+    "svg",
+    "canvas",
+    "[role=navigation]",
+    "[role=contentinfo]",
+    "[role=complementary]",
+    "[aria-hidden=true]",
 )
 
 _TAG = re.compile(r"<[^>]*>")
@@ -141,8 +155,18 @@ _LINK_OPEN = re.compile(r"<a\b[^>]*>")
 _LINK = re.compile(r"<a>(.*?)</a>", re.DOTALL)
 # Legal boilerplate that sits in page footers on practically every site (Chinese sites must
 # show their ICP licence number); a block carrying it is never content.
-_LEGAL = ("©", "&copy;", "opyright", "OPYRIGHT", "ights reserved", "IGHTS RESERVED", "版权所有", "ICP备",
-          "ICP证", "公网安备")
+_LEGAL = (
+    "©",
+    "&copy;",
+    "opyright",
+    "OPYRIGHT",
+    "ights reserved",
+    "IGHTS RESERVED",
+    "版权所有",
+    "ICP备",
+    "ICP证",
+    "公网安备",
+)
 # Sentence punctuation, full- and half-width: a line of prose carries it, a menu does not.
 _PUNCT = re.compile(r"[，。！？；：、,.!?;:「」“”（）]")
 
@@ -172,7 +196,11 @@ def _render(html: str) -> str:
     # minimal_html keeps one block per line plus <a>/<h1-6> markup: link density and headings
     # are read off the lines without walking the DOM in Python.
     return extract_plain_text(
-        tree, preserve_formatting="minimal_html", links=True, alt_texts=False, list_bullets=False,
+        tree,
+        preserve_formatting="minimal_html",
+        links=True,
+        alt_texts=False,
+        list_bullets=False,
         skip_elements=list(SKIP_SELECTORS),
     )
 

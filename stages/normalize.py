@@ -66,7 +66,9 @@ def _class_chars(body: str) -> set[str]:
 
 
 @lru_cache(maxsize=8)
-def ftfy_triggers(fix_character_width: bool, uncurl_quotes: bool, fix_latin_ligatures: bool) -> tuple[re.Pattern, re.Pattern]:
+def ftfy_triggers(
+    fix_character_width: bool, uncurl_quotes: bool, fix_latin_ligatures: bool
+) -> tuple[re.Pattern, re.Pattern]:
     """Two regexes: ``hard`` matches a character some ftfy fixer always acts on; ``candidate``
     matches ``hard`` or a place where ftfy's encoding repair could change something.
 
@@ -80,9 +82,14 @@ def ftfy_triggers(fix_character_width: bool, uncurl_quotes: bool, fix_latin_liga
     lead: set[str] = set()
     cont: set[str] = set()
     shapes: dict[str, set[str]] = {  # follow-up pattern -> leads it applies to
-        " ": set(), " {cont}": set(), " {cont}{{2}}": set(), "\\?": set(), "\\?{cont}": set()
+        " ": set(),
+        " {cont}": set(),
+        " {cont}{{2}}": set(),
+        "\\?": set(),
+        "\\?{cont}": set(),
     }
     for encoding in chardata.CHARMAP_ENCODINGS:
+
         def decode(values, encoding=encoding) -> set[str]:
             return set(bytes(values).decode(encoding, errors="ignore"))
 
@@ -115,17 +122,19 @@ def ftfy_triggers(fix_character_width: bool, uncurl_quotes: bool, fix_latin_liga
     # Surrogates cannot be escaped into a pattern one by one; a range is fine.
     hard_class = cls(hard)[:-1] + "\ud800-\udfff]"
     cont_class = cls(cont)
-    follow = "|".join([cont_class] + [
-        f"(?<={cls(leads)}){shape.format(cont=cont_class)}" for shape, leads in shapes.items()
-    ])
+    follow = "|".join(
+        [cont_class]
+        + [f"(?<={cls(leads)}){shape.format(cont=cont_class)}" for shape, leads in shapes.items()]
+    )
     # One lead class with the follow-ups factored out: the scan tests one class per character.
     return re.compile(hard_class), re.compile(f"{hard_class}|{cls(lead)}(?:{follow})")
 
 
 def normalize_text(text: str, params: NormalizeParams, config: ftfy.TextFixerConfig | None = None) -> str:
     if params.ftfy:
-        hard, candidate = ftfy_triggers(params.fix_character_width, params.uncurl_quotes,
-                                        params.fix_latin_ligatures)
+        hard, candidate = ftfy_triggers(
+            params.fix_character_width, params.uncurl_quotes, params.fix_latin_ligatures
+        )
         first = candidate.search(text)
         if first is not None:
             text = _fix_triggered_lines(text, first, hard, candidate, config or ftfy_config(params))

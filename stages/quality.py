@@ -87,9 +87,20 @@ def _write_examples(path: Path, examples: list[tuple[str, str]]) -> None:
             f.write(f"{label} {text}\n")
 
 
-def train(positive: list[str], negative: list[str], output: str, epoch: int = 5, word_ngrams: int = 2,
-          dim: int = 32, lr: float = 0.2, holdout: float = 0.1, max_chars: int = 4000, seed: int = 0,
-          min_chars: int = 20, threads: int = 0) -> TrainResult:
+def train(
+    positive: list[str],
+    negative: list[str],
+    output: str,
+    epoch: int = 5,
+    word_ngrams: int = 2,
+    dim: int = 32,
+    lr: float = 0.2,
+    holdout: float = 0.1,
+    max_chars: int = 4000,
+    seed: int = 0,
+    min_chars: int = 20,
+    threads: int = 0,
+) -> TrainResult:
     """Train on texts (not paths); save the model to ``output``; return held-out P/R of positives.
     ``threads=1`` makes training reproducible (fastText's threads race by design)."""
     import fasttext
@@ -113,8 +124,16 @@ def train(positive: list[str], negative: list[str], output: str, epoch: int = 5,
         train_path = Path(tmp) / "train.txt"
         _write_examples(train_path, train_set)
         model = fasttext.train_supervised(
-            input=str(train_path), epoch=epoch, wordNgrams=word_ngrams, dim=dim, lr=lr, minCount=1,
-            bucket=200_000, thread=threads or max(1, min(4, os.cpu_count() or 1)), seed=seed, verbose=0,
+            input=str(train_path),
+            epoch=epoch,
+            wordNgrams=word_ngrams,
+            dim=dim,
+            lr=lr,
+            minCount=1,
+            bucket=200_000,
+            thread=threads or max(1, min(4, os.cpu_count() or 1)),
+            seed=seed,
+            verbose=0,
         )
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     model.save_model(output)
@@ -141,7 +160,9 @@ class QualityScorer:
         fasttext.FastText.eprint = lambda *args, **kwargs: None
         self.model = fasttext.load_model(model_path)
         if POSITIVE not in self.model.get_labels():
-            raise ModelMissing(f"{model_path} has no {POSITIVE} label: not a model from `stages.quality train`")
+            raise ModelMissing(
+                f"{model_path} has no {POSITIVE} label: not a model from `stages.quality train`"
+            )
         self.max_chars = max_chars
 
     def score(self, text: str) -> float:
@@ -171,8 +192,10 @@ class QualityParams(Params):
     def validate(self) -> None:
         """Checked when the stage is selected, so a missing model is a config error, not a crash."""
         if not self.model:
-            raise ValueError("model: required when the quality stage runs (train one with "
-                             "`python -m stages.quality train --positive ... --negative ... --output model.bin`)")
+            raise ValueError(
+                "model: required when the quality stage runs (train one with "
+                "`python -m stages.quality train --positive ... --negative ... --output model.bin`)"
+            )
         if not os.path.isfile(self.model) and "://" not in self.model:
             raise ValueError(f"model: file {self.model!r} does not exist")
         if self.mode not in ("threshold", "pareto"):
@@ -231,10 +254,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         pos = [text for path in expand(args.positive) for text in read_texts(path)]
         neg = [text for path in expand(args.negative) for text in read_texts(path)]
-        result = train(pos, neg, args.output, args.epoch, args.word_ngrams, args.dim, args.lr, args.holdout,
-                       args.max_chars, args.seed, threads=args.threads)
-        print(f"trained on {result.n_train} examples; held-out {result.n_test}: "
-              f"precision {result.precision:.3f} recall {result.recall:.3f}; model -> {args.output}")
+        result = train(
+            pos,
+            neg,
+            args.output,
+            args.epoch,
+            args.word_ngrams,
+            args.dim,
+            args.lr,
+            args.holdout,
+            args.max_chars,
+            args.seed,
+            threads=args.threads,
+        )
+        print(
+            f"trained on {result.n_train} examples; held-out {result.n_test}: "
+            f"precision {result.precision:.3f} recall {result.recall:.3f}; model -> {args.output}"
+        )
         return 0
     scorer = QualityScorer(args.model)
     for path in expand(args.inputs):

@@ -46,14 +46,17 @@ def _batch(docs: Sequence[Sequence[int]], value_type: pa.DataType, vocab_size: i
     offsets = np.zeros(len(docs) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
     # Integer arrays are joined as they are (packed uint16 stays 2 bytes a token, not 8); lists become int64.
-    parts = [d if isinstance(d, np.ndarray) and d.dtype.kind in "iu" else np.asarray(d, dtype=np.int64)
-             for d in docs]
+    parts = [
+        d if isinstance(d, np.ndarray) and d.dtype.kind in "iu" else np.asarray(d, dtype=np.int64)
+        for d in docs
+    ]
     values = np.concatenate(parts) if offsets[-1] else np.zeros(0, np.int64)
     if values.size and (values.min() < 0 or values.max() >= vocab_size):
         # A cast to uint16 would wrap silently; refuse ids outside the vocabulary instead.
         raise ValueError(f"token id outside [0, {vocab_size}): {values.min()}..{values.max()}")
     return pa.ListArray.from_arrays(
-        pa.array(offsets), pa.array(values.astype(value_type.to_pandas_dtype(), copy=False)))
+        pa.array(offsets), pa.array(values.astype(value_type.to_pandas_dtype(), copy=False))
+    )
 
 
 def token_batches(docs_ids: Iterable[Sequence[int]], schema: pa.Schema, batch_rows: int = BATCH_ROWS):

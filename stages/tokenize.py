@@ -51,7 +51,9 @@ def model_bytes(path: str | Path) -> tuple[str, bytes]:
     return str(file), file.read_bytes()
 
 
-def load_processor(path: str | Path, add_bos: bool = False, add_eos: bool = False) -> spm.SentencePieceProcessor:
+def load_processor(
+    path: str | Path, add_bos: bool = False, add_eos: bool = False
+) -> spm.SentencePieceProcessor:
     # BOS/EOS are added by the C++ encoder: no Python list copy per document.
     _, data = model_bytes(path)
     return spm.SentencePieceProcessor(model_proto=data, add_bos=add_bos, add_eos=add_eos)

@@ -127,7 +127,7 @@ def _chunks(texts, n_lines: int = 5):
     for text in texts:
         lines = [line for line in text.split("\n") if line.strip()]
         for i in range(0, len(lines), n_lines):
-            chunk = "\n".join(lines[i:i + n_lines])
+            chunk = "\n".join(lines[i : i + n_lines])
             if len(chunk) >= 40:
                 yield chunk
 
@@ -156,12 +156,33 @@ def train_quality_model(workdir: Path) -> tuple[str, str]:
             f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
     out = workdir / "model.bin"
     wet_glob = str(WARC_DIR / "jeffharwell__CommonCrawlScalaTools" / "*.wet.gz")
-    cmd = [sys.executable, "-m", "stages.quality", "train", "--positive", str(workdir / "pd.jsonl"),
-           str(workdir / "en.arrow"), "--negative", str(workdir / "crawl.jsonl"), wet_glob, "--output", str(out),
-           "--epoch", "10", "--wordNgrams", "2", "--dim", "16", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stages.quality",
+        "train",
+        "--positive",
+        str(workdir / "pd.jsonl"),
+        str(workdir / "en.arrow"),
+        "--negative",
+        str(workdir / "crawl.jsonl"),
+        wet_glob,
+        "--output",
+        str(out),
+        "--epoch",
+        "10",
+        "--wordNgrams",
+        "2",
+        "--dim",
+        "16",
+        "--threads",
+        "1",
+    ]
     # Its own process: in a process that already loaded another fastText model (lid.176),
     # fastText's training was seen to diverge (NaN); the command line never shares a process.
-    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0 or not out.is_file():
         raise RuntimeError(f"training failed: {proc.stderr[-2000:]}")
     return str(out), proc.stdout

@@ -13,7 +13,15 @@ from pipeline.run import main
 
 def test_defaults_load_and_set_overrides():
     cfg = load_config(sets=["normalize.max_blank_lines=0", "write.shard_max_mb=1"])
-    assert cfg.stages == ["extract", "normalize", "langid", "heuristics", "exact_dedup", "minhash_dedup", "pii"]
+    assert cfg.stages == [
+        "extract",
+        "normalize",
+        "langid",
+        "heuristics",
+        "exact_dedup",
+        "minhash_dedup",
+        "pii",
+    ]
     assert cfg.stage_params["normalize"].max_blank_lines == 0
     assert cfg.write.shard_max_mb == 1.0
 
@@ -61,8 +69,12 @@ def test_cli_config_errors_exit_2_with_one_line(tmp_path, capsys):
 
 
 def test_cli_error_has_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pipeline.run", "--set", "extract.nope=1"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.run", "--set", "extract.nope=1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "config key 'extract.nope'" in proc.stderr

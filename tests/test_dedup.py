@@ -123,7 +123,9 @@ def test_chinese_uses_character_ngrams_by_lang_or_cjk_share():
 def test_signature_equals_datasketch_affine32_update_batch():
     for num_perm, seed in ((64, 3), (128, 1), (7, 12345)):
         a, b = affine32_permutations(num_perm, seed)
-        assert np.array_equal(np.array([a, b]), MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations)
+        assert np.array_equal(
+            np.array([a, b]), MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
+        )
     h = MinHasher(num_perm=64, seed=3)
     hashes = h.shingle_hashes(" ".join(words(300)))
     reference = MinHash(num_perm=64, seed=3, scheme=SCHEME, hashfunc=lambda x: x)
@@ -311,7 +313,9 @@ def test_join_mode_auto_spills_only_where_shuffles_live_in_memory(tmp_path):
     from stages.dedup_common import spill_location
 
     local, cluster = RunContext(str(tmp_path), "r", in_memory_shuffle=True), RunContext(str(tmp_path), "r")
-    assert spill_location("auto", None, local, "exact_dedup") == str(tmp_path / ".tmp-r" / "exact_dedup-spill")
+    assert spill_location("auto", None, local, "exact_dedup") == str(
+        tmp_path / ".tmp-r" / "exact_dedup-spill"
+    )
     assert spill_location("auto", None, cluster, "exact_dedup") is None
     assert spill_location("auto", "/s", cluster, "exact_dedup") == "/s"  # an explicit folder means spill
     assert spill_location("shuffle", "/s", local, "exact_dedup") is None

@@ -15,7 +15,9 @@ from stages.minhash_dedup import INDEX_KIND, MinHasher, index_files
 
 
 def run(*args: str) -> int:
-    return main([*args, "--no-progress", "--runner=DirectRunner", "--stages", "minhash_dedup", "--keep-rejected"])
+    return main(
+        [*args, "--no-progress", "--runner=DirectRunner", "--stages", "minhash_dedup", "--keep-rejected"]
+    )
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> str:
@@ -45,8 +47,17 @@ def crawls(tmp_path_factory):
         + [{"id": "new-0-copy", "text": near_copy(new[0])}]
     )
     out1 = tmp / "out1"
-    assert run("--input", write_jsonl(tmp / "crawl1.jsonl", crawl1), "--output", str(out1),
-               "--set", "minhash_dedup.save_index=true") == 0
+    assert (
+        run(
+            "--input",
+            write_jsonl(tmp / "crawl1.jsonl", crawl1),
+            "--output",
+            str(out1),
+            "--set",
+            "minhash_dedup.save_index=true",
+        )
+        == 0
+    )
     return tmp, crawl1, crawl2, out1
 
 
@@ -65,14 +76,25 @@ def test_a_run_saves_its_signatures_as_an_index(crawls):
 def test_a_later_crawl_is_deduplicated_against_the_index(crawls):
     tmp, _, crawl2, out1 = crawls
     out2 = tmp / "out2"
-    assert run("--input", write_jsonl(tmp / "crawl2.jsonl", crawl2), "--output", str(out2),
-               "--set", f"minhash_dedup.against=[{out1}]", "--set", "minhash_dedup.save_index=true") == 0
+    assert (
+        run(
+            "--input",
+            write_jsonl(tmp / "crawl2.jsonl", crawl2),
+            "--output",
+            str(out2),
+            "--set",
+            f"minhash_dedup.against=[{out1}]",
+            "--set",
+            "minhash_dedup.save_index=true",
+        )
+        == 0
+    )
     kept = set(read_shards(out2 / "documents").column("id").to_pylist())
     rejected = read_shards(out2 / "rejected").to_pylist()
     # Near copies of old documents go, even though they score higher: the old crawl already has them.
-    assert {(r["id"], r["reason"]) for r in rejected} == {(f"copy-{i}", "near_duplicate") for i in range(8)} | {
-        ("new-0-copy", "near_duplicate")
-    }
+    assert {(r["id"], r["reason"]) for r in rejected} == {
+        (f"copy-{i}", "near_duplicate") for i in range(8)
+    } | {("new-0-copy", "near_duplicate")}
     assert {r["detail"] for r in rejected if r["id"].startswith("copy-")} == {
         f"duplicate of old-{i}" for i in range(8)
     }
@@ -82,8 +104,17 @@ def test_a_later_crawl_is_deduplicated_against_the_index(crawls):
     assert stats["counts"]["duplicate_of_index"] == 8
     # The next crawl can use both indexes: an exact repeat of crawl 2 keeps nothing new.
     out3 = tmp / "out3"
-    assert run("--input", str(tmp / "crawl2.jsonl"), "--output", str(out3),
-               "--set", f"minhash_dedup.against=[{out1}, {out2 / INDEX_KIND}]") == 0
+    assert (
+        run(
+            "--input",
+            str(tmp / "crawl2.jsonl"),
+            "--output",
+            str(out3),
+            "--set",
+            f"minhash_dedup.against=[{out1}, {out2 / INDEX_KIND}]",
+        )
+        == 0
+    )
     assert read_shards(out3 / "documents").num_rows == 0
     stats = json.loads((out3 / "stats.json").read_text())["stages"]["minhash_dedup"]
     assert stats["counts"]["duplicate_of_index"] == len(crawl2)
@@ -104,8 +135,19 @@ def test_shuffle_and_spill_joins_give_the_same_documents(crawls):
     outs = {}
     for join in ("shuffle", "spill"):
         out = tmp / f"join-{join}"
-        assert run("--input", str(tmp / "crawl2.jsonl"), "--output", str(out), "--set", f"minhash_dedup.join={join}",
-                   "--set", f"minhash_dedup.against=[{out1}]") == 0
+        assert (
+            run(
+                "--input",
+                str(tmp / "crawl2.jsonl"),
+                "--output",
+                str(out),
+                "--set",
+                f"minhash_dedup.join={join}",
+                "--set",
+                f"minhash_dedup.against=[{out1}]",
+            )
+            == 0
+        )
         outs[join] = sorted(read_shards(out / "documents").column("id").to_pylist())
         assert not list(out.rglob(".tmp-*"))  # spill files and signatures are gone with the work folder
     assert outs["shuffle"] == outs["spill"] and len(outs["spill"]) == 12
@@ -113,5 +155,15 @@ def test_shuffle_and_spill_joins_give_the_same_documents(crawls):
 
 def test_an_unknown_join_mode_is_a_config_error(crawls, capsys):
     tmp, _, _, _ = crawls
-    assert run("--input", str(tmp / "crawl1.jsonl"), "--output", str(tmp / "x"), "--set", "minhash_dedup.join=disk") == 2
+    assert (
+        run(
+            "--input",
+            str(tmp / "crawl1.jsonl"),
+            "--output",
+            str(tmp / "x"),
+            "--set",
+            "minhash_dedup.join=disk",
+        )
+        == 2
+    )
     assert "config key 'minhash_dedup.join'" in capsys.readouterr().err

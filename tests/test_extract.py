@@ -34,8 +34,10 @@ def test_http_charset_wins_over_meta():
 
 
 def test_meta_charset_used_without_header():
-    body = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">' \
+    body = (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">'
         "</head><body>中文网页</body></html>"
+    )
     assert "中文网页" in decode_html(body.encode("gb2312"), "text/html")
 
 
@@ -69,8 +71,13 @@ def test_truncated_multibyte_tail_is_not_an_error():
 
 @pytest.mark.parametrize(
     "body,ctype",
-    [(b"", None), (b"\xff\xfe\x00", None), (bytes(range(256)) * 4, "text/html; charset=no-such-codec"),
-     (b"<meta charset='x-user-defined'>\x80\x81", None), (b"\xef\xbb\xbf<p>bom</p>", "charset=latin1")],
+    [
+        (b"", None),
+        (b"\xff\xfe\x00", None),
+        (bytes(range(256)) * 4, "text/html; charset=no-such-codec"),
+        (b"<meta charset='x-user-defined'>\x80\x81", None),
+        (b"\xef\xbb\xbf<p>bom</p>", "charset=latin1"),
+    ],
 )
 def test_never_raises(body, ctype):
     assert isinstance(decode_html(body, ctype), str)
@@ -91,7 +98,9 @@ def _chatnoir_bodies() -> list[tuple[bytes, str | None]]:
 
 
 def _declared(body: bytes, ctype: str | None) -> str:
-    m = re.search(rb"charset\s*=\s*[\"']?([\w-]+)", (ctype or "").encode() + b" " + body[:4096], re.IGNORECASE)
+    m = re.search(
+        rb"charset\s*=\s*[\"']?([\w-]+)", (ctype or "").encode() + b" " + body[:4096], re.IGNORECASE
+    )
     return m.group(1).decode().lower() if m else ""
 
 
@@ -193,8 +202,12 @@ def test_stage_registered_and_sets_text():
 
 
 @pytest.mark.parametrize(
-    "html", [b"", b"<html><head><title>t</title></head><body></body></html>",
-             b"<html><body><script>only();</script><style>p{}</style></body></html>"]
+    "html",
+    [
+        b"",
+        b"<html><head><title>t</title></head><body></body></html>",
+        b"<html><body><script>only();</script><style>p{}</style></body></html>",
+    ],
 )
 def test_stage_drops_empty_text(html):
     out = ExtractStage().process(_doc(html))
@@ -247,7 +260,10 @@ def test_stage_rejects_unknown_extractor():
 
 
 def test_stage_alternative_extractor():
-    body = ("<html><body><article><p>" + "Some English article text, long enough. " * 10
-            + "</p></article></body></html>").encode()
+    body = (
+        "<html><body><article><p>"
+        + "Some English article text, long enough. " * 10
+        + "</p></article></body></html>"
+    ).encode()
     out = ExtractStage(ExtractParams(extractor="resiliparse")).process(_doc(body))
     assert "Some English article text" in out["text"]

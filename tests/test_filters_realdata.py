@@ -65,7 +65,9 @@ def test_spam_pages_through_every_filter_counts_only(chain, tmp_path):
     pages = spam_pages()
     kept, outcome = run([*chain, quality], pages)
     everything = [quality.scorer.score(t) for _, t in pages]
-    print(f"{len(pages)} CC spam-excerpt pages through langid+heuristics+quality: {dict(outcome)}; "
-          f"quality scores of all 16 (no filter before): {sorted(round(s, 2) for s in everything)}")
+    print(
+        f"{len(pages)} CC spam-excerpt pages through langid+heuristics+quality: {dict(outcome)}; "
+        f"quality scores of all 16 (no filter before): {sorted(round(s, 2) for s in everything)}"
+    )
     assert sum(outcome.values()) == 16
     assert outcome["kept"] <= 2

@@ -25,12 +25,27 @@ from stages.heuristics import (
 )
 
 OFF = dict(
-    min_words=0, max_words=10**9, min_mean_word_length=0.0, max_mean_word_length=1e9,
-    max_symbol_word_ratio=1e9, max_bullet_lines_ratio=2.0, max_ellipsis_lines_ratio=2.0,
-    min_alpha_words_ratio=-1.0, min_stop_words=0, max_dup_lines_ratio=2.0, max_dup_paragraphs_ratio=2.0,
-    max_dup_line_chars_ratio=2.0, max_dup_paragraph_chars_ratio=2.0, top_ngram_max=[2.0] * 3,
-    dup_ngram_max=[2.0] * 6, c4_lorem_ipsum=False, c4_curly_bracket=False, min_line_punct_ratio=-1.0,
-    max_short_lines_ratio=2.0, max_fineweb_dup_line_chars_ratio=2.0, max_newline_ratio=1e9,
+    min_words=0,
+    max_words=10**9,
+    min_mean_word_length=0.0,
+    max_mean_word_length=1e9,
+    max_symbol_word_ratio=1e9,
+    max_bullet_lines_ratio=2.0,
+    max_ellipsis_lines_ratio=2.0,
+    min_alpha_words_ratio=-1.0,
+    min_stop_words=0,
+    max_dup_lines_ratio=2.0,
+    max_dup_paragraphs_ratio=2.0,
+    max_dup_line_chars_ratio=2.0,
+    max_dup_paragraph_chars_ratio=2.0,
+    top_ngram_max=[2.0] * 3,
+    dup_ngram_max=[2.0] * 6,
+    c4_lorem_ipsum=False,
+    c4_curly_bracket=False,
+    min_line_punct_ratio=-1.0,
+    max_short_lines_ratio=2.0,
+    max_fineweb_dup_line_chars_ratio=2.0,
+    max_newline_ratio=1e9,
 )
 DEFAULTS = HeuristicsParams()
 
@@ -98,9 +113,12 @@ def test_too_many_words(en):
 
 def test_mean_word_length(en):
     words = en.split()
-    glued = " ".join("".join(words[i:i + 4]) for i in range(0, len(words), 4))
+    glued = " ".join("".join(words[i : i + 4]) for i in range(0, len(words), 4))
     assert reason(en, only("min_mean_word_length", "max_mean_word_length"), False) is None
-    assert reason(glued, only("min_mean_word_length", "max_mean_word_length"), False) == "gopher_mean_word_length"
+    assert (
+        reason(glued, only("min_mean_word_length", "max_mean_word_length"), False)
+        == "gopher_mean_word_length"
+    )
 
 
 @pytest.mark.parametrize("cjk", [False, True])
@@ -185,8 +203,10 @@ def test_dup_ngram(en, zh, cjk):
 
 
 def test_lorem_ipsum(en):
-    lorem = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
-             "incididunt ut labore et dolore magna aliqua.")
+    lorem = (
+        "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
+        "incididunt ut labore et dolore magna aliqua."
+    )
     assert reason(en + "\n" + lorem, only("c4_lorem_ipsum"), False) == "c4_lorem_ipsum"
 
 
@@ -203,8 +223,10 @@ def test_short_lines(en, zh, cjk):
     base = zh if cjk else en
     words = tokenize(base, cjk)
     step = 3
-    text = "\n".join("".join(words[i:i + step]) if cjk else " ".join(words[i:i + step])
-                     for i in range(0, len(words), step))
+    text = "\n".join(
+        "".join(words[i : i + step]) if cjk else " ".join(words[i : i + step])
+        for i in range(0, len(words), step)
+    )
     assert reason(text, only("max_short_lines_ratio"), cjk) == "fineweb_short_lines"
 
 
@@ -219,7 +241,7 @@ def test_fineweb_dup_line_chars(en):
 
 def test_newline_ratio(en):
     words = en.split()
-    text = "\n".join(" ".join(words[i:i + 2]) for i in range(0, len(words), 2))
+    text = "\n".join(" ".join(words[i : i + 2]) for i in range(0, len(words), 2))
     assert reason(text, only("max_newline_ratio"), False) == "fineweb_newline_ratio"
 
 
@@ -231,7 +253,11 @@ def test_c4_line_removal_modifies_text_only_when_enabled(en):
     stage = HeuristicsStage(HeuristicsParams(c4_remove_lines=True))
     cleaned = stage.process(dict(doc))
     assert not isinstance(cleaned, Drop)
-    assert "Home" not in cleaned["text"] and "JavaScript" not in cleaned["text"] and "cookies" not in cleaned["text"]
+    assert (
+        "Home" not in cleaned["text"]
+        and "JavaScript" not in cleaned["text"]
+        and "cookies" not in cleaned["text"]
+    )
     assert stage.counts["c4_lines_removed"] >= 4
     text, removed = c4_clean_lines("首页\n新闻中心\n这是一个完整的句子。", HeuristicsParams(), True)
     assert text == "这是一个完整的句子。" and removed == 2
@@ -259,12 +285,12 @@ def test_every_reason_is_declared():
 
 def _reference_dup_fraction(words: list[str], n: int) -> float:
     """Gopher's duplicated n-gram character fraction, the slow obvious way."""
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     counts = Counter(grams)
     covered = [False] * len(words)
     for i, g in enumerate(grams):
         if counts[g] > 1:
-            covered[i:i + n] = [True] * n
+            covered[i : i + n] = [True] * n
     return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / sum(map(len, words))
 
 
@@ -286,7 +312,9 @@ def test_dup_ngram_fractions_match_reference(en, zh, cjk):
         drop = repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk)
         assert drop is not None and drop.detail == f"n={n} {expected:.3f}"
         limits[k] = expected + 1e-6
-        assert repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk) is None
+        assert (
+            repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk) is None
+        )
 
 
 def test_top_ngram_ties_do_not_depend_on_hash_order():

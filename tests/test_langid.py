@@ -61,8 +61,10 @@ def test_real_english_pages_are_en(stage):
 
 def test_drop_lang_not_allowed(stage):
     # Real German prose (the opening of Kafka's "Die Verwandlung", public domain).
-    text = ("Als Gregor Samsa eines Morgens aus unruhigen Träumen erwachte, fand er sich in seinem Bett "
-            "zu einem ungeheueren Ungeziefer verwandelt.")
+    text = (
+        "Als Gregor Samsa eines Morgens aus unruhigen Träumen erwachte, fand er sich in seinem Bett "
+        "zu einem ungeheueren Ungeziefer verwandelt."
+    )
     result = stage.process({"id": "de", "url": "", "text": text})
     assert isinstance(result, Drop) and result.reason == "lang_not_allowed"
 

@@ -33,7 +33,9 @@ def test_fast_path_equals_full_ftfy_on_real_text():
     config = ftfy_config(params)
     texts = real_texts()
     assert len(texts) > 500 and sum(map(len, texts)) > 5_000_000
-    mismatches = [i for i, t in enumerate(texts) if normalize_text(t, params, config) != ftfy.fix_text(t, config)]
+    mismatches = [
+        i for i, t in enumerate(texts) if normalize_text(t, params, config) != ftfy.fix_text(t, config)
+    ]
     assert mismatches == []
 
 
@@ -63,16 +65,28 @@ def test_fast_path_equals_full_ftfy_on_mojibake_of_every_code_page():
     params = NormalizeParams(collapse_whitespace=False)
     config = ftfy_config(params)
     samples = [
-        "naïve café — “quoted” text… 50°C, €100", "Привет, как дела? Всё хорошо — спасибо!",
-        "Γειά σου κόσμε", "Zażółć gęślą jaźń", "中文测试：你好，世界！", "日本語のテキスト", "Ölçüm ağı şüphe",
-        "Ā ē ī ō ū ņ ļ ķ", "emoji 😀 and ✓ marks", "non\u00a0breaking\u00a0space here",
+        "naïve café — “quoted” text… 50°C, €100",
+        "Привет, как дела? Всё хорошо — спасибо!",
+        "Γειά σου κόσμε",
+        "Zażółć gęślą jaźń",
+        "中文测试：你好，世界！",
+        "日本語のテキスト",
+        "Ölçüm ağı şüphe",
+        "Ā ē ī ō ū ņ ļ ķ",
+        "emoji 😀 and ✓ marks",
+        "non\u00a0breaking\u00a0space here",
     ]
     texts = []
     for encoding in chardata.CHARMAP_ENCODINGS:
         for sample in samples:
             broken = sample.encode("utf-8").decode(encoding, errors="replace")
-            texts += [broken, broken.replace("\u00a0", " "), broken.replace("\ufffd", "?"),
-                      f"plain line\n{broken}\nanother plain line ok\n", sample + " " + broken]
+            texts += [
+                broken,
+                broken.replace("\u00a0", " "),
+                broken.replace("\ufffd", "?"),
+                f"plain line\n{broken}\nanother plain line ok\n",
+                sample + " " + broken,
+            ]
     mismatches = [t for t in texts if normalize_text(t, params, config) != ftfy.fix_text(t, config)]
     assert mismatches == []
     # And the repair really happens (the test would be vacuous if nothing changed).
@@ -86,7 +100,10 @@ def test_whitespace_collapse_matches_a_line_by_line_reference():
     from stages.normalize import collapse_whitespace
 
     def reference(text: str, max_blank: int) -> str:
-        lines = [re.sub("[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+", " ", line).strip(" ") for line in text.split("\n")]
+        lines = [
+            re.sub("[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+", " ", line).strip(" ")
+            for line in text.split("\n")
+        ]
         out: list[str] = []
         blank = 0
         for line in lines:

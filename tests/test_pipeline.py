@@ -30,8 +30,17 @@ def sample_run(tmp_path_factory) -> Path:
 
 def test_sample_run_writes_documents_manifest_and_stats(sample_run):
     stats = json.loads((sample_run / "stats.json").read_text())
-    assert list(stats["stages"]) == ["read", "extract", "normalize", "langid", "heuristics", "exact_dedup",
-                                     "minhash_dedup", "pii", "write"]
+    assert list(stats["stages"]) == [
+        "read",
+        "extract",
+        "normalize",
+        "langid",
+        "heuristics",
+        "exact_dedup",
+        "minhash_dedup",
+        "pii",
+        "write",
+    ]
     assert check_stats(stats) == []
     assert stats["stages"]["read"]["out"] >= 25
     assert stats["stages"]["read"]["dropped"]["http_status_not_ok"] == 1
@@ -60,8 +69,15 @@ def test_sample_run_writes_documents_manifest_and_stats(sample_run):
     manifest = json.loads((sample_run / "manifest.json").read_text())
     assert manifest["documents"]["rows"] == table.num_rows
     assert [s["file"] for s in manifest["documents"]["shards"]] == [f"documents/{p.name}" for p in shards]
-    assert manifest["config"]["stages"] == ["extract", "normalize", "langid", "heuristics", "exact_dedup",
-                                            "minhash_dedup", "pii"]
+    assert manifest["config"]["stages"] == [
+        "extract",
+        "normalize",
+        "langid",
+        "heuristics",
+        "exact_dedup",
+        "minhash_dedup",
+        "pii",
+    ]
     assert {"lang", "lang_score"} <= set(table.column_names)
     assert set(table.column("lang").to_pylist()) == {"en", "zh"}
     report = (sample_run / "report.html").read_text()
@@ -77,8 +93,20 @@ def test_hugging_face_datasets_reads_a_shard(sample_run):
 
 def test_rerun_on_arrow_output_and_rejected(sample_run, tmp_path):
     out = tmp_path / "again"
-    assert run("--input", str(sample_run / "documents"), "--stages", "normalize",
-               "--output", str(out), "--keep-rejected", "--set", "normalize.min_chars=400") == 0
+    assert (
+        run(
+            "--input",
+            str(sample_run / "documents"),
+            "--stages",
+            "normalize",
+            "--output",
+            str(out),
+            "--keep-rejected",
+            "--set",
+            "normalize.min_chars=400",
+        )
+        == 0
+    )
     stats = json.loads((out / "stats.json").read_text())
     first = json.loads((sample_run / "stats.json").read_text())
     assert stats["stages"]["read"]["out"] == first["stages"]["write"]["out"]
@@ -92,8 +120,17 @@ def test_rerun_on_arrow_output_and_rejected(sample_run, tmp_path):
 
 def test_real_warc_folder_runs_and_accounts_for_everything(tmp_path):
     out = tmp_path / "real"
-    assert run("--input", str(WARC_DIR / "**" / "*"), "--input", str(WARC_DIR / "README.md"),
-               "--output", str(out)) == 0
+    assert (
+        run(
+            "--input",
+            str(WARC_DIR / "**" / "*"),
+            "--input",
+            str(WARC_DIR / "README.md"),
+            "--output",
+            str(out),
+        )
+        == 0
+    )
     stats = json.loads((out / "stats.json").read_text())
     assert check_stats(stats) == []
     read = stats["stages"]["read"]
@@ -112,8 +149,16 @@ def test_multi_process_run_gives_the_same_documents(tmp_path):
 
     inputs = ("--input", str(WARC_DIR / "**" / "*"))
     assert run(*inputs, "--output", str(tmp_path / "one")) == 0
-    assert run(*inputs, "--output", str(tmp_path / "two"), "--direct_num_workers=2",
-               "--direct_running_mode=multi_processing") == 0
+    assert (
+        run(
+            *inputs,
+            "--output",
+            str(tmp_path / "two"),
+            "--direct_num_workers=2",
+            "--direct_running_mode=multi_processing",
+        )
+        == 0
+    )
     one, two = documents(tmp_path / "one"), documents(tmp_path / "two")
     assert len(one) > 80 and one == two
 
@@ -123,8 +168,19 @@ def test_wet_only_with_stage_subset_and_listing(tmp_path):
     listing = tmp_path / "wet.paths.gz"
     listing.write_bytes(gzip.compress(b"sample/sample.warc.wet.gz\n"))
     out = tmp_path / "out"
-    assert run("--input", str(listing), "--cc-base-url", str(tmp_path), "--stages", "normalize",
-               "--output", str(out)) == 0
+    assert (
+        run(
+            "--input",
+            str(listing),
+            "--cc-base-url",
+            str(tmp_path),
+            "--stages",
+            "normalize",
+            "--output",
+            str(out),
+        )
+        == 0
+    )
     stats = json.loads((out / "stats.json").read_text())
     assert list(stats["stages"]) == ["read", "normalize", "write"]
     assert stats["stages"]["write"]["out"] == 7
@@ -137,8 +193,14 @@ def test_wet_only_with_stage_subset_and_listing(tmp_path):
 
 def test_runs_from_any_directory(tmp_path):
     env = {**os.environ, "PYTHONPATH": ""}
-    proc = subprocess.run([sys.executable, "-m", "pipeline.run", "--no-progress", "--output", "o"],
-                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.run", "--no-progress", "--output", "o"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "o" / "stats.json").exists()
     assert "documents read" in proc.stderr
@@ -153,9 +215,21 @@ def test_dedup_tokenize_and_training_shards(tmp_path):
     model = llama_style_model()
     out = tmp_path / "tok"
     warc, wet = write_sample(str(tmp_path / "sample"))
-    args = ("--input", warc, "--input", wet,
-            "--stages", "extract,normalize,exact_dedup,minhash_dedup,tokenize", "--tokenizer", str(model),
-            "--holdout-fraction", "0.2", "--set", "write.token_shards=2", "--output")
+    args = (
+        "--input",
+        warc,
+        "--input",
+        wet,
+        "--stages",
+        "extract,normalize,exact_dedup,minhash_dedup,tokenize",
+        "--tokenizer",
+        str(model),
+        "--holdout-fraction",
+        "0.2",
+        "--set",
+        "write.token_shards=2",
+        "--output",
+    )
     assert run(*args, str(out)) == 0
     stats = json.loads((out / "stats.json").read_text())
     assert check_stats(stats) == []
@@ -199,8 +273,20 @@ def test_holdout_documents_win_their_duplicate_clusters(tmp_path):
     path = tmp_path / "pairs.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     out = tmp_path / "out"
-    assert run("--input", str(path), "--stages", "minhash_dedup", "--holdout-fraction", "0.5",
-               "--keep-rejected", "--output", str(out)) == 0
+    assert (
+        run(
+            "--input",
+            str(path),
+            "--stages",
+            "minhash_dedup",
+            "--holdout-fraction",
+            "0.5",
+            "--keep-rejected",
+            "--output",
+            str(out),
+        )
+        == 0
+    )
     kept = set(read_shards(out / "documents").column("id").to_pylist())
     contested = 0
     for i in range(len(paragraphs)):

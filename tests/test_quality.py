@@ -36,7 +36,10 @@ def test_features_split_chinese_into_characters():
 
 def test_reads_wet_jsonl_arrow_txt(tmp_path):
     # A whole-file-gzip WET that record-at-a-time readers stop on after the first record.
-    assert len(list(read_texts(str(WARC_DIR / "jeffharwell__CommonCrawlScalaTools" / "filter_test_1.wet.gz")))) == 25
+    assert (
+        len(list(read_texts(str(WARC_DIR / "jeffharwell__CommonCrawlScalaTools" / "filter_test_1.wet.gz"))))
+        == 25
+    )
     (tmp_path / "a.txt").write_text("one\n\ntwo\n", encoding="utf-8")
     assert list(read_texts(str(tmp_path / "a.txt"))) == ["one", "two"]
 
@@ -82,7 +85,9 @@ def test_pareto_mode_is_seeded_per_document(model_path):
     assert all(pareto_keep(f"x{i}", 1.0, 9.0) for i in range(100))
     kept_low = sum(pareto_keep(f"x{i}", 0.1, 9.0) for i in range(1000))
     assert 0 < kept_low < 100
-    nav = [{"id": f"n{i}", "url": "", "text": f"Home | Login | Cart ({i}) | Search | Sitemap"} for i in range(50)]
+    nav = [
+        {"id": f"n{i}", "url": "", "text": f"Home | Login | Cart ({i}) | Search | Sitemap"} for i in range(50)
+    ]
     dropped = [r for r in (stage.process(d) for d in nav) if isinstance(r, Drop)]
     assert dropped and {r.reason for r in dropped} == {"quality_pareto"}
 

@@ -32,8 +32,17 @@ def test_jsonl_ids_metadata_and_bad_lines():
 
 
 def test_arrow_rows_come_back_as_documents():
-    table = pa.table({"id": ["a", "b"], "url": ["u1", "u2"], "text": ["one", ""], "date": ["d", "d"],
-                      "source": ["s", "s"], "lang": ["en", "zh"], "meta": ['{"k": 1}', None]})
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "url": ["u1", "u2"],
+            "text": ["one", ""],
+            "date": ["d", "d"],
+            "source": ["s", "s"],
+            "lang": ["en", "zh"],
+            "meta": ['{"k": 1}', None],
+        }
+    )
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -45,9 +54,13 @@ def test_arrow_rows_come_back_as_documents():
 
 def test_http_chunked_and_gzip_body():
     body = gzip.compress(b"<html><body>hi</body></html>")
-    chunked = b"%x\r\n" % 10 + body[:10] + b"\r\n" + b"%x\r\n" % (len(body) - 10) + body[10:] + b"\r\n0\r\n\r\n"
-    payload = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n"
-               b"Content-Encoding: gzip\r\n\r\n" + chunked)
+    chunked = (
+        b"%x\r\n" % 10 + body[:10] + b"\r\n" + b"%x\r\n" % (len(body) - 10) + body[10:] + b"\r\n0\r\n\r\n"
+    )
+    payload = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Encoding: gzip\r\n\r\n" + chunked
+    )
     status, headers, out = parse_http_response(payload)
     assert status == 200 and headers["content-type"] == "text/html"
     assert out == b"<html><body>hi</body></html>"
@@ -59,7 +72,10 @@ def test_dechunk_leaves_an_already_dechunked_body_alone():
 
 def test_bad_http_is_a_drop():
     assert parse_http_response(b"garbage without headers") == Drop("bad_http_headers")
-    assert parse_http_response(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\nnot gzip").reason == "bad_content_encoding"
+    assert (
+        parse_http_response(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\nnot gzip").reason
+        == "bad_content_encoding"
+    )
 
 
 def test_plain_text_is_one_document_per_line():
@@ -67,6 +83,8 @@ def test_plain_text_is_one_document_per_line():
 
     assert input_format("notes.txt.gz") == "text"
     assert input_format("sample.warc.txt") == "warc"  # cc_net names a WARC file this way
-    docs = list(read_text_lines(io.BytesIO(gzip.compress("第一行\n\n  second line  \n".encode())), "n.txt.gz"))
+    docs = list(
+        read_text_lines(io.BytesIO(gzip.compress("第一行\n\n  second line  \n".encode())), "n.txt.gz")
+    )
     assert [d["text"] for d in docs] == ["第一行", "second line"]
     assert len({d["id"] for d in docs}) == 2

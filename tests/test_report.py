@@ -13,10 +13,18 @@ STATS = {
     "stages": {
         "read": {"in": 1000, "out": 1000, "dropped": {}, "counts": {}},
         "extract": {"in": 1000, "out": 950, "dropped": {"empty_text": 50}, "counts": {}},
-        "langid": {"in": 950, "out": 700, "dropped": {"lang_not_allowed": 230, "lang_low_score": 20},
-                   "counts": {"lang.zh": 400, "lang.en": 320, "lang.ru": 150, "lang.ja": 80}},
-        "heuristics": {"in": 700, "out": 500, "dropped": {"gopher_dup_ngram": 120, "fineweb_line_punct": 80},
-                       "counts": {}},
+        "langid": {
+            "in": 950,
+            "out": 700,
+            "dropped": {"lang_not_allowed": 230, "lang_low_score": 20},
+            "counts": {"lang.zh": 400, "lang.en": 320, "lang.ru": 150, "lang.ja": 80},
+        },
+        "heuristics": {
+            "in": 700,
+            "out": 500,
+            "dropped": {"gopher_dup_ngram": 120, "fineweb_line_punct": 80},
+            "counts": {},
+        },
         "quality": {"in": 500, "out": 400, "dropped": {"quality_low_score": 100}, "counts": {}},
         "write": {"in": 400, "out": 400, "dropped": {}, "counts": {}},
     }
@@ -24,13 +32,32 @@ STATS = {
 
 
 def _samples() -> list[dict]:
-    out = [{"text": "<script>alert('x')</script> & more", "lang": "en", "kept": False, "stage": "quality",
-            "reason": "quality_low_score", "quality_score": 0.01, "n_chars": 35}]
+    out = [
+        {
+            "text": "<script>alert('x')</script> & more",
+            "lang": "en",
+            "kept": False,
+            "stage": "quality",
+            "reason": "quality_low_score",
+            "quality_score": 0.01,
+            "n_chars": 35,
+        }
+    ]
     for i, text in enumerate(peoples_daily(40)):
-        out.append({"text": text, "lang": "zh", "quality_score": 0.6 + i / 100, "n_chars": len(text), "kept": True})
+        out.append(
+            {"text": text, "lang": "zh", "quality_score": 0.6 + i / 100, "n_chars": len(text), "kept": True}
+        )
     for i, text in enumerate(en_annotated()[:20]):
-        out.append({"text": text, "lang": "en", "quality_score": i / 25, "kept": False,
-                    "stage": "heuristics", "reason": "gopher_dup_ngram"})
+        out.append(
+            {
+                "text": text,
+                "lang": "en",
+                "quality_score": i / 25,
+                "kept": False,
+                "stage": "heuristics",
+                "reason": "gopher_dup_ngram",
+            }
+        )
     return out
 
 
@@ -48,13 +75,23 @@ class _Tags(HTMLParser):
 
 
 def test_report_sections_and_plots():
-    page = build_report(STATS, _samples(), {"stages": ["langid", "heuristics"], "langid": {"min_score": 0.65}})
+    page = build_report(
+        STATS, _samples(), {"stages": ["langid", "heuristics"], "langid": {"min_score": 0.65}}
+    )
     parser = _Tags()
     parser.feed(page)
     assert parser.tags.count("svg") == 5  # funnel, drop reasons, languages, length, quality score
     assert not parser.external  # self-contained
-    for heading in ("Funnel", "Drop reasons", "Language mix", "Document length", "Quality score",
-                    "Kept examples", "Dropped examples", "Configuration"):
+    for heading in (
+        "Funnel",
+        "Drop reasons",
+        "Language mix",
+        "Document length",
+        "Quality score",
+        "Kept examples",
+        "Dropped examples",
+        "Configuration",
+    ):
         assert f"<h2>{heading}</h2>" in page
     for reason in ("lang_not_allowed", "gopher_dup_ngram", "quality_low_score", "empty_text"):
         assert reason in page
@@ -67,7 +104,7 @@ def test_document_text_is_escaped_and_truncated():
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
     long_text = max(en_annotated()[:20], key=len)
     assert len(long_text) > EXAMPLE_CHARS
-    assert long_text[EXAMPLE_CHARS:EXAMPLE_CHARS + 200] not in page
+    assert long_text[EXAMPLE_CHARS : EXAMPLE_CHARS + 200] not in page
 
 
 def test_empty_inputs_still_render():

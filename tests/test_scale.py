@@ -62,7 +62,10 @@ def worker_pool(tmp_path_factory):
     log = open(cwd / "pool.log", "wb")  # noqa: SIM115 - closed in the teardown below
     proc = subprocess.Popen(
         [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
-        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, proc, timeout=30)
@@ -96,31 +99,62 @@ def test_portable_runner_with_external_workers_matches_direct_runner(worker_pool
     args = [a for pattern in inputs for a in ("--input", pattern)]
 
     direct = tmp_path / "direct"
-    absolute = [a if a == "--input" else str((launch / a).resolve()) if "*" not in a
-                else str(launch.resolve()) + "/" + a for a in args]
+    absolute = [
+        a
+        if a == "--input"
+        else str((launch / a).resolve())
+        if "*" not in a
+        else str(launch.resolve()) + "/" + a
+        for a in args
+    ]
     assert main([*absolute, "--output", str(direct), "--no-progress", "--runner=DirectRunner"]) == 0
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.run", *args, "--output", "portable", "--no-progress",
-         "--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=EXTERNAL",
-         f"--environment_config=localhost:{port}"],
-        cwd=launch, env=env, capture_output=True, text=True, timeout=150,
+        [
+            sys.executable,
+            "-m",
+            "pipeline.run",
+            *args,
+            "--output",
+            "portable",
+            "--no-progress",
+            "--runner=PortableRunner",
+            "--job_endpoint=embed",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{port}",
+        ],
+        cwd=launch,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     portable = launch / "portable"
     assert not (worker_cwd / "portable").exists()  # the output path was resolved on the launcher
 
     expected, got = documents(direct), documents(portable)
-    assert len(expected) > 80  # real folder + sample through the whole main job (langid, heuristics, dedup, pii)
+    assert (
+        len(expected) > 80
+    )  # real folder + sample through the whole main job (langid, heuristics, dedup, pii)
     assert got == expected
     direct_stats = json.loads((direct / "stats.json").read_text())
     portable_stats = json.loads((portable / "stats.json").read_text())
     assert check_stats(portable_stats) == []
     assert portable_stats["stages"] == direct_stats["stages"]
-    assert list(portable_stats["stages"]) == ["read", "extract", "normalize", "langid", "heuristics",
-                                               "exact_dedup", "minhash_dedup", "pii", "write"]
+    assert list(portable_stats["stages"]) == [
+        "read",
+        "extract",
+        "normalize",
+        "langid",
+        "heuristics",
+        "exact_dedup",
+        "minhash_dedup",
+        "pii",
+        "write",
+    ]
     assert portable_stats["stages"]["exact_dedup"]["dropped"]["exact_duplicate"] > 0
     assert portable_stats["stages"]["pii"]["counts"]  # PII replaced in the real pages
     manifest = json.loads((portable / "manifest.json").read_text())
@@ -151,12 +185,26 @@ def test_dataflow_dry_run_builds_the_job_offline_without_touching_inputs(monkeyp
     monkeypatch.setattr(FileSystems, "open", open_)
     jobs = []
     summary = run_module.dry_run_summary
-    monkeypatch.setattr(run_module, "dry_run_summary", lambda result, runner: (jobs.append(result.job),
-                                                                               summary(result, runner))[1])
-    code = main(["--runner=DataflowRunner", "--dry_run=True", "--project=my-project", "--region=us-central1",
-                 "--temp_location=gs://my-bucket/tmp", f"--setup_file={REPO / 'pyproject.toml'}",
-                 "--input", "gs://my-bucket/crawl/*.warc.wet.gz", "--output", "gs://my-bucket/out",
-                 "--no-progress"])
+    monkeypatch.setattr(
+        run_module,
+        "dry_run_summary",
+        lambda result, runner: (jobs.append(result.job), summary(result, runner))[1],
+    )
+    code = main(
+        [
+            "--runner=DataflowRunner",
+            "--dry_run=True",
+            "--project=my-project",
+            "--region=us-central1",
+            "--temp_location=gs://my-bucket/tmp",
+            f"--setup_file={REPO / 'pyproject.toml'}",
+            "--input",
+            "gs://my-bucket/crawl/*.warc.wet.gz",
+            "--output",
+            "gs://my-bucket/out",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert "DataflowRunner built and validated the job graph" in capsys.readouterr().err
     assert touched == []
@@ -173,9 +221,20 @@ def test_dataflow_dry_run_builds_the_job_offline_without_touching_inputs(monkeyp
 
 
 def test_beam_option_errors_are_one_line_and_exit_2(capsys):
-    code = main(["--runner=DataflowRunner", "--dry_run=True", "--project=p", "--region=us-central1",
-                 "--temp_location=gs://my-bucket/tmp", "--input", "gs://my-bucket/x/*.wet.gz",
-                 "--output", "gs://my-bucket/out", "--no-progress"])
+    code = main(
+        [
+            "--runner=DataflowRunner",
+            "--dry_run=True",
+            "--project=p",
+            "--region=us-central1",
+            "--temp_location=gs://my-bucket/tmp",
+            "--input",
+            "gs://my-bucket/x/*.wet.gz",
+            "--output",
+            "gs://my-bucket/out",
+            "--no-progress",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: Beam pipeline options:") and "Project ID" in err[-1]
@@ -190,7 +249,7 @@ class _PrefixedFileSystem(LocalFileSystem):
         return "testfs"
 
     def open(self, path, *args, **kwargs):
-        return super().open(path[len("testfs://"):], *args, **kwargs)
+        return super().open(path[len("testfs://") :], *args, **kwargs)
 
 
 def test_tokenizer_from_a_remote_filesystem_path(tmp_path):
@@ -202,8 +261,11 @@ def test_tokenizer_from_a_remote_filesystem_path(tmp_path):
     merged = tmp_path / "merged"
     merged.mkdir()
     shutil.copy(llama_style_model(), merged / "tokenizer.model")
-    cfg = load_config(None, [f"tokenize.tokenizer=testfs://{merged}"],
-                      {"stages": "normalize,tokenize", "output": "gs://bucket/out"})
+    cfg = load_config(
+        None,
+        [f"tokenize.tokenizer=testfs://{merged}"],
+        {"stages": "normalize,tokenize", "output": "gs://bucket/out"},
+    )
     params = cfg.stage_params["tokenize"]
     assert params.tokenizer == f"testfs://{merged}"  # remote paths are not made local
     assert cfg.output == "gs://bucket/out"
@@ -213,19 +275,26 @@ def test_tokenizer_from_a_remote_filesystem_path(tmp_path):
 
     stage = pickle.loads(pickle.dumps(TokenizeStage(params)))  # as a worker receives it
     stage.setup()
-    local = TokenizeStage(load_config(None, [f"tokenize.tokenizer={merged}"],
-                                      {"stages": "tokenize"}).stage_params["tokenize"])
+    local = TokenizeStage(
+        load_config(None, [f"tokenize.tokenizer={merged}"], {"stages": "tokenize"}).stage_params["tokenize"]
+    )
     local.setup()
     text = "Common Crawl 网页文本 tokenised on a worker."
-    assert stage.process({"id": "a", "text": text})["input_ids"] == local.process({"id": "a", "text": text})["input_ids"]
+    assert (
+        stage.process({"id": "a", "text": text})["input_ids"]
+        == local.process({"id": "a", "text": text})["input_ids"]
+    )
 
 
 def test_relative_paths_are_resolved_where_the_command_runs(tmp_path, monkeypatch):
     from pipeline.config import load_config
 
     monkeypatch.chdir(tmp_path)
-    cfg = load_config(None, ["exact_dedup.spill_dir=spill", "minhash_dedup.spill_dir=~/spill2"],
-                      {"input": ["data/*.warc.gz", "https://example.org/a.warc.gz"], "output": "out"})
+    cfg = load_config(
+        None,
+        ["exact_dedup.spill_dir=spill", "minhash_dedup.spill_dir=~/spill2"],
+        {"input": ["data/*.warc.gz", "https://example.org/a.warc.gz"], "output": "out"},
+    )
     assert cfg.input == [str(tmp_path / "data" / "*.warc.gz"), "https://example.org/a.warc.gz"]
     assert cfg.output == str(tmp_path / "out")
     assert cfg.stage_params["exact_dedup"].spill_dir == str(tmp_path / "spill")
@@ -262,11 +331,29 @@ def test_byte_ranges_of_a_file_read_every_record_exactly_once(step):
 
 def test_one_large_file_is_read_in_parallel_ranges_with_identical_output(tmp_path):
     big = WARC_DIR / "archivesunleashed__aut" / "example.warc.gz"  # 2.5 MB, 822 gzip members
-    args = ["--input", str(big), "--input", str(WARC_DIR / "chatnoir-eu__chatnoir-resiliparse" / "*.gz"),
-            "--no-progress", "--runner=DirectRunner"]
+    args = [
+        "--input",
+        str(big),
+        "--input",
+        str(WARC_DIR / "chatnoir-eu__chatnoir-resiliparse" / "*.gz"),
+        "--no-progress",
+        "--runner=DirectRunner",
+    ]
     assert main([*args, "--output", str(tmp_path / "whole"), "--set", "read.split_mb=0"]) == 0
-    assert main([*args, "--output", str(tmp_path / "split"), "--set", "read.split_mb=0.2",
-                 "--direct_num_workers=2", "--direct_running_mode=multi_processing"]) == 0
+    assert (
+        main(
+            [
+                *args,
+                "--output",
+                str(tmp_path / "split"),
+                "--set",
+                "read.split_mb=0.2",
+                "--direct_num_workers=2",
+                "--direct_running_mode=multi_processing",
+            ]
+        )
+        == 0
+    )
     whole, split = documents(tmp_path / "whole"), documents(tmp_path / "split")
     assert len(whole) > 30 and split == whole
     stats = [json.loads((tmp_path / d / "stats.json").read_text())["stages"] for d in ("whole", "split")]

@@ -22,8 +22,9 @@ def _docs(n: int, vocab: int, seed: int = 0) -> list[list[int]]:
     return [[1, *(rng.randrange(3, vocab) for _ in range(rng.randrange(0, 300))), 2] for _ in range(n)] + [[]]
 
 
-@pytest.mark.parametrize(("vocab", "arrow_type"), [(49953, pa.uint16()), (65535, pa.uint16()),
-                                                   (128256, pa.int32())])
+@pytest.mark.parametrize(
+    ("vocab", "arrow_type"), [(49953, pa.uint16()), (65535, pa.uint16()), (128256, pa.int32())]
+)
 def test_round_trip(tmp_path, vocab, arrow_type):
     docs = _docs(2500, vocab)
     docs[0][1] = vocab - 1  # the largest id must survive (no uint16 wrap)

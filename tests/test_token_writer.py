@@ -65,8 +65,12 @@ def runs(tmp_path_factory) -> dict[str, tuple[Path, list[dict]]]:
     # of a few documents, so each shard is gathered from many pieces written by several bundles.
     return {
         "one": (base / "one", run_writer(docs, base / "one", [], 0)),
-        "two": (base / "two", run_writer(docs, base / "two", [
-            "--direct_num_workers=2", "--direct_running_mode=multi_processing"], 3000)),
+        "two": (
+            base / "two",
+            run_writer(
+                docs, base / "two", ["--direct_num_workers=2", "--direct_running_mode=multi_processing"], 3000
+            ),
+        ),
     }
 
 
@@ -77,7 +81,9 @@ def test_spill_pieces_come_from_several_bundles(runs):
     assert len(bundles) >= 2 and len(pieces) > 4 * SHARDS
     assert sorted(f["tmp"] for f in files) == sorted(
         str(out / "tokens" / split / f".tmp-{RUN}" / f"{shard:05d}.arrow")
-        for split in ("train", "holdout") for shard in range(SHARDS))
+        for split in ("train", "holdout")
+        for shard in range(SHARDS)
+    )
 
 
 @pytest.mark.parametrize("name", ["one", "two"])
@@ -94,7 +100,8 @@ def test_shards_hold_every_document_once_in_hash_order(runs, name):
         assert manifest[f"tokens/{split}"]["tokens"] == sum(len(ids) for r in want for ids in r)
         # Shards committed, spill pieces and the temporary folder gone.
         assert sorted(p.name for p in (out / "tokens" / split).iterdir()) == [
-            shard_name(i, SHARDS) for i in range(SHARDS)]
+            shard_name(i, SHARDS) for i in range(SHARDS)
+        ]
     assert manifest["tokens/holdout"]["rows"] == sum(1 for d in docs if d.get("holdout"))
 
 
@@ -138,19 +145,30 @@ def test_a_retried_bundle_adds_no_rows(tmp_path):
 def test_equal_hashes_are_ordered_by_their_ids_whatever_the_piece_order(tmp_path):
     # The same id twice (e.g. an input listed twice) gives equal hashes: the packed ids decide, as they did
     # when rows were sorted as (hash, bytes) tuples.
-    rows = [("a", [1, 9, 2]), ("a", [1, 2]), ("b", [1, 5, 2]), ("a", [1, 9, 2]), ("c", []),
-            ("a", [1, 300, 2])]
+    rows = [
+        ("a", [1, 9, 2]),
+        ("a", [1, 2]),
+        ("b", [1, 5, 2]),
+        ("a", [1, 9, 2]),
+        ("c", []),
+        ("a", [1, 300, 2]),
+    ]
     docs = [{"id": doc_id, "input_ids": ids} for doc_id, ids in rows] * 3
     pieces = spill_bundle(docs, tmp_path, buffer_bytes=1)  # one document a piece
     assert max(len(paths) for paths in pieces.values()) >= 12  # the shard of "a" at least
     for key, paths in pieces.items():
         shard = int(key.split("/")[1])
-        mine = [(id_hash(d["id"], SEED), np.asarray(d["input_ids"], np.uint16).tobytes(), d["input_ids"])
-                for d in docs if (id_hash(d["id"], SEED) >> 24) % SHARDS == shard]
+        mine = [
+            (id_hash(d["id"], SEED), np.asarray(d["input_ids"], np.uint16).tobytes(), d["input_ids"])
+            for d in docs
+            if (id_hash(d["id"], SEED) >> 24) % SHARDS == shard
+        ]
         want = [ids for _, _, ids in sorted(mine)]
         for order in (paths, paths[::-1]):
             hashes, offsets, values = read_pieces(order, np.dtype(np.uint16))
-            got = [values[offsets[i]:offsets[i + 1]].tolist() for i in shuffle_order(hashes, offsets, values)]
+            got = [
+                values[offsets[i] : offsets[i + 1]].tolist() for i in shuffle_order(hashes, offsets, values)
+            ]
             assert got == want
 
 
@@ -164,8 +182,9 @@ def test_finalize_removes_spill_pieces_where_folders_do_not_exist(tmp_path, monk
     writer = WriteTrainingShards(str(tmp_path), RUN, SCHEMA, SHARDS, SEED)
     files = [writer.write(item) for item in pieces.items()]
     real_exists = FileSystems.exists
-    monkeypatch.setattr(FileSystems, "exists",
-                        staticmethod(lambda path: ".tmp-" not in path and real_exists(path)))
+    monkeypatch.setattr(
+        FileSystems, "exists", staticmethod(lambda path: ".tmp-" not in path and real_exists(path))
+    )
     finalize_output(files, str(tmp_path), RUN, {"tokens/train": SCHEMA, "tokens/holdout": SCHEMA}, {})
     left = [p for p in (tmp_path / "tokens").rglob("*") if p.is_file() and ".tmp-" in str(p)]
     assert not left

@@ -80,7 +80,9 @@ def test_missing_tokenizer_is_a_clear_error(tmp_path):
 def test_columns_match_the_values(model_path):
     stage = TokenizeStage(TokenizeParams(tokenizer=str(model_path)))
     stage.setup()
-    docs = [stage.process({"id": str(i), "url": "u", "text": t}) for i, t in enumerate(people_daily_lines()[:5])]
+    docs = [
+        stage.process({"id": str(i), "url": "u", "text": t}) for i, t in enumerate(people_daily_lines()[:5])
+    ]
     schema = pa.schema(list(TokenizeStage.columns.items()))
     table = pa.Table.from_pylist([{k: d[k] for k in TokenizeStage.columns} for d in docs], schema=schema)
     assert table.column("input_ids").to_pylist() == [d["input_ids"] for d in docs]

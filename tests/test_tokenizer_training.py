@@ -56,20 +56,41 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(workdir):
-    rc, out = _run(train_cli.main, [
-        "--input", str(workdir / "train.txt"), "--output", str(workdir / "zh.model"),
-        "--vocab-size", "6000", "--character-coverage", "0.995", "--seed", "1", "--quiet",
-    ])
+    rc, out = _run(
+        train_cli.main,
+        [
+            "--input",
+            str(workdir / "train.txt"),
+            "--output",
+            str(workdir / "zh.model"),
+            "--vocab-size",
+            "6000",
+            "--character-coverage",
+            "0.995",
+            "--seed",
+            "1",
+            "--quiet",
+        ],
+    )
     assert rc == 0, out
     return workdir / "zh.model", out
 
 
 @pytest.fixture(scope="module")
 def merged(workdir, trained):
-    rc, out = _run(merge_cli.main, [
-        "--base", str(llama_style_model()), "--extra", str(trained[0]), "--output", str(workdir / "merged"),
-        "--heldout", str(workdir / "heldout.txt"),
-    ])
+    rc, out = _run(
+        merge_cli.main,
+        [
+            "--base",
+            str(llama_style_model()),
+            "--extra",
+            str(trained[0]),
+            "--output",
+            str(workdir / "merged"),
+            "--heldout",
+            str(workdir / "heldout.txt"),
+        ],
+    )
     assert rc == 0, out
     return workdir / "merged", out
 
@@ -119,14 +140,21 @@ def test_long_lines_are_trained_on_not_skipped(tmp_path):
     assert min(map(len, lines)) > 1400 and len(lines) > 100
     corpus = tmp_path / "long.txt"
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    summary = train_cli.train([str(corpus)], tmp_path / "long.model", 3000, character_coverage=0.99, quiet=True)
+    summary = train_cli.train(
+        [str(corpus)], tmp_path / "long.model", 3000, character_coverage=0.99, quiet=True
+    )
     assert summary["lines_used"] == len(lines) and summary["longest_line_chars"] > 1400
     sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "long.model"))
     # Learned multi-character Chinese pieces: the long lines were actually used.
     assert sum(len(sp.id_to_piece(i).lstrip("▁")) >= 2 for i in range(sp.vocab_size())) > 500
     with pytest.raises(RuntimeError, match="sentences_.empty"):  # the default skips every line
-        spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(tmp_path / "dflt"),
-                                       vocab_size=3000, model_type="bpe", character_coverage=0.99)
+        spm.SentencePieceTrainer.train(
+            input=str(corpus),
+            model_prefix=str(tmp_path / "dflt"),
+            vocab_size=3000,
+            model_type="bpe",
+            character_coverage=0.99,
+        )
 
 
 def test_split_line_keeps_every_character():
@@ -142,13 +170,20 @@ def test_split_line_keeps_every_character():
 def test_reads_text_jsonl_and_arrow_documents_with_lang_filter(tmp_path):
     docs = tmp_path / "documents"
     docs.mkdir()
-    table = pa.table({"id": ["1", "2", "3"], "url": ["u"] * 3, "text": ["中文一", "english", "中文二"],
-                      "lang": ["zh", "en", "zh"]})
+    table = pa.table(
+        {
+            "id": ["1", "2", "3"],
+            "url": ["u"] * 3,
+            "text": ["中文一", "english", "中文二"],
+            "lang": ["zh", "en", "zh"],
+        }
+    )
     with ipc.new_stream(str(docs / "part-00000-of-00001.arrow"), table.schema) as writer:
         writer.write_table(table)
     records = ({"text": "中文三", "lang": "zh"}, {"text": "deutsch", "lang": "de"}, {"text": "x"})
-    (docs / "extra.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                                      encoding="utf-8")
+    (docs / "extra.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
     (tmp_path / "plain.txt").write_text("行一\n行二\n", encoding="utf-8")
     files = expand_inputs([str(docs), str(tmp_path / "*.txt")])
     assert [f.name for f in files] == ["extra.jsonl", "part-00000-of-00001.arrow", "plain.txt"]
@@ -174,7 +209,7 @@ def test_merge_keeps_base_and_appends_only_new_normal_pieces(merged, trained):
     extra = SpModel.load(trained[0])
     model = SpModel.load(merged[0] / "tokenizer.model")
     assert model.pieces[: len(base.pieces)] == base.pieces  # every base piece, id, score, type
-    appended = model.pieces[len(base.pieces):]
+    appended = model.pieces[len(base.pieces) :]
     assert len(appended) > 3000
     assert all(p.type == NORMAL for p in appended)
     names = [p.piece for p in model.pieces]
@@ -244,18 +279,29 @@ def _tiny(pieces: list[tuple[str, float, int]]) -> SpModel:
     )
 
 
-BASE_CHARS = [("ab", -1.0, NORMAL), ("a", -2.0, NORMAL), ("b", -3.0, NORMAL), ("c", -4.0, NORMAL),
-              ("d", -5.0, NORMAL)]
+BASE_CHARS = [
+    ("ab", -1.0, NORMAL),
+    ("a", -2.0, NORMAL),
+    ("b", -3.0, NORMAL),
+    ("c", -4.0, NORMAL),
+    ("d", -5.0, NORMAL),
+]
 # In the extra model "abcd" = "a" + ("bc" + "d"); in the merged model the base's "ab" wins first and
 # BPE gets stuck at [ab, c, d].
-EXTRA = [("bc", -1.0, NORMAL), ("bcd", -2.0, NORMAL), ("abcd", -3.0, NORMAL), ("a", -4.0, NORMAL),
-         ("<0x41>", 0.0, BYTE)]
+EXTRA = [
+    ("bc", -1.0, NORMAL),
+    ("bcd", -2.0, NORMAL),
+    ("abcd", -3.0, NORMAL),
+    ("a", -4.0, NORMAL),
+    ("<0x41>", 0.0, BYTE),
+]
 
 
 def test_stuck_piece_gets_its_intermediate():
     base, extra = _tiny(BASE_CHARS), _tiny(EXTRA)
-    naive = dataclasses.replace(base, pieces=base.pieces + [Piece("bc", -6.0), Piece("bcd", -7.0),
-                                                            Piece("abcd", -8.0)])
+    naive = dataclasses.replace(
+        base, pieces=base.pieces + [Piece("bc", -6.0), Piece("bcd", -7.0), Piece("abcd", -8.0)]
+    )
     assert unreachable_ids(naive, [8, 9, 10]) == [10]  # the check sees the problem
     result = merge_models(base, extra)
     assert result.appended == ["bc", "bcd", "abc", "abcd"]
@@ -291,9 +337,10 @@ def test_the_score_zero_recipe_would_fail_these_checks(merged):
     # Chinese-LLaMA's merge appends every piece with score 0: the same pieces, scored that way, make
     # sentencepiece and the HF tokenizer disagree. Guards against checks that cannot fail.
     model = SpModel.load(merged[0] / "tokenizer.model")
-    zero = dataclasses.replace(model, pieces=model.pieces[:32000] + [
-        dataclasses.replace(p, score=0.0) for p in model.pieces[32000:]])
-    lines = list(people_daily_lines()[HELDOUT_START:HELDOUT_START + 1000])
+    zero = dataclasses.replace(
+        model, pieces=model.pieces[:32000] + [dataclasses.replace(p, score=0.0) for p in model.pieces[32000:]]
+    )
+    lines = list(people_daily_lines()[HELDOUT_START : HELDOUT_START + 1000])
     agreement = {}
     for name, m in (("ours", model), ("zero", zero)):
         sp = spm.SentencePieceProcessor(model_proto=m.to_bytes())

@@ -323,8 +323,17 @@ def test_continued_pretraining_with_a_larger_tokenizer(
 
     out = tmp_path / "cpt"
     sets = (*FAST, "train.embed_only_steps=3", "train.grad_accum=2", "train.gradient_checkpointing=true")
-    rc = main(train_args(REPO / "configs" / "train_cpt.yaml", corpus["out_merged"], corpus["merged"], 6, *sets,
-                         model=trained, output=out))
+    rc = main(
+        train_args(
+            REPO / "configs" / "train_cpt.yaml",
+            corpus["out_merged"],
+            corpus["merged"],
+            6,
+            *sets,
+            model=trained,
+            output=out,
+        )
+    )
     assert rc == 0
     vocab = spm.SentencePieceProcessor(model_file=str(corpus["merged"])).get_piece_size()
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -361,7 +370,9 @@ def test_lora_embed_only_stage_freezes_adapters(
 def test_torchrun_ddp_matches_one_process(corpus: dict[str, Path], tmp_path: Path) -> None:
     """Two gloo ranks with one block each per step see the same blocks as one process with two, and (every
     block having the same number of targets without doc masking) the same averaged gradient."""
-    common = train_args(TINY, corpus["out_base"], corpus["base"], 4, *FAST, "data.doc_mask=false", "log.eval_every=2")
+    common = train_args(
+        TINY, corpus["out_base"], corpus["base"], 4, *FAST, "data.doc_mask=false", "log.eval_every=2"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
         [

@@ -28,8 +28,10 @@ def read_all(path) -> tuple[list[dict], Counter, Counter]:
 
 
 def record(rtype: str, body: bytes, rid: str, url: str = "https://example.com/") -> bytes:
-    head = (f"WARC/1.0\r\nWARC-Type: {rtype}\r\nWARC-Record-ID: <urn:uuid:{rid}>\r\nWARC-Target-URI: {url}\r\n"
-            f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"WARC/1.0\r\nWARC-Type: {rtype}\r\nWARC-Record-ID: <urn:uuid:{rid}>\r\nWARC-Target-URI: {url}\r\n"
+        f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     return head + body + b"\r\n\r\n"
 
 
@@ -51,19 +53,34 @@ def test_every_real_file_reads_without_failing():
     assert len(ids) == n_docs
     # A tolerant reader gets roughly 300 documents out of this folder; the rest are explained.
     assert n_docs >= 285, (n_docs, total)
-    for reason in ("truncated_gzip", "revisit_record", "http_status_not_ok", "not_html", "skipped_request_record"):
+    for reason in (
+        "truncated_gzip",
+        "revisit_record",
+        "http_status_not_ok",
+        "not_html",
+        "skipped_request_record",
+    ):
         assert total[reason] > 0, reason
 
 
 def test_truncated_gzip_keeps_the_records_before_it():
-    docs, drops, notes = read_all(WARC_DIR / "jeffharwell__CommonCrawlScalaTools/appended_zip_fragment_unexpected_eof.wet.gz")
+    docs, drops, notes = read_all(
+        WARC_DIR / "jeffharwell__CommonCrawlScalaTools/appended_zip_fragment_unexpected_eof.wet.gz"
+    )
     assert drops["truncated_gzip"] == 1
     assert len(docs) == 16  # the 15 whole conversions and the clipped last one, repaired
     assert notes["repaired_truncated_record"] == 1
 
 
-@pytest.mark.parametrize("name", ["corrupt_two_warcinfo.wet.gz", "corrupt_warcconversion_1.wet.gz",
-                                  "corrupt_starts_with_conversion.wet.gz", "filter_test_1.wet.gz"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "corrupt_two_warcinfo.wet.gz",
+        "corrupt_warcconversion_1.wet.gz",
+        "corrupt_starts_with_conversion.wet.gz",
+        "filter_test_1.wet.gz",
+    ],
+)
 def test_whole_file_gzip_is_read(name):
     # warcio reads one record of these (the file is one gzip member) and then fails.
     docs, drops, _ = read_all(WARC_DIR / "jeffharwell__CommonCrawlScalaTools" / name)
@@ -87,7 +104,9 @@ def test_brotli_and_gzip_bodies_are_decoded():
 
 
 def test_revisit_and_request_records_are_counted_not_kept():
-    docs, drops, _ = read_all(WARC_DIR / "ukwa__webarchive-discovery/BL-20140325122341434-00000-32090~opera~8443.warc.gz")
+    docs, drops, _ = read_all(
+        WARC_DIR / "ukwa__webarchive-discovery/BL-20140325122341434-00000-32090~opera~8443.warc.gz"
+    )
     assert drops["revisit_record"] == 55
     assert drops["skipped_request_record"] == 62
 
@@ -100,7 +119,9 @@ def test_not_a_warc_file_is_one_counted_drop(tmp_path):
 
 
 def test_corrupt_gzip_member_loses_only_itself():
-    members = [gzip.compress(record("conversion", f"text number {i}".encode(), f"id-{i}"), mtime=0) for i in range(3)]
+    members = [
+        gzip.compress(record("conversion", f"text number {i}".encode(), f"id-{i}"), mtime=0) for i in range(3)
+    ]
     bad = bytearray(members[1])
     bad[20:40] = b"\x00" * 20  # destroy the middle of member 2's deflate stream
     data = members[0] + bytes(bad) + members[2]
@@ -111,8 +132,11 @@ def test_corrupt_gzip_member_loses_only_itself():
 
 
 def test_garbage_between_members_is_skipped():
-    data = (gzip.compress(record("conversion", b"first", "a"), mtime=0) + b"GARBAGE" * 10
-            + gzip.compress(record("conversion", b"second", "b"), mtime=0))
+    data = (
+        gzip.compress(record("conversion", b"first", "a"), mtime=0)
+        + b"GARBAGE" * 10
+        + gzip.compress(record("conversion", b"second", "b"), mtime=0)
+    )
     items = list(read_warc(io.BytesIO(data), "mem"))
     assert [i["text"] for i in items if isinstance(i, dict)] == ["first", "second"]
     assert [i.reason for i in items if isinstance(i, Drop)] == ["bad_gzip"]

@@ -28,8 +28,14 @@ def zh_warc(tmp_path_factory):
     with open(warc, "wb") as out:
         for i, (url, html, _) in enumerate(pages):
             # No charset in the HTTP header: <meta> or detection must find it, as on the real web.
-            record = warc_record("response", url, http_response(html, "text/html"),
-                                 "application/http; msgtype=response", f"zh-{i}", "2024-05-20T00:00:00Z")
+            record = warc_record(
+                "response",
+                url,
+                http_response(html, "text/html"),
+                "application/http; msgtype=response",
+                f"zh-{i}",
+                "2024-05-20T00:00:00Z",
+            )
             out.write(gzip.compress(record, mtime=0))
     return pages, warc
 

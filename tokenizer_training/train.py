@@ -99,7 +99,9 @@ def train(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--input", nargs="+", required=True, help="files, globs or directories (.txt/.jsonl/.arrow)")
+    ap.add_argument(
+        "--input", nargs="+", required=True, help="files, globs or directories (.txt/.jsonl/.arrow)"
+    )
     ap.add_argument("--output", required=True, help="model path, e.g. zh.model")
     ap.add_argument("--vocab-size", type=int, default=20000)
     ap.add_argument("--lang", default=None, help="only JSONL/Arrow records with this lang (e.g. zh)")
@@ -107,15 +109,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-lines", type=int, default=2_000_000, help="reservoir-sample this many lines")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--character-coverage", type=float, default=0.9995)
-    ap.add_argument("--max-line-chars", type=int, default=DEFAULT_MAX_LINE_CHARS,
-                    help="longer lines are cut at sentence ends into pieces of at most this many characters")
+    ap.add_argument(
+        "--max-line-chars",
+        type=int,
+        default=DEFAULT_MAX_LINE_CHARS,
+        help="longer lines are cut at sentence ends into pieces of at most this many characters",
+    )
     ap.add_argument("--num-threads", type=int, default=None)
     ap.add_argument("--quiet", action="store_true", help="hide sentencepiece's trainer log")
     args = ap.parse_args(argv)
     summary = train(
-        args.input, args.output, args.vocab_size, lang=args.lang, model_type=args.model_type,
-        sample_lines=args.sample_lines, seed=args.seed, character_coverage=args.character_coverage,
-        max_line_chars=args.max_line_chars, num_threads=args.num_threads, quiet=args.quiet,
+        args.input,
+        args.output,
+        args.vocab_size,
+        lang=args.lang,
+        model_type=args.model_type,
+        sample_lines=args.sample_lines,
+        seed=args.seed,
+        character_coverage=args.character_coverage,
+        max_line_chars=args.max_line_chars,
+        num_threads=args.num_threads,
+        quiet=args.quiet,
     )
     for key, value in summary.items():
         print(f"{key}: {value}")

@@ -134,13 +134,17 @@ def _get(cfg: TrainConfig, dotted: str) -> Any:
 def validate(cfg: TrainConfig) -> TrainConfig:
     for key, allowed in CHOICES.items():
         if _get(cfg, key) not in allowed:
-            raise ConfigError(f"config key '{key}': must be one of {', '.join(allowed)}, got {_get(cfg, key)!r}")
+            raise ConfigError(
+                f"config key '{key}': must be one of {', '.join(allowed)}, got {_get(cfg, key)!r}"
+            )
     for key in POSITIVE:
         value = _get(cfg, key)
         if value is not None and value <= 0:
             raise ConfigError(f"config key '{key}': must be > 0, got {value!r}")
     if not 0.0 <= cfg.data.holdout_fraction < 1.0:
-        raise ConfigError(f"config key 'data.holdout_fraction': must be in [0, 1), got {cfg.data.holdout_fraction!r}")
+        raise ConfigError(
+            f"config key 'data.holdout_fraction': must be in [0, 1), got {cfg.data.holdout_fraction!r}"
+        )
     embeddings_trainable = cfg.train.mode == "full" or any(
         m in ("embed_tokens", "lm_head") for m in cfg.lora.modules_to_save
     )

@@ -22,6 +22,8 @@ def write_token_shards(
     paths = []
     for shard in range(num_shards):
         path = Path(directory) / shard_name(shard, num_shards)
-        write_token_shard(path, docs[shard::num_shards], vocab_size, bos_id, eos_id, batch_rows=rows_per_batch)
+        write_token_shard(
+            path, docs[shard::num_shards], vocab_size, bos_id, eos_id, batch_rows=rows_per_batch
+        )
         paths.append(path)
     return paths
