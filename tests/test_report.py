@@ -26,7 +26,7 @@ STATS = {
             "counts": {},
         },
         "quality": {"in": 500, "out": 400, "dropped": {"quality_low_score": 100}, "counts": {}},
-        "write": {"in": 400, "out": 400, "dropped": {}, "counts": {}},
+        "write": {"in": 400, "out": 400, "dropped": {}, "counts": {"lang.zh": 300, "lang.en": 100}},
     }
 }
 
@@ -96,7 +96,8 @@ def test_report_sections_and_plots():
     for reason in ("lang_not_allowed", "gopher_dup_ngram", "quality_low_score", "empty_text"):
         assert reason in page
     assert "1,000 documents read, 400 written (40.0%)" in page
-    assert "langid counts" in page and "min_score: 0.65" in page
+    # The language mix is that of the documents written (400), not of all langid saw (950).
+    assert "Language mix (documents written)" in page and "min_score: 0.65" in page
 
 
 def test_document_text_is_escaped_and_truncated():
@@ -111,3 +112,20 @@ def test_empty_inputs_still_render():
     page = build_report({"stages": {}}, [], {})
     assert "No stage statistics" in page and "Nothing was dropped" in page and "langid did not run" in page
     assert not re.search(r"<svg", page)
+
+
+def test_examples_show_their_true_length_and_the_cli_reads_a_runs_samples(tmp_path):
+    """Samples carry the first 600 characters of a document and its full length; the report
+    shows the full length. ``python -m pipeline.report`` reads a run's samples.json."""
+    import json
+
+    from pipeline.report import main
+
+    long_doc = {"text": "字" * 600, "n_chars": 12_345, "lang": "zh", "kept": True}
+    page = build_report(STATS, [long_doc], {})
+    assert "12,345 chars" in page and "600 chars" not in page
+    (tmp_path / "stats.json").write_text(json.dumps(STATS))
+    (tmp_path / "samples.json").write_text(json.dumps([long_doc], ensure_ascii=False))
+    main(["--stats", str(tmp_path / "stats.json"), "--samples", str(tmp_path / "samples.json"),
+          "--output", str(tmp_path / "report.html")])  # fmt: skip
+    assert "12,345 chars" in (tmp_path / "report.html").read_text()
