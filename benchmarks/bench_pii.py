@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 from benchmarks.text_assets import people_daily_lines  # noqa: E402
 from stages.pii import DEFAULT_REPLACEMENTS, PIIStage  # noqa: E402
 
@@ -82,10 +83,54 @@ def labelled_scores() -> None:
     )
 
 
+def devset_scores(part: str, show: int) -> None:
+    """Per-type recall and per-kind look-alike survival on one part of benchmarks/pii_devset.py."""
+    import pii_devset
+
+    pii, looks = pii_devset.build(part)
+    stage = PIIStage()
+    per_type: dict[str, list[int]] = {}
+    misses = []
+    for text, value, typ in pii:
+        out = stage.process({"text": text})["text"]
+        ok = value not in out and stage.replacements[typ] in out
+        per_type.setdefault(typ, [0, 0])[0] += ok
+        per_type[typ][1] += 1
+        if not ok:
+            misses.append((typ, text, out))
+    per_kind: dict[str, list[int]] = {}
+    changed = []
+    for text, kind in looks:
+        out = stage.process({"text": text})["text"]
+        per_kind.setdefault(kind, [0, 0])[0] += out == text
+        per_kind[kind][1] += 1
+        if out != text:
+            changed.append((kind, text, out))
+    hit, n = sum(a for a, _ in per_type.values()), len(pii)
+    kept, m = sum(a for a, _ in per_kind.values()), len(looks)
+    print(
+        f"devset part {part}: recall {hit}/{n} = {hit / n:.3f}; look-alikes unchanged {kept}/{m} = {kept / m:.4f}"
+    )
+    print("  recall per type:", ", ".join(f"{t} {a}/{b}={a / b:.3f}" for t, (a, b) in per_type.items()))
+    print("  unchanged per kind:", ", ".join(f"{k} {a}/{b}" for k, (a, b) in per_kind.items()))
+    for row in misses[:show] + changed[:show]:
+        print("   ", row)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=21)
+    ap.add_argument(
+        "--devset",
+        choices=["tune", "held", "both"],
+        help="score the multi-locale labelled set (benchmarks/pii_devset.py) instead of timing",
+    )
+    ap.add_argument("--show", type=int, default=0, help="with --devset: print this many misses of each kind")
     args = ap.parse_args()
+    if args.devset:
+        for part in ("tune", "held") if args.devset == "both" else (args.devset,):
+            devset_scores(part, args.show)
+        return
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, single process")
     for name, docs in (
         ("en (CC WET filter_test_1)", english_docs()),
