@@ -541,12 +541,33 @@ def _find_secrets(text: str) -> list[Span]:
         (_GITHUB_FINE_GRAINED, "github_pat_", ""),
         (_GITLAB, "gl", _WORD + "_-"),
         (_SLACK, "xox", _WORD),
-        (_JWT, "eyJ", _WORD + "_-"),
     ):
         if lit in text:
             spans.extend(Span(m.start(), m.end(), "secret") for m in _bounded(pat, text, bad))
+    if "eyJ" in text:
+        spans += _find_jwts(text)
     if "hooks.slack.com" in text:
         spans.extend(Span(m.start(1), m.end(1), "secret") for m in _SLACK_HOOK.finditer(text))
+    return spans
+
+
+_JWT_RUN = re.compile(r"[A-Za-z0-9_\-.]{1,12300}")
+
+
+def _find_jwts(text: str) -> list[Span]:
+    """JWTs, trying each run of token characters once: retrying _JWT at every "eyJ" of a run
+    ("eyJeyJeyJ...") would rescan up to 2 KB per start."""
+    spans = []
+    run_end = 0
+    i = text.find("eyJ")
+    while i >= 0:
+        if i >= run_end:
+            run_end = _JWT_RUN.match(text, i).end()
+            if i == 0 or text[i - 1] not in _WORD + "_-":
+                m = _JWT.match(text, i)
+                if m is not None:
+                    spans.append(Span(m.start(), m.end(), "secret"))
+        i = text.find("eyJ", i + 3)
     return spans
 
 
@@ -626,7 +647,7 @@ def _glued_left(text: str, i: int) -> bool:
     if sep not in " -/":
         return False
     j = i - 2
-    while j >= 0 and text[j] in _DIGITS:
+    while j >= 0 and text[j] in _DIGITS and i - 2 - j <= 4:  # (bounded walk)
         j -= 1
     return i - 2 - j <= 4
 
