@@ -274,7 +274,11 @@ def country_code_len(digits: str) -> int:
 _FULLWIDTH_CLUSTER = re.compile("[\uff10-\uff19][\uff10-\uff19\uff01-\uff5e \u3000\\-./()+]{5,}")
 _FULLWIDTH_DIGITS = tuple(chr(c) for c in range(0xFF10, 0xFF1A))
 _FULLWIDTH_MARGIN = 24  # "ＴＥＬ", "ＧＢ３６ ＣＺＲＺ " before the digits, a check letter after
-_FULLWIDTH_TO_ASCII = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+# Digits, letters and the punctuation numbers are written with; not the CJK list and sentence
+# marks "，：；" ("６５０９１０４０，６５０９２１４０" is two numbers, not 65,091,040...).
+_FULLWIDTH_TO_ASCII = {
+    ord(c) + 0xFEE0: ord(c) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+-./()@#_"
+}
 
 
 def ascii_view(text: str) -> str:
@@ -374,7 +378,7 @@ _PHONE_CN_MOBILE = re.compile(
 # Next to a phone word, any number of phone length: compact national numbers (07700900501,
 # 0156002807, 09xxxxxxxx), numbers written without their trunk 0, Korean/Japanese groupings.
 _PHONE_IN_CONTEXT = re.compile(
-    r"(?<![0-9])(?:\+(?=[1-9]))?(?:\([0-9]{1,5}\)[ ]?)?[0-9]{1,13}(?:[ \-./][0-9]{1,8}){0,5}"
+    r"(?<![0-9])(?:\+(?=[1-9]))?(?:\([0-9]{1,5}\)[ ]?)?[0-9]{1,13}(?:[ \-./][0-9]{2,8}){0,5}"
     r"(?![0-9]|[.,\-][0-9])" + _EXT
 )
 _PHONE_WORDS = re.compile(
@@ -404,6 +408,9 @@ def _near_phone_word(text: str, start: int, end: int) -> bool:
 
 # A label glued to the number, common in CJK pages: "TEL070-6956-0423", "Tel.0755-...", "FAX:03-...".
 _PHONE_LABEL = re.compile(r"(?i)(?:tel|fax|phone|mobile?|mob|cell|handy)[.:]?$")
+_IP_WORDS = re.compile(
+    r"(?i)(?<![a-z])(?:ip|address|server|host|adresse|serveur|hôte)|地址|服务器|伺服器|主机|主機|アドレス|サーバ|ホスト|주소|서버|호스트"
+)
 _IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![0-9]|\.[0-9])")
 # Dotted quads after these words are versions or section numbers, not addresses; so are product
 # tokens of a user agent ("Chrome/120.0.6099.109") and Gecko's "rv:1.9.1.20".
@@ -859,12 +866,27 @@ def _cn_mobile_ok(m: re.Match[str]) -> bool:
     return True
 
 
+def _code_or_serial(text: str, start: int, end: int) -> bool:
+    """Part of a code ("粤B-20050235", "ISO-9001") or a registration number ("京ICP备05022684号",
+    "许可证10120170007号"): phone numbers are not followed by 号."""
+    if start >= 2 and text[start - 1] in "-/" and text[start - 2] in _ASCII_ALNUM:
+        return True
+    return end < len(text) and text[end] in "号號"
+
+
+_YEAR_RANGE = re.compile(r"(?:19|20)[0-9]{2}[ ]?[\-/–][ ]?(?:19|20)[0-9]{2}")
+
+
 def _in_context_ok(m: re.Match[str]) -> bool:
     """A number next to a phone word: phone length, not a date, dots only as the one separator."""
     core = _strip_ext(m.group())
     seps = {c for c in core if c in " -./"}
     if "." in seps and (len(seps) > 1 or core.count(".") < 2):
         return False  # "12.5", "3.14159265"
+    if seps == {"."} and all(len(g) == 3 for g in core.split(".")[1:]):
+        return False  # thousands: "589.647.355"
+    if _ZIP4_SHAPE.fullmatch(core) or _YEAR_RANGE.fullmatch(core):
+        return False  # ZIP+4, "© 2000-2024"
     digits = "".join(c for c in core if c in _DIGITS)
     if core[0] == "+":
         cc = country_code_len(digits)
@@ -903,6 +925,8 @@ def _find_phones(text: str, w: _Window) -> list[Span]:
         if _before(text, m.start()) in _ASCII_ALNUM and not _PHONE_LABEL.search(
             text, max(0, m.start() - 8), m.start()
         ):
+            continue
+        if _code_or_serial(text, m.start(), m.end()):
             continue
         if _near_phone_word(text, m.start(), m.end()):
             spans.append(Span(m.start(), m.end(), "phone"))
@@ -1024,6 +1048,14 @@ def find_pii(text: str, types: frozenset[str] | None = None, ip_scope: str = "al
         return []
     if protected is not None:
         cands = [s for s in cands if s.type == "secret" or s.type == "email" or not protected(s)]
+    if scan is not text:
+        # Dotted quads written fullwidth are mostly figures in CJK tables ("１．３０．９０．５"
+        # is 1.3 0.9 0.5 run together): such an address needs a word for it nearby.
+        cands = [
+            s
+            for s in cands
+            if s.type != "ip" or text[s.start] == scan[s.start] or _near(_IP_WORDS, scan, s.start, s.end)
+        ]
     return resolve_overlaps(cands, len(text))
 
 
