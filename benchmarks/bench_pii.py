@@ -83,36 +83,49 @@ def labelled_scores() -> None:
     )
 
 
+def bootstrap_interval(hits: list[bool], reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of ``hits``."""
+    import random
+
+    rng = random.Random(seed)
+    n = len(hits)
+    means = sorted(sum(rng.choices(hits, k=n)) / n for _ in range(reps))
+    return means[int(0.025 * reps)], means[int(0.975 * reps) - 1]
+
+
 def devset_scores(part: str, show: int) -> None:
-    """Per-type recall and per-kind look-alike survival on one part of benchmarks/pii_devset.py."""
+    """Per-type recall and per-kind look-alike survival on one part of benchmarks/pii_devset.py,
+    with 95% bootstrap intervals."""
     import pii_devset
 
     pii, looks = pii_devset.build(part)
     stage = PIIStage()
-    per_type: dict[str, list[int]] = {}
+    per_type: dict[str, list[bool]] = {}
     misses = []
     for text, value, typ in pii:
         out = stage.process({"text": text})["text"]
         ok = value not in out and stage.replacements[typ] in out
-        per_type.setdefault(typ, [0, 0])[0] += ok
-        per_type[typ][1] += 1
+        per_type.setdefault(typ, []).append(ok)
         if not ok:
             misses.append((typ, text, out))
-    per_kind: dict[str, list[int]] = {}
+    per_kind: dict[str, list[bool]] = {}
     changed = []
     for text, kind in looks:
         out = stage.process({"text": text})["text"]
-        per_kind.setdefault(kind, [0, 0])[0] += out == text
-        per_kind[kind][1] += 1
+        per_kind.setdefault(kind, []).append(out == text)
         if out != text:
             changed.append((kind, text, out))
-    hit, n = sum(a for a, _ in per_type.values()), len(pii)
-    kept, m = sum(a for a, _ in per_kind.values()), len(looks)
-    print(
-        f"devset part {part}: recall {hit}/{n} = {hit / n:.3f}; look-alikes unchanged {kept}/{m} = {kept / m:.4f}"
-    )
-    print("  recall per type:", ", ".join(f"{t} {a}/{b}={a / b:.3f}" for t, (a, b) in per_type.items()))
-    print("  unchanged per kind:", ", ".join(f"{k} {a}/{b}" for k, (a, b) in per_kind.items()))
+
+    def fmt(hits: list[bool]) -> str:
+        lo, hi = bootstrap_interval(hits)
+        return f"{sum(hits)}/{len(hits)} = {sum(hits) / len(hits):.3f} [{lo:.3f}, {hi:.3f}]"
+
+    all_hits = [h for v in per_type.values() for h in v]
+    all_kept = [k for v in per_kind.values() for k in v]
+    print(f"devset part {part}: recall {fmt(all_hits)}; look-alikes unchanged {fmt(all_kept)}")
+    for t, hits in per_type.items():
+        print(f"  recall {t}: {fmt(hits)}")
+    print("  unchanged per kind:", ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in per_kind.items()))
     for row in misses[:show] + changed[:show]:
         print("   ", row)
 

@@ -306,12 +306,10 @@ def ascii_view(text: str) -> str:
     return "".join(parts)
 
 
-# A digit cluster: >= 6 digits joined by at most two phone-ish separator characters (phones,
-# cards, IDs ...) or a dotted quad (IPv4). Years, prices and versions open no window. Starting
-# with a plain [0-9] keeps sre's fast charset scan.
-_CLUSTER = re.compile(
-    r"[0-9](?:(?:[ \-./()+]{0,2}[0-9]){5,}|[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?:[ \-./()+]{0,2}[0-9]){0,64})"
-)
+# A digit cluster: a run of digits and phone-ish separators with >= 6 digits (phones, cards,
+# IDs ...) or 3 dots (IPv4). Years, prices and versions open no window. A plain [0-9] followed by
+# one repeated character class keeps sre's fast charset scan and never backtracks.
+_CLUSTER = re.compile(r"[0-9][0-9 \-./()+]{5,}")
 _BEFORE = 8  # "+", "(", "00", "(+86)" before the first digit
 _AFTER = 16  # extensions: " ext. 1234", "转123"
 _IBAN_BEFORE = 32  # an IBAN may start with letter groups before its first digit cluster
@@ -689,11 +687,11 @@ def _cluster_windows(text: str, protected) -> list[_Window]:
     n = len(text)
     for m in _CLUSTER.finditer(text):
         start, end = m.span()
-        if protected is not None and protected(Span(start, end, "")):
-            continue
         s = m.group()
         digits = len(s.translate(_SEPARATORS_DELETED))
         dots = s.count(".")
+        if digits < 6 and dots < 3 or protected is not None and protected(Span(start, end, "")):
+            continue
         plus = "+" in text[max(0, start - 2) : end]
         letter = start > 0 and (
             text[start - 1] in _UPPER or text[start - 1] == " " and start > 1 and text[start - 2] in _UPPER
