@@ -1,6 +1,8 @@
 """Throughput of the pii stage on real text with few matches, plus the labelled-set scores.
 
     python benchmarks/bench_pii.py [--repeat 5]
+    python benchmarks/bench_pii.py --devset both [--show 20]   # multi-locale labelled set, per type
+    python benchmarks/bench_pii.py --linear                    # adversarial / dense inputs, 100 KB vs 1 MB
 
 English: the conversion records of the real CommonCrawl WET fragment
 ``shared/data/warc/jeffharwell__CommonCrawlScalaTools/filter_test_1.wet.gz`` (read tolerantly: one
@@ -130,6 +132,33 @@ def devset_scores(part: str, show: int) -> None:
         print("   ", row)
 
 
+def linearity(repeat: int) -> None:
+    """CPU time of find_pii on the adversarial inputs and dense-PII documents of tests/test_pii.py
+    at 100 KB and 1 MB (min of --repeat), and on a 43,000-email page (issue 18: 58 s before)."""
+    from test_pii import ADVERSARIAL, DENSE_UNITS
+
+    from stages.pii import find_pii
+
+    def cpu(text: str) -> float:
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.process_time()
+            find_pii(text)
+            best = min(best, time.process_time() - t0)
+        return best
+
+    cases = dict(ADVERSARIAL)
+    for unit, _, token in DENSE_UNITS:
+        cases[f"dense {token} {unit.strip()[:24]}"] = lambda n, u=unit: u * (n // len(u))
+    print(f"{'input':48s} {'100 KB ms':>10s} {'1 MB ms':>10s} {'ratio':>6s}")
+    for name, make in cases.items():
+        small, big = cpu(make(100_000)), cpu(make(1_000_000))
+        print(f"{name:48s} {small * 1000:10.1f} {big * 1000:10.1f} {big / max(small, 1e-6):6.1f}")
+    page = "".join(f"user{i:05d}@mail.com " for i in range(43_000))
+    t = cpu(page)
+    print(f"43,000 emails, {len(page.encode()) / 1e3:.0f} KB: {t * 1000:.0f} ms, {len(find_pii(page))} spans")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=21)
@@ -139,7 +168,11 @@ def main() -> None:
         help="score the multi-locale labelled set (benchmarks/pii_devset.py) instead of timing",
     )
     ap.add_argument("--show", type=int, default=0, help="with --devset: print this many misses of each kind")
+    ap.add_argument("--linear", action="store_true", help="time adversarial and dense-PII inputs instead")
     args = ap.parse_args()
+    if args.linear:
+        linearity(max(1, min(args.repeat, 3)))
+        return
     if args.devset:
         for part in ("tune", "held") if args.devset == "both" else (args.devset,):
             devset_scores(part, args.show)
