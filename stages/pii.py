@@ -273,8 +273,8 @@ def country_code_len(digits: str) -> int:
 
 # Fullwidth forms (U+FF01..FF5E: "１３８", "（０１０）", "ＡＢ") are read as their ASCII
 # counterparts around runs of six or more fullwidth characters that start with a digit (shorter
-# runs are dates and counts, and hold no PII; a single repeated character class scans fast). The mapping keeps every index, so spans found in the ASCII view cut the
-# original.
+# runs are dates and counts, and hold no PII; a single repeated character class scans fast).
+# The mapping keeps every index, so spans found in the ASCII view cut the original.
 _FULLWIDTH_CLUSTER = re.compile("[\uff10-\uff19][\uff10-\uff19\uff01-\uff5e \u3000\\-./()+]{5,}")
 _FULLWIDTH_DIGITS = tuple(chr(c) for c in range(0xFF10, 0xFF1A))
 _FULLWIDTH_MARGIN = 24  # "ＴＥＬ", "ＧＢ３６ ＣＺＲＺ " before the digits, a check letter after
@@ -288,9 +288,8 @@ _FULLWIDTH_TO_ASCII = {
 def ascii_view(text: str) -> str:
     """``text`` with the fullwidth ASCII forms around fullwidth digit runs replaced by ASCII,
     same length (``text`` itself when there are none)."""
-    if text.isascii() or not any(
-        c in text for c in _FULLWIDTH_DIGITS
-    ):  # (single-character searches are fast)
+    # (str.isascii is O(1); single-character searches are fast)
+    if text.isascii() or not any(c in text for c in _FULLWIDTH_DIGITS):
         return text
     parts = []
     pos = 0
@@ -810,10 +809,6 @@ def _find_passports(text: str) -> list[Span]:
 def _strip_ext(s: str) -> str:
     m = _EXT_TAIL.search(s)
     return s[: m.start()] if m else s
-
-
-def _ndigits(s: str) -> int:
-    return sum(c in _DIGITS for c in s)
 
 
 def _intl_ok(m: re.Match[str]) -> bool:
