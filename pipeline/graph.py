@@ -66,11 +66,12 @@ class OneInputPerPath(beam.DoFn):
     def process(self, element):
         path, sizes = element
         sizes = list(sizes)
+        # The run's input files and bytes travel with the tallies (manifest provenance).
+        tally = {"inputs.files": 1, "inputs.bytes": sizes[0] or 0}
         if len(sizes) > 1:
             log.warning("input %s is named %d times; it is read once", path, len(sizes))
-            yield beam.pvalue.TaggedOutput(
-                STATS, {"read.in": len(sizes) - 1, "read.drop.duplicate_input": len(sizes) - 1}
-            )
+            tally.update({"read.in": len(sizes) - 1, "read.drop.duplicate_input": len(sizes) - 1})
+        yield beam.pvalue.TaggedOutput(STATS, tally)
         yield path, sizes[0]
 
 
@@ -172,14 +173,6 @@ class ReadFile(beam.DoFn):
         yield from tally.emit()
 
 
-def sum_pairs(pairs) -> tuple[int, int]:
-    files = size = 0
-    for count, nbytes in pairs:
-        files += count
-        size += nbytes
-    return files, size
-
-
 def sum_tallies(tallies) -> dict[str, int]:
     total: Counter[str] = Counter()
     for tally in tallies:
@@ -226,11 +219,6 @@ def build_pipeline(
         | "read" >> beam.ParDo(ReadFile(options, total_bytes, show_progress)).with_outputs(STATS, main="docs")
     )
     ctx.stats += [expanded[STATS], unique[STATS], read[STATS]]
-    input_summary = (
-        unique.files
-        | "input sizes" >> beam.Map(lambda item: (1, item[1] or 0))
-        | "sum inputs" >> beam.CombineGlobally(sum_pairs)
-    )
     docs = read.docs
     if write.holdout_fraction > 0:
         # Mark the held-out split before any step: dedup keeps a held-out document over its training
@@ -324,7 +312,6 @@ def build_pipeline(
             [step.name for step in steps],
             samples=beam.pvalue.AsSingleton(all_samples),
             tallies=beam.pvalue.AsSingleton(tallies),
-            input_summary=beam.pvalue.AsSingleton(input_summary),
         )
     )
 
@@ -339,7 +326,6 @@ def finish_run(
     step_names: list[str],
     samples: list[dict[str, Any]],
     tallies: dict[str, int],
-    input_summary: tuple[int, int],
 ) -> dict[str, Any]:
     """The run's last step, on a worker: stats.json, samples.json and report.html from the tallies
     and samples the graph collected, then the commit (pipeline.writer.commit_output)."""
@@ -360,9 +346,12 @@ def finish_run(
     for problem in problems:
         log.warning("stats do not add up: %s", problem)
     stats["accounting"] = problems or "ok"
-    count, size = input_summary if input_summary else (0, 0)
     provenance = {
-        "inputs": {"given": run.get("inputs", []), "files": count, "bytes": size},
+        "inputs": {
+            "given": run.get("inputs", []),
+            "files": tallies.get("inputs.files", 0),
+            "bytes": tallies.get("inputs.bytes", 0),
+        },
         "started": _iso(started) if started is not None else None,
         "finished": _iso(finished),
         **{k: v for k, v in run.items() if k not in ("inputs", "started", "run_id")},

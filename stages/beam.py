@@ -94,16 +94,14 @@ class TooManyErrors(RuntimeError):
 
 class ErrorBudget:
     """Counts one step's errors on a worker and stops the run when they stop being one-offs:
-    more than ``max_errors`` AND more than ``max_share`` of the documents the step saw there."""
+    more than ``max_errors`` AND more than ``max_share`` of the documents the step saw there
+    (``seen``: the caller counts documents that went well, ``failed`` counts the others)."""
 
     def __init__(self, step: str, max_errors: int, max_share: float):
         self.step, self.max_errors, self.max_share = step, max_errors, max_share
         self.errors = 0
         self.seen = 0
         self.first = ""
-
-    def ok(self) -> None:
-        self.seen += 1
 
     def failed(self, detail: str) -> None:
         self.seen += 1
@@ -132,15 +130,17 @@ class ApplyStage(beam.DoFn):
 
     def setup(self):
         self.stage.setup()
-        self.budget = ErrorBudget(self.stage.name, self.max_errors, self.max_error_share)
-        self.clock = CpuClock(f"{self.stage.name}.cpu_ns")
+        name = self.stage.name
+        self.budget = ErrorBudget(name, self.max_errors, self.max_error_share)
+        self.clock = CpuClock(f"{name}.cpu_ns")
+        self.key_in, self.key_out, self.key_drop = f"{name}.in", f"{name}.out", f"{name}.drop."
 
     def start_bundle(self):
         self.tally = BundleCounts()
 
     def process(self, doc):
-        name = self.stage.name
-        self.tally.add(f"{name}.in")
+        counts = self.tally.counts
+        counts[self.key_in] += 1
         started = self.clock.start()
         try:
             result = self.stage.process(dict(doc))
@@ -148,14 +148,14 @@ class ApplyStage(beam.DoFn):
             result = error_drop(exc)
             self.budget.failed(result.detail)
         else:
-            self.budget.ok()
+            self.budget.seen += 1
         self.clock.stop(started, self.tally)
         if isinstance(result, Drop):
-            self.tally.add(f"{name}.drop.{result.reason}")
+            counts[self.key_drop + result.reason] += 1
             if self.keep_rejected:
-                yield TaggedOutput(REJECTED, rejected_record(doc, name, result))
+                yield TaggedOutput(REJECTED, rejected_record(doc, self.stage.name, result))
             return
-        self.tally.add(f"{name}.out")
+        counts[self.key_out] += 1
         yield result
 
     def finish_bundle(self):
