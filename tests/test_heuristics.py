@@ -125,7 +125,7 @@ def test_per_language_values_and_their_validation(zh):
     # The English-only rule does not run on Chinese, Chinese stop words do not apply to English.
     assert ZH.min_mean_word_length is None and EN.min_mean_word_length == 3.0
     assert "的" in ZH.stop_words and "的" not in EN.stop_words
-    mine = HeuristicsParams(per_language={"zh": {**p.per_language["zh"], "min_words": 1000}})
+    mine = HeuristicsParams(per_language={"zh": {**p.per_language["zh"], "min_words": 10**6}})
     stage = HeuristicsStage(mine)
     assert stage.process({"id": "z", "url": "", "text": zh, "lang": "zh"}).reason == "gopher_too_few_words"
     assert not isinstance(HeuristicsStage().process({"id": "z", "url": "", "text": zh, "lang": "zh"}), Drop)
