@@ -215,7 +215,9 @@ def main() -> None:
             if isinstance(result, Drop):
                 reasons[result.reason] += 1
         share = sum(reasons.values()) / max(len(texts), 1)
-        print(f"| {name} | {kind} | {share:.1%} | {', '.join(f'{r} {k}' for r, k in reasons.most_common())} |")
+        print(
+            f"| {name} | {kind} | {share:.1%} | {', '.join(f'{r} {k}' for r, k in reasons.most_common())} |"
+        )
     print("\n(max rules: p0.5 means the value 0.5% of good documents exceed; min rules: fall below)")
     print(f"median good document: {statistics.median(len(t) for n in good for t in sets[n][1])} characters")
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from pipeline.warc import Problem, WarcRecord, decompressed_chunks, iter_records
+from pipeline.wiki_dump import WIKI_DUMP_NAME, read_wiki_dump
 from stages.base import Doc, Drop
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
@@ -32,6 +33,8 @@ def input_format(path: str) -> str:
         return "jsonl"
     if name.endswith(".arrow"):
         return "arrow"
+    if WIKI_DUMP_NAME.search(name):
+        return "wiki"
     # Plain text, one document a line; "x.warc.txt"-style names are archives (cc_net ships one).
     if name.endswith((".txt", ".txt.gz")) and ".warc" not in name and ".wet" not in name:
         return "text"
@@ -67,6 +70,8 @@ def read_file(
         yield from read_text_lines(raw, source)
     elif fmt == "arrow":
         yield from read_arrow(raw, source)
+    elif fmt == "wiki":
+        yield from read_wiki_dump(raw, source)
     else:
         yield from read_warc(raw, source, extract_enabled, start, end)
 
