@@ -26,7 +26,8 @@ from typing import BinaryIO
 
 from stages.base import Doc, Drop
 
-WIKI_DUMP_NAME = re.compile(r"pages-articles.*\.xml(\.bz2|\.gz)?$|\.xml\.bz2$")
+# zhwiki-20240501-pages-articles.xml.bz2, ...-pages-articles1.xml-p1p187712.bz2, any *.xml.bz2
+WIKI_DUMP_NAME = re.compile(r"pages-(articles|meta-current)[^/]*\.xml|\.xml\.bz2$")
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _REF = re.compile(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>", re.S | re.I)

@@ -214,7 +214,15 @@ def _page_tree(html: bytes):
     return HTMLTree.parse(bytes_to_str(html, detect_encoding(html)))
 
 
-def link_list_pages(half: str, per_page: int = 40) -> list[tuple[str, str]]:
+def full_page_text(html: bytes) -> str:
+    """Everything a page shows as text (no main-content selection): the "whole-page dump"."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return extract_plain_text(_page_tree(html), main_content=False)
+
+
+@functools.cache
+def link_list_pages(half: str, per_page: int = 40) -> tuple[tuple[str, str], ...]:
     """Generated junk from real pages: the anchor texts of one real Chinese page (navigation,
     related-article lists, tag clouds), ``per_page`` a document, one link a line, as an extractor
     renders a link list."""
@@ -226,21 +234,20 @@ def link_list_pages(half: str, per_page: int = 40) -> list[tuple[str, str]]:
         anchors = [a for a in anchors if a]
         for i in range(0, len(anchors) - per_page // 2, per_page):
             out.append((f"links:{name}:{i}", "\n".join(anchors[i : i + per_page])))
-    return out
+    return tuple(out)
 
 
-def boilerplate_pages(half: str) -> list[tuple[str, str]]:
+@functools.cache
+def boilerplate_pages(half: str) -> tuple[tuple[str, str], ...]:
     """Generated junk from real pages: what a real Chinese page shows around its hand-annotated
     main text (the page's full text before the first and after the last line that belongs to
     the annotation: menus, headers, footers, related-link lists), as one document. Lines between
     are left out: the annotation does not always cover all of the content (comments, captions)."""
-    from resiliparse.extract.html2text import extract_plain_text
-
     out = []
     for name, html, main in zh_html_pages():
         if split_half(name) != half or not main:
             continue
-        full = extract_plain_text(_page_tree(html), main_content=False)
+        full = full_page_text(html)
         lines = [s for s in (line.strip() for line in full.split("\n")) if s]
         in_main = [i for i, s in enumerate(lines) if len(s) >= 4 and s in main]
         if not in_main:
@@ -248,7 +255,7 @@ def boilerplate_pages(half: str) -> list[tuple[str, str]]:
         around = lines[: in_main[0]] + lines[in_main[-1] + 1 :]
         if sum(map(len, around)) >= 100:
             out.append((f"boilerplate:{name}", "\n".join(around)))
-    return out
+    return tuple(out)
 
 
 def repeated_line_pages(texts: list[str], n_pages: int, seed: int) -> list[tuple[str, str]]:
