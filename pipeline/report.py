@@ -110,7 +110,9 @@ def language_figure(mix: Counter[str], source: str) -> str:
     return _svg(fig)
 
 
-def histogram_figure(samples: list[dict[str, Any]], key: str, title: str, log: bool) -> str:
+def histogram_figure(
+    samples: list[dict[str, Any]], key: str, title: str, log: bool, threshold: float | None = None
+) -> str:
     kept = [float(s[key]) for s in samples if s.get(key) is not None and s.get("kept")]
     dropped = [float(s[key]) for s in samples if s.get(key) is not None and not s.get("kept")]
     if not kept and not dropped:
@@ -125,10 +127,22 @@ def histogram_figure(samples: list[dict[str, Any]], key: str, title: str, log: b
     ax.hist([kept, dropped], bins=bins, stacked=True, label=["kept", "dropped"], color=["#4c72b0", "#c44e52"])
     if log:
         ax.set_xscale("log")
+    if threshold is not None:
+        ax.axvline(threshold, color="#333333", linestyle="--", linewidth=1)
+        ax.text(threshold, ax.get_ylim()[1] * 0.95, f" threshold {threshold:g}", fontsize=8, va="top")
     ax.set_title(title)
     ax.set_ylabel("sampled documents")
     ax.legend()
     return _svg(fig)
+
+
+def quality_threshold(config: dict[str, Any]) -> float | None:
+    """The quality stage's keep threshold when it ran in threshold mode (the line on the histogram)."""
+    quality = config.get("quality") or {}
+    if "quality" not in (config.get("stages") or []) or quality.get("mode", "threshold") != "threshold":
+        return None
+    threshold = quality.get("threshold")
+    return float(threshold) if isinstance(threshold, (int, float)) else None
 
 
 def _n_chars(sample: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +216,9 @@ def build_report(stats: dict[str, Any], samples: list[dict[str, Any]], config: d
         "<h2>Document length</h2>",
         histogram_figure(samples, "n_chars", "Characters per document", log=True),
         "<h2>Quality score</h2>",
-        histogram_figure(samples, "quality_score", "fastText quality score (P(positive))", log=False),
+        histogram_figure(
+            samples, "quality_score", "fastText quality score (P(positive))", False, quality_threshold(config)
+        ),
         "<h2>Kept examples</h2>",
         examples_table(samples, kept=True),
         "<h2>Dropped examples</h2>",

@@ -111,3 +111,13 @@ def test_empty_inputs_still_render():
     page = build_report({"stages": {}}, [], {})
     assert "No stage statistics" in page and "Nothing was dropped" in page and "langid did not run" in page
     assert not re.search(r"<svg", page)
+
+
+def test_quality_histogram_shows_the_threshold_line():
+    with_quality = {"stages": ["langid", "quality"], "quality": {"mode": "threshold", "threshold": 0.42}}
+    page = build_report(STATS, _samples(), with_quality)
+    assert "threshold 0.42" in page
+    # Annotate and Pareto modes keep by no fixed score: no line.
+    annotate = {"stages": ["quality"], "quality": {"mode": "annotate", "threshold": 0.42}}
+    assert "threshold 0.42" not in build_report(STATS, _samples(), annotate)
+    assert "threshold 0.5" not in build_report(STATS, _samples(), {"stages": ["langid"]})
