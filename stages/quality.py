@@ -301,7 +301,8 @@ def pareto_keep(doc_id: str, score: float, alpha: float, seed: int = 0) -> bool:
 
 MODES = ("threshold", "pareto", "annotate")
 TRAIN_HINT = (
-    "train one with `python -m stages.quality train --positive ... --negative ... --output model.bin`"
+    "train one with `python -m stages.quality train --positive REFERENCE... --negative CRAWL... "
+    "--output quality.bin`, or leave quality out of `stages`"
 )
 
 
@@ -379,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--threads", type=int, default=0, help="0: up to 4; 1: reproducible")
     t.add_argument("--holdout", type=float, default=0.1, help="fraction of each class held out")
     t.add_argument("--max-chars", type=int, default=4000)
-    t.add_argument("--max-docs", type=int, default=0, help="read at most this many documents per class")
+    t.add_argument(
+        "--max-docs", type=int, default=100_000, help="read at most this many documents per class (0: all)"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--tokens", default="chars", help="chars | whitespace | sentencepiece:PATH | hf:PATH")
     t.add_argument("--positive-label", default=POSITIVE)

@@ -263,3 +263,25 @@ def _validate_error(params: QualityParams) -> str:
     except ValueError as exc:
         return str(exc)
     return ""
+
+
+def test_recommended_config_runs_the_quality_stage(model_path, tmp_path, monkeypatch):
+    """configs/cc_zh_en.yaml selects quality: without a model it is a one-line config error naming
+    the key and the command that builds one; with one (annotate mode here) every kept document
+    has its score."""
+    from conftest import read_shards
+
+    from pipeline.config import ConfigError, load_config
+    from pipeline.run import main as run_main
+
+    config = str(REPO / "configs" / "cc_zh_en.yaml")
+    monkeypatch.chdir(tmp_path)  # quality.bin is relative to where the command runs: not here
+    with pytest.raises(ConfigError, match=r"config key 'quality.model'.*python -m stages.quality train"):
+        load_config(config)
+    out = tmp_path / "out"
+    sets = ["--set", f"quality.model={model_path}", "--set", "quality.mode=annotate"]
+    assert run_main(["--config", config, "--output", str(out), "--no-progress", *sets]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stages"]["quality"]["in"] == stats["stages"]["quality"]["out"] > 0
+    scores = read_shards(out / "documents").column("quality_score").to_pylist()
+    assert scores and all(0.0 <= s <= 1.0 for s in scores)
