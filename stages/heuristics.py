@@ -1,15 +1,18 @@
 """Heuristic quality rules from Gopher (Rae et al. 2021), C4 (Raffel et al. 2020) and FineWeb
 (Penedo et al. 2024), each with its own drop reason and threshold, made correct for Chinese.
 
-Chinese without a segmenter: the unit that English counts as a *word* is, in a document with
-CJK text, each CJK character (plus each whitespace-separated non-CJK run, so embedded English
-or numbers count as words). For pure English text this is exactly ``text.split()``, so one
-definition serves both. Whether a document is treated as CJK comes from its ``lang`` (zh, ja)
-when langid ran, else from the text (CJK characters outnumber other words). CJK mode changes
-only what cannot carry over: the mean-word-length rule is skipped (a character is not a word),
-Chinese stop words replace English ones, and the short-line length is in characters
-(``short_line_length_cjk``). Chinese sentence punctuation (。！？；：“”…) always counts as
-terminal punctuation.
+Per language: ``HeuristicsParams`` holds the English values, and ``per_language`` what differs
+for a language (any field; ``null`` switches a rule off). A document's language is its ``lang``
+when langid ran, else ``zh`` for text in which CJK characters outnumber other words. So a rule
+that only makes sense for English (mean word length) does not run on Chinese, and Chinese stop
+words and line lengths do not apply to English. ``ZH_OVERRIDES`` says for each Chinese value why
+it differs from FineWeb-2's ``cmn_Hani`` configuration.
+
+Chinese without a segmenter (``cjk_characters``): the unit that English counts as a *word* is
+each CJK character (plus each whitespace-separated non-CJK run, so embedded English or numbers
+count as words), and a word is ``cjk_chars_per_word`` of them. For pure English text tokens are
+exactly ``text.split()``, so one definition serves both. Chinese sentence punctuation
+(。！？；：“”…) always counts as terminal punctuation.
 
 Two kinds of rules, kept apart:
 - ``c4_clean_lines`` *modifies* text (C4's line removal: lines without terminal punctuation,

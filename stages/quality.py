@@ -1,9 +1,16 @@
 """fastText quality classifier (GPT-3's recipe: curated text as positives, raw crawl as negatives).
 
 Train:  ``python -m stages.quality train --positive GLOB... --negative GLOB... --output model.bin``
-reads JSONL (field ``text``), Arrow IPC stream (column ``text``), WET (``*.wet``, ``*.wet.gz``:
-conversion records) and plain ``.txt`` (one document per line), holds out ``--holdout`` of
-each class and prints precision/recall of the positive class on it.
+reads files like the pipeline does (``pipeline.inputs.documents_in``: JSONL, the pipeline's Arrow
+output, WARC/WET, plain ``.txt``, Wikipedia XML dumps), holds out ``--holdout`` of each class
+(by URL, so one page's clean text and raw dump never sit on both sides), scales epochs and
+learning rate to the number of examples (``auto_schedule``) and prints held-out precision,
+recall and balanced accuracy. A model whose held-out separation is at chance is not written and
+the command exits 1 (``--force`` saves it anyway).
+
+Labels and text conventions are options, so models trained elsewhere work too: the positive
+label (DCLM: ``__label__hq``) and how text becomes words (``Featurizer``: ``chars``,
+``whitespace``, sentencepiece or Hugging Face tokenizer pieces).
 
 Chinese has no spaces, so ``features`` puts a space around every CJK character: fastText then
 sees characters as words and, with ``wordNgrams >= 2``, character bigrams, which is what a word
@@ -15,7 +22,8 @@ prediction is linear in what it reads.
 Stage: writes ``quality_score`` = P(positive) in [0, 1]. ``mode: threshold`` keeps documents with
 ``score >= threshold`` (``threshold: 0`` keeps everything); ``mode: pareto`` keeps a document when
 ``pareto(alpha) > 1 - score`` (GPT-3, alpha = 9), with the random draw seeded by the document id
-so a rerun keeps exactly the same documents.
+so a rerun keeps exactly the same documents; ``mode: annotate`` keeps every document and only
+writes the score (RedPajama-V2 style).
 """
 
 from __future__ import annotations
