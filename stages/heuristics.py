@@ -232,9 +232,7 @@ def _same_kind(value: Any, default: Any) -> bool:
     if isinstance(default, (int, float)):
         return isinstance(value, (int, float))
     if isinstance(default, list):
-        return isinstance(value, list) and all(
-            _same_kind(v, default[0]) if default else True for v in value
-        )
+        return isinstance(value, list) and all(_same_kind(v, default[0]) if default else True for v in value)
     return isinstance(value, type(default))
 
 
