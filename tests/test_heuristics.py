@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from filters_corpus import en_annotated, peoples_daily
+from filters_corpus import en_annotated, link_list_pages, peoples_daily
 
 from stages.base import Drop
 from stages.heuristics import (
@@ -361,3 +361,20 @@ def test_top_ngram_ties_do_not_depend_on_hash_order():
     ids, lengths = token_ids("a bbbb a bbbb", False)
     # "a" and "bbbb" both occur twice: the longer one counts, whatever their hashes.
     assert top_ngram_fraction(ids, 1, lengths, int(lengths.sum())) == 2 * 4 / 10
+
+
+def test_c4_mostly_removed(zh):
+    """A real link list (anchor texts of a real page) with one real paragraph: C4 line removal
+    leaves the paragraph, which is most of nothing: dropped as c4_mostly_removed."""
+    links = "\n".join(text for _, text in link_list_pages("tune")[:3])
+    paragraph = zh.split("\n")[0]
+    assert len(paragraph) < 0.2 * len(links)
+    p = dataclasses.replace(ZH, **OFF, per_language={})
+    assert p.c4_remove_lines and p.max_c4_removed_ratio == 0.8
+    stage = HeuristicsStage(p)
+    mostly_links = stage.process({"id": "l", "url": "", "text": f"{links}\n{paragraph}", "lang": "zh"})
+    assert isinstance(mostly_links, Drop) and mostly_links.reason == "c4_mostly_removed"
+    assert float(mostly_links.detail) > 0.8
+    kept = stage.process({"id": "z", "url": "", "text": zh + "\n" + links[:200], "lang": "zh"})
+    assert not isinstance(kept, Drop)
+    assert EN.max_c4_removed_ratio is None  # English: C4 as published
