@@ -12,7 +12,9 @@ with the default configuration, and the outcome of every record is tallied per s
 split into a tuning half and a held-out half by a fixed hash of its name (``split_half``); the
 heuristics were tuned on the tuning half only.
 
-    python benchmarks/bench_zh_filtering.py [--chinesewebtext DIR] [--halves tune heldout]
+    python benchmarks/bench_zh_filtering.py [--chinesewebtext DIR] [--halves tune heldout] [--quality-model M]
+
+``--quality-model`` adds the quality stage (threshold 0.5) to the same run.
 
 Spam text is never printed, only counts and reasons.
 """
@@ -151,7 +153,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--chinesewebtext", help="folder with ChineseWebText's dirty.jsonl (fasttext/data/)")
     ap.add_argument("--halves", nargs="+", default=["tune", "heldout"], choices=["tune", "heldout"])
+    ap.add_argument("--quality-model", help="also run the quality stage (threshold 0.5) with this model")
     args = ap.parse_args()
+    stages = STAGES + (",quality" if args.quality_model else "")
     with tempfile.TemporaryDirectory() as tmp:
         warc = Path(tmp) / "bench.warc.gz"
         labels = build_warc(warc, args.halves, args.chinesewebtext)
@@ -162,14 +166,16 @@ def main() -> None:
             "--output",
             str(out),
             "--stages",
-            STAGES,
+            stages,
             "--keep-rejected",
             "--no-progress",
         ]
+        if args.quality_model:
+            argv += ["--set", f"quality.model={args.quality_model}"]
         if run_pipeline(argv) != 0:
             raise SystemExit("pipeline run failed")
         result = tally(out, labels)
-    print(f"`python -m pipeline.run --stages {STAGES}` (defaults), one run over every set below\n")
+    print(f"`python -m pipeline.run --stages {stages}` (defaults), one run over every set below\n")
     print("| set | half | documents | kept | share kept | share dropped | drops by stage:reason |")
     print("|---|---|---:|---:|---:|---:|---|")
     for (set_name, half), r in sorted(result.items()):
