@@ -76,6 +76,7 @@ _P = np.uint64(1_000_003)
 _TRAILING_REFS = "0123456789[] \u3000"
 _CLOSE_NOTE = {"）": "（", ")": "("}
 _SENTENCE_END = re.compile("[。！？]")
+_AFTER_SENTENCE = frozenset(_TRAILING_REFS) | frozenset(_CLOSE_NOTE)
 
 
 def ends_sentence(line: str, prose_line_chars: int | None = None) -> bool:
@@ -83,8 +84,12 @@ def ends_sentence(line: str, prose_line_chars: int | None = None) -> bool:
     real pages: a citation or a count ("。[3]", "。37") and a closing note in brackets
     ("……正在收粮。（蒋林摄）", "……公布。(新华社)"), common in Chinese news and encyclopedia text.
     With ``prose_line_chars``, a line at least that long with a sentence end anywhere counts too."""
+    if line.endswith(TERMINAL_PUNCT):
+        return True
     if prose_line_chars is not None and len(line) >= prose_line_chars and _SENTENCE_END.search(line):
         return True
+    if line[-1:] not in _AFTER_SENTENCE:
+        return False
     s = line.rstrip(_TRAILING_REFS)
     if s[-1:] in _CLOSE_NOTE:
         start = s.rfind(_CLOSE_NOTE[s[-1]])
