@@ -334,7 +334,16 @@ def _crawl(lo: int, hi: int, edited: bool) -> list[dict]:
 def _run_cli(args: list[str]) -> dict:
     start = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
-        [sys.executable, "-m", "pipeline.run", "--no-progress", "--stages", "minhash_dedup", *args],
+        [
+            sys.executable,
+            "-m",
+            "pipeline.run",
+            "--no-progress",
+            "--overwrite",
+            "--stages",
+            "minhash_dedup",
+            *args,
+        ],
         check=True,
         capture_output=True,
         cwd=Path(__file__).resolve().parents[1],

@@ -97,6 +97,7 @@ def time_beam(path: Path, out: Path) -> tuple[float, int]:
             "--stages",
             "extract,normalize",
             "--no-progress",
+            "--overwrite",
             "--runner=DirectRunner",
             "--direct_num_workers=1",
         ],

@@ -86,6 +86,7 @@ def run_pipeline(inputs: list[str], out: Path, stages: str, extra: list[str] = (
         "--tokenizer",
         tokenizer_path(),
         "--no-progress",
+        "--overwrite",  # repeats write into the same folder
         *extra,
     ]
     for path in inputs:
@@ -141,9 +142,9 @@ def bench_stages(corpus: dict, repeats: int) -> dict:
     """CPU seconds of each pure stage core over the same documents (one process, no Beam)."""
     import pyarrow as pa
 
-    from pipeline.readers import read_file
+    from pipeline.readers import ReadOptions, read_file
     from pipeline.writer import doc_to_row, document_schema
-    from stages import load_stage_class
+    from stages import load_step_class
     from stages.base import Drop
 
     def clock(fn) -> float:
@@ -156,13 +157,14 @@ def bench_stages(corpus: dict, repeats: int) -> dict:
 
     def read(path: str, extract: bool) -> list[dict]:
         with open(path, "rb") as fh:
-            return [d for d in read_file(fh, path, "warc", extract) if isinstance(d, dict)]
+            options = ReadOptions(extract_enabled=extract)
+            return [d for d in read_file(fh, path, "warc", options) if isinstance(d, dict)]
 
     result: dict = {}
     wet_path, warc_path = corpus["files"]["wet"][0], corpus["files"]["warc"][0]
     result["read_wet"] = clock(lambda: read(wet_path, False))
     result["read_warc"] = clock(lambda: read(warc_path, True))
-    extract = load_stage_class("extract")()
+    extract = load_step_class("extract")()
     extract.setup()
     html_docs = read(warc_path, True)
     result["extract"] = clock(lambda: [extract.process(dict(d)) for d in html_docs])
@@ -170,7 +172,7 @@ def bench_stages(corpus: dict, repeats: int) -> dict:
     docs = read(wet_path, False)
     tokens = 0
     for name in ("normalize", "exact_dedup", "minhash_dedup", "pii", "tokenize"):
-        cls = load_stage_class(name)
+        cls = load_step_class(name)
         params = cls.Params(tokenizer=tokenizer_path()) if name == "tokenize" else cls.Params()
         stage = cls(params)
         stage.setup()

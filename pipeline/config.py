@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import reprlib
 import types
 import typing
 from importlib import resources
@@ -19,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from stages import STAGE_ORDER, StageNotImplemented, load_stage_class
-from stages.base import Params
+from stages import StepTypeError, load_step_class
+from stages.base import Params, Stage
 
 
 class ConfigError(ValueError):
@@ -33,6 +35,17 @@ class ReadParams(Params):
     # A gzipped WARC/WET file larger than this is read as byte ranges of this size by several
     # workers (members are whole records in CommonCrawl files); 0 reads every file whole.
     split_mb: float = 64.0
+    # Document field -> the input's column or key, for JSONL and Parquet inputs named otherwise,
+    # e.g. {text: content, lang: language}; fields not named here use their own name.
+    fields: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        from stages.base import BASE_FIELDS, STEP_FIELDS
+
+        for field in self.fields:
+            if field not in BASE_FIELDS and field not in STEP_FIELDS:
+                known = ", ".join([*BASE_FIELDS, *STEP_FIELDS])
+                raise ValueError(f"fields: {field!r} is not a document field ({known})")
 
 
 @dataclasses.dataclass
@@ -53,47 +66,144 @@ class WriteParams(Params):
 
 
 @dataclasses.dataclass
+class TopLevelParams(Params):
+    keep_rejected: bool = False  # write dropped documents to OUTPUT/rejected/ with stage and reason
+    # A step (or the reader) that raises on a document drops it as step_error / reader_error; when a
+    # worker sees more than max_errors of them in one step AND they are more than max_error_share of
+    # what that step saw there, the failure is systematic and the run stops with the first error.
+    max_errors: int = 100
+    max_error_share: float = 0.01
+
+    def validate(self) -> None:
+        if self.max_errors < 0:
+            raise ValueError(f"max_errors: must be >= 0, got {self.max_errors}")
+        if not 0.0 <= self.max_error_share <= 1.0:
+            raise ValueError(f"max_error_share: must be in [0, 1], got {self.max_error_share}")
+
+
+@dataclasses.dataclass
+class StepConfig:
+    """One entry of the ``steps:`` list: its name in the run, its type, its validated parameters."""
+
+    name: str
+    type: str  # a built-in type name (stages.STEP_TYPES) or an import path "pkg.module:Class"
+    params: Params
+
+    def build(self) -> Stage:
+        stage = load_step_class(self.type)(self.params)
+        stage.name = self.name
+        return stage
+
+
+@dataclasses.dataclass
 class RunConfig:
     input: list[str]
     output: str
-    stages: list[str]
+    steps: list[StepConfig]  # the selected steps, in the order of the steps: list
     keep_rejected: bool
     read: ReadParams
     write: WriteParams
-    stage_params: dict[str, Params]  # only for the selected stages
     source_files: list[str]  # the config files merged, for the manifest
+    listed: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the whole steps: list, resolved
+    max_errors: int = 100
+    max_error_share: float = 0.01
+
+    @property
+    def step_names(self) -> list[str]:
+        return [step.name for step in self.steps]
+
+    def step(self, name: str) -> StepConfig:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    def params(self, name: str) -> Any:
+        """The parameters of the selected step called ``name``."""
+        return self.step(name).params
+
+    def steps_of_type(self, step_type: str) -> list[StepConfig]:
+        return [step for step in self.steps if step.type == step_type]
 
     def resolved(self) -> dict[str, Any]:
         """The effective configuration as plain data (for manifest.json and the report)."""
-        out: dict[str, Any] = {
+        return {
             "input": self.input,
             "output": self.output,
-            "stages": self.stages,
+            "stages": self.step_names,
             "keep_rejected": self.keep_rejected,
+            "max_errors": self.max_errors,
+            "max_error_share": self.max_error_share,
             "read": dataclasses.asdict(self.read),
             "write": dataclasses.asdict(self.write),
+            "steps": self.listed,
         }
-        for name, params in self.stage_params.items():
-            out[name] = dataclasses.asdict(params)
-        return out
 
 
-TOP_LEVEL = {"input", "output", "stages", "keep_rejected", "read", "write"}
+TOP_LEVEL = {
+    "input",
+    "output",
+    "steps",
+    "stages",
+    "keep_rejected",
+    "max_errors",
+    "max_error_share",
+    "read",
+    "write",
+}
+# Keys of a step's mapping that are not parameters.
+STEP_KEYS = ("type", "enabled")
+_STEP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def default_config_path() -> Path:
     return Path(str(resources.files("configs").joinpath("default.yaml")))
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+# A configuration is a few hundred values. YAML aliases can make a 1 KB file expand to billions
+# (the "billion laughs"), and nesting can be deep enough to exhaust recursion: both are refused
+# with one line, in bounded memory and time, before anything walks or prints the value.
+MAX_CONFIG_NODES = 100_000
+MAX_CONFIG_DEPTH = 64
+
+
+def parse_yaml(text: str, what: str) -> Any:
+    """``yaml.safe_load`` with the bounds above; ``what`` names the source in errors."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}".splitlines()[0]) from None
+        raise ConfigError(f"{what} is not valid YAML: {exc}".splitlines()[0]) from None
+    except RecursionError:
+        raise ConfigError(f"{what} is nested too deeply (more than {MAX_CONFIG_DEPTH} levels)") from None
+    nodes = 0
+    stack = [(data, 1)]
+    while stack:  # counts shared (aliased) values each time they are used, as expansion would
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_CONFIG_NODES:
+            raise ConfigError(f"{what} expands to more than {MAX_CONFIG_NODES:,} values (YAML aliases?)")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{what} is nested too deeply (more than {MAX_CONFIG_DEPTH} levels)")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in (*value.keys(), *value.values()))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return data
+
+
+def short(value: Any) -> str:
+    """A bounded repr for error messages: a huge or deep value must not become a huge message."""
+    return reprlib.repr(value)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"config file {str(path)!r} cannot be read: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    data = parse_yaml(text, f"config file {str(path)!r}")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -118,8 +228,10 @@ def apply_set(data: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"--set {assignment!r}: expected section.key=value")
     keys = path.strip().split(".")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = parse_yaml(raw, f"--set {path}") if raw.strip() else ""
+    except ConfigError as exc:
+        if "not valid YAML" not in str(exc):
+            raise
         value = raw
     node = data
     for key in keys[:-1]:
@@ -197,11 +309,13 @@ def build_params(cls: type, data: Any, section: str, check: bool = True) -> Any:
         try:
             values[key] = _coerce(value, hint)
         except TypeError:
-            raise ConfigError(f"config key '{label}': expected {_type_name(hint)}, got {value!r}") from None
+            raise ConfigError(
+                f"config key '{label}': expected {_type_name(hint)}, got {short(value)}"
+            ) from None
     try:
         params = cls(**values)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"config key {section!r}: {exc}") from None
+        raise ConfigError(f"config key {section!r}: {short(str(exc))}") from None
     validate = getattr(params, "validate", None)
     if check and callable(validate):
         try:
@@ -233,22 +347,67 @@ def absolute_path_params(params: Params) -> None:
             setattr(params, field.name, [absolute_local(v) if isinstance(v, str) else v for v in value])
 
 
-def parse_stages(value: Any, key: str = "stages") -> list[str]:
-    if isinstance(value, str):
-        names = [s.strip() for s in value.split(",") if s.strip()]
-    elif isinstance(value, list) and all(isinstance(s, str) for s in value):
-        names = value
-    else:
-        raise ConfigError(f"config key {key!r}: expected a list of stage names")
-    for name in names:
-        if name not in STAGE_ORDER:
+def parse_step_list(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``steps:`` -> [(name, mapping)]. An item is a step name (``- pii``) or a one-key mapping
+    ``{name: {type: ..., enabled: ..., <params>}}``; ``type`` defaults to the name."""
+    if not isinstance(value, list):
+        raise ConfigError("config key 'steps': expected a list of steps (e.g. '- extract: {}')")
+    out: list[tuple[str, dict[str, Any]]] = []
+    for index, item in enumerate(value):
+        if isinstance(item, str):
+            name, body = item, {}
+        elif isinstance(item, dict) and len(item) == 1:
+            ((name, body),) = item.items()
+            body = {} if body is None else body
+        else:
             raise ConfigError(
-                f"config key {key!r}: unknown stage {name!r} (stages: {', '.join(STAGE_ORDER)})"
+                f"config key 'steps[{index}]': expected a step name or a one-key mapping name: {{type: ..., params}}"
             )
-    if not names:
-        raise ConfigError(f"config key {key!r}: no stage selected")
-    # Always run in pipeline order, whatever order they were named in.
-    return [name for name in STAGE_ORDER if name in names]
+        if not isinstance(name, str) or not _STEP_NAME.fullmatch(name) or name in TOP_LEVEL:
+            raise ConfigError(
+                f"config key 'steps[{index}]': {name!r} is not a valid step name "
+                "(letters, digits, _ and -; not a top-level key)"
+            )
+        if not isinstance(body, dict):
+            raise ConfigError(f"config key 'steps.{name}': expected a mapping of parameters")
+        if any(name == seen for seen, _ in out):
+            raise ConfigError(
+                f"config key 'steps.{name}': two steps are named {name!r} (names must be unique)"
+            )
+        out.append((name, dict(body)))
+    return out
+
+
+def parse_selection(value: Any, names: list[str], key: str = "stages") -> list[str]:
+    """``stages`` / ``--stages``: a subset of the step names, always run in list order."""
+    if isinstance(value, str):
+        wanted = [s.strip() for s in value.split(",") if s.strip()]
+    elif isinstance(value, list) and all(isinstance(s, str) for s in value):
+        wanted = value
+    else:
+        raise ConfigError(f"config key {key!r}: expected a list of step names")
+    for name in wanted:
+        if name not in names:
+            raise ConfigError(f"config key {key!r}: unknown step {name!r} (steps: {', '.join(names)})")
+    if not wanted:
+        raise ConfigError(f"config key {key!r}: no step selected")
+    return [name for name in names if name in wanted]
+
+
+def build_step(name: str, body: dict[str, Any], selected: bool) -> StepConfig:
+    """Validate one step's mapping: its type, ``enabled``, and its parameters against the type's
+    Params (``validate()`` only when it runs: e.g. a model file must exist then)."""
+    step_type = body.pop("type", name)
+    body.pop("enabled", None)
+    if not isinstance(step_type, str) or not step_type:
+        raise ConfigError(f"config key '{name}.type': expected a step type name or import path")
+    try:
+        cls = load_step_class(step_type)
+    except StepTypeError as exc:
+        raise ConfigError(f"config key '{name}.type': {exc}") from None
+    params = build_params(cls.Params, body, name, check=selected)
+    absolute_path_params(params)
+    return StepConfig(name, step_type, params)
 
 
 def load_config(
@@ -256,7 +415,12 @@ def load_config(
     sets: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> RunConfig:
-    """Defaults <- config file <- CLI overrides (``overrides`` holds --input/--output/--stages...)."""
+    """Defaults <- config file <- CLI overrides (``overrides`` holds --input/--output/--stages...).
+
+    The pipeline is the ``steps:`` list (a config file's list replaces the default one whole). A
+    top-level section named after a step (``langid:``, or ``--set langid.min_score=0.7``) overrides
+    that step's parameters. ``stages`` selects steps by name; without it, every step whose
+    ``enabled`` is not false runs."""
     sources = [str(default_config_path())]
     data = load_yaml(default_config_path())
     if config_file:
@@ -268,11 +432,42 @@ def load_config(
     for assignment in sets or []:
         apply_set(data, assignment)
 
+    listed = parse_step_list(data.get("steps", []))
+    names = [name for name, _ in listed]
     for key in data:
-        if key not in TOP_LEVEL and key not in STAGE_ORDER:
+        if key not in TOP_LEVEL and key not in names:
             raise ConfigError(
-                f"config key {key!r}: unknown key (sections: {', '.join(sorted(TOP_LEVEL))}, stages)"
+                f"config key {key!r}: unknown key (sections: {', '.join(sorted(TOP_LEVEL))}; "
+                f"steps: {', '.join(names)})"
             )
+    bodies = {}
+    for name, body in listed:
+        section = data.get(name)
+        if section is not None and not isinstance(section, dict):
+            raise ConfigError(f"config key {name!r}: expected a mapping, got {type(section).__name__}")
+        bodies[name] = merge(body, section or {})
+    for name, body in bodies.items():
+        if not isinstance(body.get("enabled", True), bool):
+            raise ConfigError(f"config key '{name}.enabled': expected bool, got {short(body['enabled'])}")
+    if data.get("stages") is not None:
+        selected = parse_selection(data["stages"], names)
+    else:
+        selected = [name for name in names if bodies[name].get("enabled", True)]
+        if not selected:
+            raise ConfigError("config key 'steps': no step is enabled")
+
+    steps: dict[str, StepConfig] = {}
+    resolved_list = []
+    for name in names:
+        step = build_step(name, dict(bodies[name]), selected=name in selected)
+        steps[name] = step
+        entry = {"type": step.type, **({} if name in selected else {"enabled": False})}
+        resolved_list.append({name: {**entry, **dataclasses.asdict(step.params)}})
+    tokenizers = [name for name in selected if steps[name].type == "tokenize"]
+    if len(tokenizers) > 1:
+        raise ConfigError(
+            f"config key 'stages': more than one tokenize step selected ({', '.join(tokenizers)})"
+        )
 
     inputs = data.get("input") or []
     if isinstance(inputs, str):
@@ -282,36 +477,22 @@ def load_config(
     output = data.get("output", "output")
     if not isinstance(output, str) or not output:
         raise ConfigError("config key 'output': expected a directory path")
-    keep_rejected = data.get("keep_rejected", False)
-    if not isinstance(keep_rejected, bool):
-        raise ConfigError(f"config key 'keep_rejected': expected bool, got {keep_rejected!r}")
-    stages = parse_stages(data.get("stages", list(STAGE_ORDER)))
-
-    stage_params: dict[str, Params] = {}
-    for name in STAGE_ORDER:
-        if name not in stages and name not in data:
-            continue
-        try:
-            cls = load_stage_class(name)
-        except StageNotImplemented:
-            if name in stages:
-                raise ConfigError(f"config key 'stages': stage {name!r} is not implemented yet") from None
-            raise ConfigError(f"config key {name!r}: stage {name!r} is not implemented yet") from None
-        params = build_params(cls.Params, data.get(name), name, check=name in stages)
-        if name in stages:
-            stage_params[name] = params
-
-    for params in stage_params.values():
-        absolute_path_params(params)
+    top = build_params(
+        TopLevelParams,
+        {k: data[k] for k in ("keep_rejected", "max_errors", "max_error_share") if k in data},
+        "",
+    )
     return RunConfig(
         # Workers run elsewhere (another process, another machine, another working directory):
         # local paths are resolved here, where the user typed them.
         input=[absolute_local(pattern) for pattern in inputs],
         output=absolute_local(output),
-        stages=stages,
-        keep_rejected=keep_rejected,
+        steps=[steps[name] for name in selected],
+        keep_rejected=top.keep_rejected,
+        max_errors=top.max_errors,
+        max_error_share=top.max_error_share,
         read=build_params(ReadParams, data.get("read"), "read"),
         write=build_params(WriteParams, data.get("write"), "write"),
-        stage_params=stage_params,
         source_files=sources,
+        listed=resolved_list,
     )

@@ -1,8 +1,17 @@
-"""The Beam graph: read -> stages in pipeline order -> write, in one function."""
+"""The Beam graph: read -> the user's steps in order -> write -> commit, in one function.
+
+Every counting DoFn emits its per-bundle tallies on a ``STATS`` output (stages.beam); they are
+summed inside the graph, and the last step (``finish_run``) writes stats.json, samples.json and
+report.html, then commits the outputs with manifest.json last. A run therefore leaves complete
+statistics whether or not the launcher waits for it.
+"""
 
 from __future__ import annotations
 
+import datetime
 import logging
+import time
+from collections import Counter
 from typing import Any
 
 import apache_beam as beam
@@ -10,37 +19,59 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline import progress
 from pipeline.config import RunConfig
-from pipeline.inputs import expand_input, open_input
-from pipeline.readers import Note, input_format, read_file
+from pipeline.inputs import Skipped, expand_input, open_input
+from pipeline.readers import Note, ReadOptions, input_format, is_splittable, read_file
 from pipeline.token_writer import WriteTrainingShards, is_holdout
-from pipeline.writer import WriteShards, document_schema, finalize_output
-from stages import load_stage_class
-from stages.base import Drop, RunContext
-from stages.beam import BundleCounts, apply_stage
+from pipeline.writer import WriteShards, commit_output, document_schema
+from stages.base import CARRIED_FIELDS, STEP_FIELDS, Drop, RunContext
+from stages.beam import STATS, BundleCounts, apply_stage
 
 log = logging.getLogger("pipeline")
 
 
 class ExpandInput(beam.DoFn):
-    """pattern -> (path, size). Runs on a worker, so listings and remote globs resolve there."""
+    """pattern -> (path, size). Runs on a worker, so listings and remote globs resolve there.
+    What a pattern names but cannot be read (a FIFO, a link loop, nothing at all) is counted."""
 
     def __init__(self, base_url: str):
         self.base_url = base_url
 
     def process(self, pattern):
+        tally = BundleCounts()
         found = False
         try:
-            for path, size in expand_input(pattern, self.base_url):
+            for item in expand_input(pattern, self.base_url):
+                if isinstance(item, Skipped):
+                    log.warning(
+                        "input %s: %s skipped (%s)", pattern, item.path, item.reason.replace("_", " ")
+                    )
+                    tally.add("read.in")
+                    tally.add(f"read.drop.{item.reason}")
+                    continue
                 found = True
-                yield path, size
+                yield item
         except Exception as exc:  # noqa: BLE001 - a bad listing is one counted drop, not a failed run
             log.warning("input %s cannot be expanded: %s", pattern, exc)
         if not found:
             log.warning("input %s matches no file", pattern)
-            tally = BundleCounts()
             tally.add("read.in")
             tally.add("read.drop.input_not_found")
-            tally.flush()
+        yield from tally.emit()
+
+
+class OneInputPerPath(beam.DoFn):
+    """(path, [sizes]) -> (path, size) once: a file named by two patterns (or twice) is read once,
+    or its documents would share ids and escape deduplication. Repeats are counted."""
+
+    def process(self, element):
+        path, sizes = element
+        sizes = list(sizes)
+        if len(sizes) > 1:
+            log.warning("input %s is named %d times; it is read once", path, len(sizes))
+            yield beam.pvalue.TaggedOutput(
+                STATS, {"read.in": len(sizes) - 1, "read.drop.duplicate_input": len(sizes) - 1}
+            )
+        yield path, sizes[0]
 
 
 class _CountingReader:
@@ -54,6 +85,9 @@ class _CountingReader:
         data = self.raw.read(n)
         self.on_bytes(len(data))
         return data
+
+    def seekable(self) -> bool:
+        return False
 
     @property
     def closed(self) -> bool:
@@ -72,8 +106,7 @@ class SplitFile(beam.DoFn):
 
     def process(self, element):
         path, size = element
-        splittable = input_format(path) == "warc" and path.lower().endswith(".gz")
-        if not (self.split_bytes and splittable and size and size > self.split_bytes):
+        if not (self.split_bytes and is_splittable(path) and size and size > self.split_bytes):
             yield path, 0, None
             return
         starts = list(range(0, size, self.split_bytes))
@@ -82,10 +115,12 @@ class SplitFile(beam.DoFn):
 
 
 class ReadFile(beam.DoFn):
-    """One input file -> documents; every record seen is counted as read.in."""
+    """One input file (or byte range) -> documents; every record seen is counted as read.in.
+    Only the reader's own CPU time is counted as ``read.cpu_ns``: the documents it yields are
+    processed by the following steps before the reader resumes."""
 
-    def __init__(self, extract_enabled: bool, total_bytes: int | None, show_progress: bool):
-        self.extract_enabled = extract_enabled
+    def __init__(self, options: ReadOptions, total_bytes: int | None, show_progress: bool):
+        self.options = options
         self.total_bytes = total_bytes
         self.show_progress = show_progress
 
@@ -98,7 +133,19 @@ class ReadFile(beam.DoFn):
                 if start:
                     raw.seek(start)
                 stream = _CountingReader(raw, lambda n: tracker.add(bytes_read=n)) if tracker else raw
-                for item in read_file(stream, path, input_format(path), self.extract_enabled, start, end):
+                items = read_file(stream, path, input_format(path), self.options, start, end)
+                while True:
+                    started = time.thread_time_ns()
+                    try:
+                        item = next(items, None)
+                    except Exception as exc:  # noqa: BLE001 - a reader bug costs this file's rest, not the run
+                        log.warning("reading %s failed: %s: %s", path, type(exc).__name__, exc)
+                        tally.add("read.in")
+                        tally.add("read.drop.reader_error")
+                        item = None
+                    tally.add("read.cpu_ns", time.thread_time_ns() - started)
+                    if item is None:
+                        break
                     if isinstance(item, Note):
                         tally.add(f"read.count.{item.key}")
                         continue
@@ -112,15 +159,29 @@ class ReadFile(beam.DoFn):
                     if tracker:
                         tracker.add(docs_read=1)
                     yield item
-                    if tally.counts["read.in"] >= 10_000:  # flush now and then: counters stay live
-                        tally.flush()
+                    if tally.counts["read.in"] >= 10_000:  # now and then: live counters stay current
+                        yield from tally.emit()
         except OSError as exc:
             # An unreadable file (permissions, network) is reported and counted, never fatal.
             log.warning("cannot read %s: %s", path, exc)
             tally.add("read.in")
             tally.add("read.drop.unreadable_file")
-        finally:
-            tally.flush()
+        yield from tally.emit()
+
+
+def sum_pairs(pairs) -> tuple[int, int]:
+    files = size = 0
+    for count, nbytes in pairs:
+        files += count
+        size += nbytes
+    return files, size
+
+
+def sum_tallies(tallies) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for tally in tallies:
+        total.update(tally)
+    return dict(total)
 
 
 def build_pipeline(
@@ -130,90 +191,99 @@ def build_pipeline(
     run_id: str,
     total_bytes: int | None = None,
     show_progress: bool = False,
-    manifest_extra: dict[str, Any] | None = None,
+    run_info: dict[str, Any] | None = None,
 ) -> None:
-    stages = [load_stage_class(name)(cfg.stage_params[name]) for name in cfg.stages]
+    """``run_info``: what the launcher knows of the run (runner, start time, provenance) for
+    manifest.json and stats.json."""
+    steps = [step.build() for step in cfg.steps]
+    ctx = RunContext(
+        cfg.output,
+        run_id,
+        in_memory_shuffle=runs_shuffles_in_memory(p.options),
+        max_errors=cfg.max_errors,
+        max_error_share=cfg.max_error_share,
+    )
+    write = cfg.write
 
-    docs = (
+    expanded = (
         p
         | "inputs" >> beam.Create(inputs)
-        | "expand inputs" >> beam.ParDo(ExpandInput(cfg.read.cc_base_url))
+        | "expand inputs" >> beam.ParDo(ExpandInput(cfg.read.cc_base_url)).with_outputs(STATS, main="files")
+    )
+    unique = (
+        expanded.files
+        | "group by path" >> beam.GroupByKey()
+        | "one input per path" >> beam.ParDo(OneInputPerPath()).with_outputs(STATS, main="files")
+    )
+    options = ReadOptions(fields=dict(cfg.read.fields), extract_enabled=bool(cfg.steps_of_type("extract")))
+    read = (
+        unique.files
         | "split files" >> beam.ParDo(SplitFile(int(cfg.read.split_mb * 1e6)))
         | "spread files" >> beam.Reshuffle()
-        | "read" >> beam.ParDo(ReadFile("extract" in cfg.stages, total_bytes, show_progress))
+        | "read" >> beam.ParDo(ReadFile(options, total_bytes, show_progress)).with_outputs(STATS, main="docs")
     )
-
-    if cfg.write.holdout_fraction > 0:
-        # Mark the held-out split before any stage: dedup keeps a held-out document over its training
+    ctx.stats += [expanded[STATS], unique[STATS], read[STATS]]
+    input_summary = (
+        unique.files
+        | "input sizes" >> beam.Map(lambda item: (1, item[1] or 0))
+        | "sum inputs" >> beam.CombineGlobally(sum_pairs)
+    )
+    docs = read.docs
+    if write.holdout_fraction > 0:
+        # Mark the held-out split before any step: dedup keeps a held-out document over its training
         # duplicates (decontamination), and the training shards route it to tokens/holdout.
-        docs = docs | "mark holdout" >> beam.Map(
-            mark_holdout, cfg.write.holdout_fraction, cfg.write.shuffle_seed
-        )
+        docs = docs | "mark holdout" >> beam.Map(mark_holdout, write.holdout_fraction, write.shuffle_seed)
 
-    ctx = RunContext(cfg.output, run_id, in_memory_shuffle=runs_shuffles_in_memory(p.options))
-    write = cfg.write
-    stage_columns = {name: dtype for stage in stages for name, dtype in stage.columns.items()}
-    schemas = {"documents": document_schema(stage_columns)}
+    columns = {name: STEP_FIELDS[name] for name in CARRIED_FIELDS}
+    if write.holdout_fraction > 0:
+        columns["holdout"] = STEP_FIELDS["holdout"]
+    columns.update({name: dtype for step in steps for name, dtype in step.columns.items()})
+    schemas = {"documents": document_schema(columns)}
     if cfg.keep_rejected:
-        schemas["rejected"] = document_schema(stage_columns, rejected=True)
+        schemas["rejected"] = document_schema(columns, rejected=True)
+
+    def writer(kind: str, progress_kept: bool = False) -> WriteShards:
+        return WriteShards(
+            kind, cfg.output, run_id, schemas[kind], write.shard_max_mb, write.shard_max_rows,
+            write.batch_rows, progress_kept,
+        )  # fmt: skip
+
     files = []
     # A bounded sample of kept and dropped documents for the report: costs nothing at scale.
     half = max(1, write.report_samples // 2)
     samples = []
-    for stage in stages:
+    for step in steps:
         # Dropped documents always flow out (the report samples them). They are written (with
-        # --keep-rejected) and sampled right where each stage drops them: flattening them first
+        # --keep-rejected) and sampled right where each step drops them: flattening them first
         # would make the DirectRunner hold every dropped document, text and all, until the end.
-        docs, dropped = apply_stage(docs, stage, keep_rejected=True, ctx=ctx)
+        docs, dropped = apply_stage(docs, step, keep_rejected=True, ctx=ctx)
         if cfg.keep_rejected:
-            files.append(
-                dropped
-                | f"write rejected {stage.name}"
-                >> beam.ParDo(
-                    WriteShards(
-                        "rejected",
-                        cfg.output,
-                        run_id,
-                        schemas["rejected"],
-                        write.shard_max_mb,
-                        write.shard_max_rows,
-                        write.batch_rows,
-                    )
-                )
+            written = dropped | f"write rejected {step.name}" >> beam.ParDo(writer("rejected")).with_outputs(
+                STATS, main="files"
             )
+            files.append(written.files)
+            ctx.stats.append(written[STATS])
         samples.append(
             dropped
-            | f"summarize dropped {stage.name}" >> beam.Map(sample_record, False)
-            | f"sample dropped {stage.name}"
-            >> beam.combiners.Sample.FixedSizeGlobally(-(-half // len(stages)))
+            | f"summarize dropped {step.name}" >> beam.Map(sample_record, False)
+            | f"sample dropped {step.name}" >> beam.combiners.Sample.FixedSizeGlobally(-(-half // len(steps)))
         )
     schemas.update(ctx.schemas)
-    files += [
-        docs
-        | "write documents"
-        >> beam.ParDo(
-            WriteShards(
-                "documents",
-                cfg.output,
-                run_id,
-                schemas["documents"],
-                write.shard_max_mb,
-                write.shard_max_rows,
-                write.batch_rows,
-                show_progress,
-            )
-        ),
-        *ctx.files,
-    ]
-    if "tokenize" in cfg.stages:
+    written = docs | "write documents" >> beam.ParDo(writer("documents", show_progress)).with_outputs(
+        STATS, main="files"
+    )
+    ctx.stats.append(written[STATS])
+    files += [written.files, *ctx.files]
+    manifest_extra: dict[str, Any] = {}
+    tokenizers = cfg.steps_of_type("tokenize")
+    if tokenizers:
         from stages.token_shards import token_schema
         from stages.tokenize import tokenizer_identity
 
-        identity = tokenizer_identity(cfg.stage_params["tokenize"].tokenizer)
-        bos, eos = identity["bos_id"], identity["eos_id"]
+        identity = tokenizer_identity(tokenizers[0].params.tokenizer)
         token_kinds = ["tokens/train"] + (["tokens/holdout"] if write.holdout_fraction > 0 else [])
         for kind in token_kinds:
-            schemas[kind] = token_schema(identity["vocab_size"], bos, eos)
+            schemas[kind] = token_schema(identity["vocab_size"], identity["bos_id"], identity["eos_id"])
         files.append(
             docs
             | "training shards"
@@ -221,23 +291,91 @@ def build_pipeline(
                 cfg.output, run_id, schemas["tokens/train"], write.token_shards, write.shuffle_seed
             )
         )
-        manifest_extra = {**(manifest_extra or {}), "tokenizer": identity}
-    extra = {"config": cfg.resolved(), "config_files": cfg.source_files, **(manifest_extra or {})}
+        manifest_extra["tokenizer"] = identity
     samples.append(
         docs
         | "summarize kept" >> beam.Map(sample_record, True)
         | "sample kept" >> beam.combiners.Sample.FixedSizeGlobally(half)
     )
     all_samples = samples | "all samples" >> beam.Flatten() | "join samples" >> beam.CombineGlobally(_concat)
+    tallies = ctx.stats | "all tallies" >> beam.Flatten() | "sum tallies" >> beam.CombineGlobally(sum_tallies)
+    run = {
+        "run_id": run_id,
+        "inputs": list(cfg.input),
+        "config": cfg.resolved(),
+        "config_files": cfg.source_files,
+        **(run_info or {}),
+    }
     (
         files
         | "all shards" >> beam.Flatten()
         | "collect shards" >> beam.combiners.ToList()
-        | "finalize"
+        | "finish run"
         >> beam.Map(
-            finalize_output, cfg.output, run_id, schemas, extra, samples=beam.pvalue.AsSingleton(all_samples)
+            finish_run,
+            cfg.output,
+            run_id,
+            schemas,
+            run,
+            manifest_extra,
+            [step.name for step in steps],
+            samples=beam.pvalue.AsSingleton(all_samples),
+            tallies=beam.pvalue.AsSingleton(tallies),
+            input_summary=beam.pvalue.AsSingleton(input_summary),
         )
     )
+
+
+def finish_run(
+    files: list[dict[str, Any]],
+    out_dir: str,
+    run_id: str,
+    schemas: dict[str, Any],
+    run: dict[str, Any],
+    manifest_extra: dict[str, Any],
+    step_names: list[str],
+    samples: list[dict[str, Any]],
+    tallies: dict[str, int],
+    input_summary: tuple[int, int],
+) -> dict[str, Any]:
+    """The run's last step, on a worker: stats.json, samples.json and report.html from the tallies
+    and samples the graph collected, then the commit (pipeline.writer.commit_output)."""
+    import json
+
+    from pipeline.output_dir import release_lock
+    from pipeline.report import build_report
+    from pipeline.stats import build_stats, check_stats, dump
+
+    finished = time.time()
+    started = run.get("started")
+    stats = build_stats(tallies, step_names)
+    stats["run_id"] = run_id
+    stats["runner"] = run.get("runner")
+    if started is not None:
+        stats["elapsed_s"] = round(finished - started, 3)
+    problems = check_stats(stats)
+    for problem in problems:
+        log.warning("stats do not add up: %s", problem)
+    stats["accounting"] = problems or "ok"
+    count, size = input_summary if input_summary else (0, 0)
+    provenance = {
+        "inputs": {"given": run.get("inputs", []), "files": count, "bytes": size},
+        "started": _iso(started) if started is not None else None,
+        "finished": _iso(finished),
+        **{k: v for k, v in run.items() if k not in ("inputs", "started", "run_id")},
+    }
+    small_files = {
+        "stats.json": dump(stats).encode(),
+        "samples.json": json.dumps(samples or [], ensure_ascii=False, default=str).encode(),
+        "report.html": build_report(stats, samples or [], run.get("config", {})).encode(),
+    }
+    manifest = commit_output(files, out_dir, run_id, schemas, {**provenance, **manifest_extra}, small_files)
+    release_lock(out_dir, run_id)  # the launcher may not be waiting (a detached job)
+    return manifest
+
+
+def _iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def runs_shuffles_in_memory(options: PipelineOptions) -> bool:

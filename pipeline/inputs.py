@@ -1,4 +1,11 @@
-"""Finding and opening input files: globs, CommonCrawl listings, any Beam filesystem, HTTPS.
+"""Finding and opening input files: folders, globs, CommonCrawl listings, any Beam filesystem, HTTPS.
+
+``expand_input`` is the one expander: the pipeline's workers, the launcher's check and the
+quality-model and tokenizer trainers (``expand_patterns``) all use it. A folder means every file
+under it, recursively (hidden entries such as a run's ``.tmp-*`` folders excepted). Local walks
+follow symbolic links but never into a loop, and skip what is not a regular file (a FIFO would
+block ``open`` forever) or is a dangling link: each skipped entry is yielded as ``Skipped`` so it is
+named and counted, never silently lost.
 
 Expansion happens on the workers at run time (a listing or a gs:// glob is never resolved on the
 launcher); the launcher only checks that local patterns match something, so a typo is a clear
@@ -7,21 +14,32 @@ configuration error instead of an empty run.
 
 from __future__ import annotations
 
-import glob
+import dataclasses
 import io
 import os
+import re
+import stat
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.readers import input_format, read_file
+from pipeline.readers import ReadOptions, input_format, read_file
 from pipeline.warc import decompressed_chunks
 from stages.base import Doc
 
 LISTING_SUFFIXES = (".paths.gz", ".paths")
+DEFAULT_CC_BASE_URL = "https://data.commoncrawl.org/"
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """An entry an input pattern names that is not read: counted as ``read.drop.<reason>``."""
+
+    path: str
+    reason: str  # not_regular_file, dangling_symlink, symlink_loop
 
 
 def is_listing(path: str) -> bool:
@@ -43,11 +61,12 @@ def open_input(path: str) -> BinaryIO:
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-def documents_in(path: str) -> Iterator[Doc]:
+def documents_in(path: str, options: ReadOptions | None = None) -> Iterator[Doc]:
     """The documents of one file, outside Beam (tools such as the quality-model and tokenizer
     trainers): the pipeline's own tolerant readers, HTML records skipped, drops not counted."""
+    options = options or ReadOptions(extract_enabled=False)
     with open_input(path) as raw:
-        for item in read_file(raw, path, input_format(path), extract_enabled=False):
+        for item in read_file(raw, path, input_format(path), options):
             if isinstance(item, dict):
                 yield item
 
@@ -63,8 +82,107 @@ def read_listing(path: str, base_url: str) -> Iterator[str]:
         yield entry if has_scheme(entry) else base_url.rstrip("/") + "/" + entry.lstrip("/")
 
 
-def expand_input(pattern: str, base_url: str) -> Iterator[tuple[str, int | None]]:
-    """(path, size or None) for every file a pattern, listing or URL names."""
+# ----------------------------------------------------------------------------- local walks
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob over relative paths: ``*``, ``?`` and ``[...]`` within one name, ``**`` across folders."""
+    out = []
+    for part in pattern.split("/"):
+        if part == "**":
+            out.append("(?:[^/]+/)*")
+            continue
+        i = 0
+        while i < len(part):
+            ch = part[i]
+            close = part.find("]", i + 2) if ch == "[" else -1
+            if ch == "*":
+                out.append("[^/]*")
+            elif ch == "?":
+                out.append("[^/]")
+            elif close > 0:
+                body = part[i + 1 : close]
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = close
+            else:
+                out.append(re.escape(ch))
+            i += 1
+        out.append("/")
+    return re.compile("".join(out).removesuffix("/") + r"\Z", re.DOTALL)
+
+
+def _walk(root: str) -> Iterator[tuple[str, int] | Skipped]:
+    """Every regular file under ``root`` (sorted), following links but never into a loop."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = os.stat(folder)
+        except OSError:
+            yield Skipped(folder, "dangling_symlink")
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            yield Skipped(folder, "symlink_loop")
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            found = _file_entry(entry.path)
+            if found == "folder":
+                subfolders.append(entry.path)
+            elif found is not None:
+                yield found
+        stack.extend(reversed(subfolders))
+
+
+def _file_entry(path: str) -> tuple[str, int] | Skipped | str | None:
+    """(path, size) for a regular file, ``"folder"``, or why it is skipped."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return Skipped(path, "dangling_symlink") if os.path.islink(path) else None
+    if stat.S_ISDIR(info.st_mode):
+        return "folder"
+    if not stat.S_ISREG(info.st_mode):
+        return Skipped(path, "not_regular_file")
+    return path, info.st_size
+
+
+def _local_matches(pattern: str) -> Iterator[tuple[str, int] | Skipped]:
+    pattern = os.path.expanduser(pattern)
+    if not any(ch in pattern for ch in "*?["):
+        found = _file_entry(pattern)
+        if found == "folder":
+            yield from _walk(pattern)
+        elif found is not None:
+            yield found
+        return
+    # The folder part before the first wildcard is walked; the rest is matched as a glob.
+    parts = pattern.split(os.sep)
+    first = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+    base = os.sep.join(parts[:first]) or (os.sep if pattern.startswith(os.sep) else ".")
+    matcher = _glob_regex("/".join(parts[first:]))
+    for found in _walk(base):
+        path = found.path if isinstance(found, Skipped) else found[0]
+        if matcher.match(os.path.relpath(path, base).replace(os.sep, "/")):
+            yield found
+
+
+# ----------------------------------------------------------------------------- the expander
+
+
+def expand_input(
+    pattern: str, base_url: str = DEFAULT_CC_BASE_URL
+) -> Iterator[tuple[str, int | None] | Skipped]:
+    """(path, size or None) for every file a pattern, folder, listing or URL names, and a
+    ``Skipped`` for every entry it names that cannot be read as a file."""
     if is_listing(pattern):
         for entry in read_listing(pattern, base_url):
             yield from expand_input(entry, base_url)
@@ -72,12 +190,31 @@ def expand_input(pattern: str, base_url: str) -> Iterator[tuple[str, int | None]
     if is_url(pattern):
         yield pattern, None
         return
-    if pattern.endswith("/") or (not has_scheme(pattern) and os.path.isdir(pattern)):
-        pattern = FileSystems.join(pattern, "*")  # a folder means every file in it
+    if not has_scheme(pattern):
+        yield from _local_matches(pattern)
+        return
+    if pattern.endswith("/"):
+        pattern = FileSystems.join(pattern, "**")  # a folder means every file under it
     result = FileSystems.match([pattern])[0]
     for meta in sorted(result.metadata_list, key=lambda m: m.path):
         if not meta.path.endswith("/"):
             yield meta.path, meta.size_in_bytes
+
+
+def expand_patterns(patterns: Iterable[str], base_url: str = DEFAULT_CC_BASE_URL) -> list[str]:
+    """The files of every pattern, each file once, in order: for tools that read inputs outside
+    Beam. Raises FileNotFoundError naming a pattern that matches no file."""
+    files: list[str] = []
+    seen: set[str] = set()
+    for pattern in patterns:
+        found = [item[0] for item in expand_input(pattern, base_url) if not isinstance(item, Skipped)]
+        if not found:
+            raise FileNotFoundError(pattern)
+        for path in found:
+            if path not in seen:
+                seen.add(path)
+                files.append(path)
+    return files
 
 
 def check_local_inputs(patterns: list[str]) -> int | None:
@@ -89,13 +226,13 @@ def check_local_inputs(patterns: list[str]) -> int | None:
         if has_scheme(pattern):
             known = False
             continue
-        if os.path.isdir(pattern):
-            pattern = os.path.join(pattern, "*")
-        matches = [m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m)]
-        if not matches:
-            raise FileNotFoundError(pattern)
         if is_listing(pattern):
+            if not os.path.isfile(pattern):
+                raise FileNotFoundError(pattern)
             known = False
             continue
-        total += sum(os.path.getsize(m) for m in matches)
+        files = [item for item in _local_matches(pattern) if not isinstance(item, Skipped)]
+        if not files:
+            raise FileNotFoundError(pattern)
+        total += sum(size for _, size in files)
     return total if known else None

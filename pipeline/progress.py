@@ -21,7 +21,8 @@ class Progress:
         self.bytes_read = 0
         self.docs_read = 0
         self.docs_kept = 0
-        self.tty = sys.stderr.isatty()
+        # A worker's stderr may be the launcher's pipe to a terminal (pipeline.run's interrupt gate).
+        self.tty = sys.stderr.isatty() or os.environ.get("CC_PIPELINE_TTY") == "1"
 
     def add(self, bytes_read: int = 0, docs_read: int = 0, docs_kept: int = 0) -> None:
         self.bytes_read += bytes_read

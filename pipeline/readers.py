@@ -1,8 +1,15 @@
 """Turn input files into documents: pure generators, unit-tested without Beam.
 
 Every reader yields, for each unit of input it looked at (a WARC record, a JSONL line, an Arrow
-row), either a document dict or a ``Drop`` naming why that unit produced no document. The Beam
-wrapper counts them as the ``read`` stage, so ``in == out + dropped`` holds by construction.
+or Parquet row), either a document dict or a ``Drop`` naming why that unit produced no document.
+The Beam wrapper counts them as the ``read`` stage, so ``in == out + dropped`` holds by
+construction.
+
+``FORMATS`` is the one place that knows the input formats: their file-name suffixes, their
+reader, and whether a file may be read as byte ranges. Records become documents through
+``to_document`` (JSONL, Arrow, Parquet), which applies the document model of stages.base: base
+fields and step fields (``lang``, ``quality_score`` ...) at the top level, everything else in
+``meta``.
 """
 
 from __future__ import annotations
@@ -10,9 +17,11 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import io
 import json
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -20,30 +29,66 @@ import pyarrow.ipc
 
 from pipeline.warc import Problem, WarcRecord, decompressed_chunks, iter_records
 from pipeline.wiki_dump import WIKI_DUMP_NAME, read_wiki_dump
-from stages.base import Doc, Drop
+from stages.base import BASE_FIELDS, STEP_FIELDS, Doc, Drop
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
-BASE_FIELDS = ("id", "url", "text", "date", "source")  # every document has these (all strings)
+# Metadata nested deeper than this is refused (a counted drop): deep nesting costs recursion in
+# every later (de)serialiser, and no real corpus needs it.
+MAX_META_DEPTH = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class InputFormat:
+    name: str
+    suffixes: tuple[str, ...]  # lower-case file-name endings; the first format that matches wins
+    splittable: bool = False  # gzipped files of this format may be read as byte ranges
+    # A regular expression over the lower-case file name, for names no ending describes
+    # (Wikipedia dump parts: "...-pages-articles1.xml-p1p41242.bz2").
+    pattern: re.Pattern[str] | None = None
+
+    def matches(self, name: str) -> bool:
+        return name.endswith(self.suffixes) or (self.pattern is not None and bool(self.pattern.search(name)))
+
+
+FORMATS: tuple[InputFormat, ...] = (
+    InputFormat("jsonl", (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson", ".ndjson.gz")),
+    InputFormat("arrow", (".arrow",)),
+    InputFormat("parquet", (".parquet",)),
+    InputFormat("text", (".txt", ".txt.gz")),
+    # MediaWiki XML dumps, article wikitext to plain text (pipeline.wiki_dump).
+    InputFormat("wiki", (".xml.bz2",), pattern=WIKI_DUMP_NAME),
+    # Anything else is tried as WARC/WET (CommonCrawl names: .warc.gz, .warc.wet.gz, .wet, ...).
+    InputFormat("warc", (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz", ".arc.gz"), splittable=True),
+)
+_BY_NAME = {fmt.name: fmt for fmt in FORMATS}
 
 
 def input_format(path: str) -> str:
     """The reader for a file, chosen by its name; anything unknown is tried as WARC."""
     name = path.lower().rsplit("/", 1)[-1]
-    if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson", ".ndjson.gz")):
-        return "jsonl"
-    if name.endswith(".arrow"):
-        return "arrow"
-    if WIKI_DUMP_NAME.search(name):
-        return "wiki"
-    # Plain text, one document a line; "x.warc.txt"-style names are archives (cc_net ships one).
-    if name.endswith((".txt", ".txt.gz")) and ".warc" not in name and ".wet" not in name:
-        return "text"
+    if ".warc" in name or ".wet" in name:
+        return "warc"  # e.g. cc_net's "sample.warc.txt" is an archive, not plain text
+    for fmt in FORMATS:
+        if fmt.matches(name):
+            return fmt.name
     return "warc"
 
 
-def document_lang(doc: Doc) -> str | None:
-    """A document's language: the langid column, else a ``lang`` kept in its metadata."""
-    return doc.get("lang") or (doc.get("meta") or {}).get("lang")
+def is_splittable(path: str) -> bool:
+    """Gzipped WARC/WET files can be read from any offset (their members are whole records)."""
+    return _BY_NAME[input_format(path)].splittable and path.lower().endswith(".gz")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+    """How records map to documents. ``fields``: document field -> the input's column or key,
+    for JSONL and Parquet inputs whose names differ (``{text: content, lang: language}``)."""
+
+    fields: dict[str, str] = dataclasses.field(default_factory=dict)
+    extract_enabled: bool = True  # HTML records become documents only when extract will run
+
+    def column(self, field: str) -> str:
+        return self.fields.get(field, field)
 
 
 def source_tag(source: str) -> str:
@@ -60,20 +105,129 @@ def fallback_id(source: str, offset: int) -> str:
 
 
 def read_file(
-    raw: BinaryIO, source: str, fmt: str, extract_enabled: bool = True, start: int = 0, end: int | None = None
+    raw: BinaryIO,
+    source: str,
+    fmt: str,
+    options: ReadOptions | None = None,
+    start: int = 0,
+    end: int | None = None,
 ) -> Iterator[Doc | Drop | Note]:
     """``start``/``end``: a byte range of a WARC/WET file (see pipeline.warc.decompressed_chunks);
     ``raw`` is positioned at ``start``. Other formats are always read whole."""
-    if fmt == "jsonl":
-        yield from read_jsonl(raw, source)
-    elif fmt == "text":
-        yield from read_text_lines(raw, source)
-    elif fmt == "arrow":
-        yield from read_arrow(raw, source)
-    elif fmt == "wiki":
-        yield from read_wiki_dump(raw, source)
-    else:
-        yield from read_warc(raw, source, extract_enabled, start, end)
+    options = options or ReadOptions()
+    if fmt == "warc":
+        yield from read_warc(raw, source, options.extract_enabled, start, end)
+        return
+    readers: dict[str, Callable[..., Iterator[Doc | Drop | Note]]] = {
+        "jsonl": read_jsonl,
+        "text": read_text_lines,
+        "arrow": read_arrow,
+        "parquet": read_parquet,
+        "wiki": read_wiki_dump,
+    }
+    yield from readers[fmt](raw, source, options)
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of JSON-like data, counted up to ``limit + 1`` (iterative: no recursion)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean_str(value: str) -> str:
+    """A lone surrogate (legal in JSON escapes, not in UTF-8) becomes U+FFFD: Beam's coders and
+    Arrow refuse such strings, and it is not text anyway."""
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean_str(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _field_ok(name: str, value: Any) -> bool:
+    """Whether ``value`` can be the step field ``name`` (else it stays in meta, unchanged)."""
+    dtype = STEP_FIELDS[name]
+    if pa.types.is_string(dtype):
+        return isinstance(value, str)
+    if pa.types.is_boolean(dtype):
+        return isinstance(value, bool)
+    if pa.types.is_floating(dtype) or pa.types.is_integer(dtype):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if pa.types.is_list(dtype):
+        return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return False
+
+
+def to_document(record: dict[str, Any], source: str, offset: int, options: ReadOptions) -> Doc | Drop:
+    """A JSONL object or an Arrow/Parquet row -> a document (the model in stages.base): base
+    fields and step fields at the top level (named through ``options.fields``), a ``meta``
+    JSON object merged into ``meta``, every other key kept in ``meta``."""
+    record = dict(record)
+    text = record.pop(options.column("text"), None)
+    if not isinstance(text, str):
+        return Drop("missing_text", "" if text is None else f"text is {type(text).__name__}")
+    if not text.strip():
+        return Drop("empty_text")
+    doc: Doc = {"text": text}
+    for name in BASE_FIELDS:
+        if name != "text":
+            value = record.pop(options.column(name), None)
+            doc[name] = "" if value is None else str(value)
+    if not doc["id"]:
+        doc["id"] = fallback_id(source, offset)
+    doc["source"] = doc["source"] or source
+    for name in STEP_FIELDS:
+        column = options.column(name)
+        if column in record and record[column] is not None and _field_ok(name, record[column]):
+            doc[name] = record.pop(column)
+    meta = record.pop("meta", None)
+    extra: dict[str, Any] = {}
+    if isinstance(meta, str) and meta:
+        try:
+            meta = json.loads(meta)
+        except (ValueError, RecursionError):
+            meta = {"meta": meta}  # an unparsable meta string is kept as it was
+    if isinstance(meta, dict):
+        extra.update(meta)
+    elif meta is not None:
+        extra["meta"] = meta
+    extra.update({k: v for k, v in record.items() if v is not None})
+    if extra:
+        if _depth(extra, MAX_META_DEPTH) > MAX_META_DEPTH:
+            return Drop("bad_metadata", f"metadata nested more than {MAX_META_DEPTH} levels deep")
+        doc["meta"] = extra
+    return doc
+
+
+class _UniqueIds:
+    """Ids must be unique (every dedup join is by id): a repeated id within one file gets
+    ``@<offset>`` appended, as WARC record ids do."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def fix(self, doc: Doc, offset: int) -> Doc:
+        if doc["id"] in self.seen:
+            doc["id"] = f"{doc['id']}@{offset}"
+        self.seen.add(doc["id"])
+        return doc
 
 
 # ----------------------------------------------------------------------------- WARC / WET
@@ -285,8 +439,10 @@ def _lines(raw: BinaryIO, report) -> Iterator[tuple[int, bytes]]:
         yield offset, pending
 
 
-def read_jsonl(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
+def read_jsonl(raw: BinaryIO, source: str, options: ReadOptions | None = None) -> Iterator[Doc | Drop]:
+    options = options or ReadOptions()
     problems: list[tuple[str, str]] = []
+    ids = _UniqueIds()
     for offset, line in _lines(raw, lambda r, d: problems.append((r, d))):
         while problems:
             yield Drop(*problems.pop(0))
@@ -297,32 +453,21 @@ def read_jsonl(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
         except ValueError as exc:
             yield Drop("bad_json", str(exc)[:80])
             continue
+        except RecursionError:
+            yield Drop("bad_json", "nested too deeply to parse")
+            continue
         if not isinstance(obj, dict):
             yield Drop("bad_json", "line is not a JSON object")
             continue
-        text = obj.pop("text", None)
-        if not isinstance(text, str):
-            yield Drop("missing_text")
-            continue
-        if not text.strip():
-            yield Drop("empty_text")
-            continue
-        doc: Doc = {
-            "id": str(obj.pop("id")) if obj.get("id") is not None else fallback_id(source, offset),
-            "url": str(obj.pop("url", "") or ""),
-            "text": text,
-            "date": str(obj.pop("date", "") or ""),
-            "source": source,
-        }
-        obj.pop("id", None)
-        if obj:
-            doc["meta"] = obj
-        yield doc
+        if b"\\u" in line:  # only \u escapes can carry lone surrogates
+            obj = _clean(obj)
+        doc = to_document(obj, source, offset, options)
+        yield ids.fix(doc, offset) if isinstance(doc, dict) else doc
     for problem in problems:
         yield Drop(*problem)
 
 
-def read_text_lines(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
+def read_text_lines(raw: BinaryIO, source: str, options: ReadOptions | None = None) -> Iterator[Doc | Drop]:
     """Plain text (optionally gzipped): every non-empty line is a document."""
     problems: list[tuple[str, str]] = []
     for offset, line in _lines(raw, lambda r, d: problems.append((r, d))):
@@ -335,40 +480,69 @@ def read_text_lines(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
         yield Drop(*problem)
 
 
-# ----------------------------------------------------------------------------- Arrow
+# ----------------------------------------------------------------------------- Arrow, Parquet
 
 
-def read_arrow(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
-    """Re-read this project's own ``documents/`` shards, one record batch at a time."""
-    try:
-        reader = pa.ipc.open_stream(raw)
-    except (pa.ArrowInvalid, OSError) as exc:
-        yield Drop("bad_arrow", str(exc)[:80])
-        return
+def _table_rows(batches: Iterator[pa.RecordBatch], source: str, options: ReadOptions, bad: str):
+    """Documents of record batches. Each batch is validated before a value is read (corrupt
+    offsets or UTF-8 would otherwise crash the worker): a corrupt batch is one ``bad`` drop per
+    row it holds, and a stream that cannot be read further ends with one ``bad`` drop."""
+    ids = _UniqueIds()
+    row_number = 0
     while True:
         try:
-            batch = reader.read_next_batch()
+            batch = next(batches)
         except StopIteration:
             return
-        except (pa.ArrowInvalid, OSError) as exc:
-            yield Drop("bad_arrow", str(exc)[:80])
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            yield Drop(bad, f"{type(exc).__name__}: {exc}"[:120])
             return
-        for row in batch.to_pylist():
-            yield arrow_row_to_doc(row, source)
+        try:
+            batch.validate(full=True)
+            rows = batch.to_pylist()
+        except (pa.ArrowException, ValueError, UnicodeDecodeError) as exc:
+            detail = f"corrupt record batch: {type(exc).__name__}: {exc}"[:120]
+            for _ in range(batch.num_rows):
+                yield Drop(bad, detail)
+            row_number += batch.num_rows
+            continue
+        for row in rows:
+            doc = to_document(row, source, row_number, options)
+            yield ids.fix(doc, row_number) if isinstance(doc, dict) else doc
+            row_number += 1
 
 
-def arrow_row_to_doc(row: dict[str, Any], source: str) -> Doc | Drop:
-    text = row.get("text")
-    if not isinstance(text, str) or not text.strip():
-        return Drop("empty_text")
-    meta = row.pop("meta", None)
-    doc: Doc = {name: row.pop(name, None) or "" for name in BASE_FIELDS}
-    doc["text"] = text
-    doc["source"] = doc["source"] or source
-    extra = json.loads(meta) if isinstance(meta, str) and meta else {}
-    # Columns written by an earlier run's stages stay with the document as metadata; a stage
-    # that runs again in this run writes its column afresh.
-    extra.update({k: v for k, v in row.items() if v is not None})
-    if extra:
-        doc["meta"] = extra
-    return doc
+def read_arrow(raw: BinaryIO, source: str, options: ReadOptions | None = None) -> Iterator[Doc | Drop]:
+    """Arrow IPC streams, such as this pipeline's own ``documents/`` shards, a batch at a time."""
+    try:
+        reader = pa.ipc.open_stream(raw)
+    except (pa.ArrowException, OSError) as exc:
+        yield Drop("bad_arrow", str(exc)[:80])
+        return
+
+    def batches():
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            yield batch
+
+    yield from _table_rows(batches(), source, options or ReadOptions(), "bad_arrow")
+
+
+def read_parquet(raw: BinaryIO, source: str, options: ReadOptions | None = None) -> Iterator[Doc | Drop]:
+    """Parquet (FineWeb, CCI and most published corpora), a row group's batch at a time."""
+    import pyarrow.parquet as pq
+
+    try:
+        seekable = raw.seekable()
+    except (AttributeError, OSError):
+        seekable = False
+    try:
+        parquet = pq.ParquetFile(raw if seekable else io.BytesIO(raw.read()))
+        batches = parquet.iter_batches(batch_size=1024)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        yield Drop("bad_parquet", str(exc)[:80])
+        return
+    yield from _table_rows(batches, source, options or ReadOptions(), "bad_parquet")

@@ -9,8 +9,8 @@ documents, so it costs the same for a sample run and a crawl.
 - ``config``: the resolved configuration (shown as YAML).
 
 Plots are drawn with matplotlib (Agg backend) and embedded as inline SVG; all text from documents
-is HTML-escaped and truncated. The language mix comes from langid's ``lang.<code>`` counts (every
-document langid saw) when present, else from the samples.
+is HTML-escaped and truncated. The language mix comes from the write step's ``lang.<code>`` counts (every
+document written) when present, else from the kept samples.
 
 ``python -m pipeline.report --stats stats.json [--samples samples.jsonl] [--config config.json|yaml] --output report.html``
 """
@@ -22,6 +22,7 @@ import html
 import io
 import json
 import math
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -89,11 +90,13 @@ def drops_figure(stats: dict[str, Any]) -> str:
 
 
 def language_mix(stats: dict[str, Any], samples: list[dict[str, Any]]) -> tuple[Counter[str], str]:
-    counts = (stats.get("stages", {}).get("langid") or {}).get("counts") or {}
+    """Languages of the documents written (the write step's counts), else of the kept samples."""
+    counts = (stats.get("stages", {}).get("write") or {}).get("counts") or {}
     mix = Counter({k.removeprefix("lang."): int(v) for k, v in counts.items() if k.startswith("lang.")})
+    mix.pop("unknown", None)
     if mix:
-        return mix, "langid counts (all documents langid saw)"
-    return Counter(s["lang"] for s in samples if s.get("lang")), "sampled documents"
+        return mix, "documents written"
+    return Counter(s["lang"] for s in samples if s.get("lang") and s.get("kept")), "sampled kept documents"
 
 
 def language_figure(mix: Counter[str], source: str) -> str:
@@ -111,7 +114,11 @@ def language_figure(mix: Counter[str], source: str) -> str:
 
 
 def histogram_figure(
-    samples: list[dict[str, Any]], key: str, title: str, log: bool, threshold: float | None = None
+    samples: list[dict[str, Any]],
+    key: str,
+    title: str,
+    log: bool,
+    thresholds: list[tuple[str, float]] | None = None,
 ) -> str:
     kept = [float(s[key]) for s in samples if s.get(key) is not None and s.get("kept")]
     dropped = [float(s[key]) for s in samples if s.get(key) is not None and not s.get("kept")]
@@ -127,22 +134,28 @@ def histogram_figure(
     ax.hist([kept, dropped], bins=bins, stacked=True, label=["kept", "dropped"], color=["#4c72b0", "#c44e52"])
     if log:
         ax.set_xscale("log")
-    if threshold is not None:
+    for name, threshold in thresholds or []:
         ax.axvline(threshold, color="#333333", linestyle="--", linewidth=1)
-        ax.text(threshold, ax.get_ylim()[1] * 0.95, f" threshold {threshold:g}", fontsize=8, va="top")
+        ax.text(threshold, ax.get_ylim()[1] * 0.95, f" {name} threshold {threshold:g}", fontsize=8, va="top")
     ax.set_title(title)
     ax.set_ylabel("sampled documents")
     ax.legend()
     return _svg(fig)
 
 
-def quality_threshold(config: dict[str, Any]) -> float | None:
-    """The quality stage's keep threshold when it ran in threshold mode (the line on the histogram)."""
-    quality = config.get("quality") or {}
-    if "quality" not in (config.get("stages") or []) or quality.get("mode", "threshold") != "threshold":
-        return None
-    threshold = quality.get("threshold")
-    return float(threshold) if isinstance(threshold, (int, float)) else None
+def quality_thresholds(config: dict[str, Any]) -> list[tuple[str, float]]:
+    """(step name, keep threshold) of every selected quality step in threshold mode: the lines on
+    the score histogram. ``config`` is the resolved configuration (``RunConfig.resolved``)."""
+    selected = set(config.get("stages") or [])
+    out = []
+    for entry in config.get("steps") or []:
+        for name, body in entry.items():
+            if name not in selected or not isinstance(body, dict) or body.get("type") != "quality":
+                continue
+            threshold = body.get("threshold")
+            if body.get("mode", "threshold") == "threshold" and isinstance(threshold, (int, float)):
+                out.append((name, float(threshold)))
+    return out
 
 
 def _n_chars(sample: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +165,9 @@ def _n_chars(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 def stage_table(stats: dict[str, Any]) -> str:
+    """Per step: documents in and out, drops by reason, own counts, and where the CPU time went."""
     rows = []
+    total_cpu = sum(s.get("cpu_s") or 0 for _, s in _stage_rows(stats)) or 1.0
     for name, s in _stage_rows(stats):
         dropped = s.get("dropped") or {}
         reasons = ", ".join(
@@ -161,14 +176,19 @@ def stage_table(stats: dict[str, Any]) -> str:
         counts = ", ".join(
             f"{html.escape(str(k))}: {v:,}" for k, v in sorted((s.get("counts") or {}).items())
         )
+        cpu = s.get("cpu_s")
+        cost = (
+            f"<td class=num>{cpu:.2f} ({100 * cpu / total_cpu:.0f}%)</td><td class=num>{s.get('docs_per_cpu_s', 0):,.0f}</td>"
+            if cpu is not None
+            else "<td></td><td></td>"
+        )
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td class=num>{s.get('in', '')}</td>"
-            f"<td class=num>{s.get('out', '')}</td><td>{reasons}</td><td>{counts}</td></tr>"
+            f"<td class=num>{s.get('out', '')}</td>{cost}<td>{reasons}</td><td>{counts}</td></tr>"
         )
     return (
-        "<table><tr><th>stage</th><th>in</th><th>out</th><th>dropped by reason</th><th>counts</th></tr>"
-        + "".join(rows)
-        + "</table>"
+        "<table><tr><th>step</th><th>in</th><th>out</th><th>CPU s (share)</th><th>docs per CPU s</th>"
+        "<th>dropped by reason</th><th>counts</th></tr>" + "".join(rows) + "</table>"
     )
 
 
@@ -179,9 +199,10 @@ def examples_table(samples: list[dict[str, Any]], kept: bool) -> str:
     rows = []
     for s in chosen:
         text = str(s.get("text") or "")
-        shown = html.escape(text[:EXAMPLE_CHARS]) + ("…" if len(text) > EXAMPLE_CHARS else "")
+        length = int(s.get("n_chars") or len(text))  # samples carry the first characters only
+        shown = html.escape(text[:EXAMPLE_CHARS]) + ("…" if length > min(len(text), EXAMPLE_CHARS) else "")
         score = s.get("quality_score")
-        meta = [f"lang {html.escape(str(s.get('lang', '?')))}", f"{len(text):,} chars"]
+        meta = [f"lang {html.escape(str(s.get('lang', '?')))}", f"{length:,} chars"]
         if score is not None:
             meta.append(f"quality {float(score):.2f}")
         if not kept:
@@ -217,7 +238,11 @@ def build_report(stats: dict[str, Any], samples: list[dict[str, Any]], config: d
         histogram_figure(samples, "n_chars", "Characters per document", log=True),
         "<h2>Quality score</h2>",
         histogram_figure(
-            samples, "quality_score", "fastText quality score (P(positive))", False, quality_threshold(config)
+            samples,
+            "quality_score",
+            "fastText quality score (P(positive))",
+            False,
+            quality_thresholds(config),
         ),
         "<h2>Kept examples</h2>",
         examples_table(samples, kept=True),
@@ -230,26 +255,36 @@ def build_report(stats: dict[str, Any], samples: list[dict[str, Any]], config: d
     return "\n".join(parts)
 
 
-def _load_samples(path: str | None) -> list[dict[str, Any]]:
+def load_samples(path: str | None) -> list[dict[str, Any]]:
+    """A run's samples.json (a JSON array), or JSONL of sampled documents."""
     if not path:
         return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    text = Path(path).read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipeline.report", description="write report.html")
     ap.add_argument("--stats", required=True)
-    ap.add_argument("--samples", help="JSONL of sampled documents")
+    ap.add_argument("--samples", help="a run's samples.json, or JSONL of sampled documents")
     ap.add_argument("--config", help="resolved config, JSON or YAML")
     ap.add_argument("--output", required=True)
     args = ap.parse_args(argv)
-    stats = json.loads(Path(args.stats).read_text(encoding="utf-8"))
-    config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) if args.config else {}
-    Path(args.output).write_text(
-        build_report(stats, _load_samples(args.samples), config or {}), encoding="utf-8"
-    )
+    try:
+        stats = json.loads(Path(args.stats).read_text(encoding="utf-8"))
+        config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) if args.config else {}
+        samples = load_samples(args.samples)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"error: cannot read the report's inputs: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+        return 2
+    if not isinstance(stats, dict):
+        print(f"error: --stats {args.stats}: not a stats.json object", file=sys.stderr)
+        return 2
+    Path(args.output).write_text(build_report(stats, samples, config or {}), encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,8 +1,9 @@
 # ruff: noqa: E402 - Beam is imported after the log filter is installed, to silence its import chatter
 """Command line: ``python -m pipeline.run [--config F] [--input X ...] [--output DIR] ...``.
 
-Flags this module does not know are Beam pipeline options, passed through unchanged, so every
-runner option works (``--runner=DataflowRunner --project=...``, ``--direct_num_workers=2``).
+Flags this module does not know must be Beam pipeline options and are passed through unchanged,
+so every runner option works (``--runner=DataflowRunner --project=...``, ``--direct_num_workers=2``);
+a flag that is neither ours nor Beam's is an error naming the closest valid one.
 """
 
 from __future__ import annotations
@@ -10,20 +11,28 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
 
 class _QuietBeam(logging.Filter):
     """Beam logs import-time chatter through the root logger (e.g. "apitools not found"); keep
-    Beam's records below ``level`` out of the user's terminal unless --log-level asks for them."""
+    Beam's records below ``level`` out of the user's terminal unless --log-level asks for them.
+    After Ctrl-C (``interrupted``) nothing of Beam's is shown: its threads report the workers'
+    deaths at length, and the user asked for the run to stop."""
 
     level = logging.ERROR
+    interrupted = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         from_beam = record.name.startswith("apache_beam") or "apache_beam" in record.pathname
+        if self.interrupted:
+            return record.name == "pipeline"
         return not from_beam or record.levelno >= self.level
 
 
@@ -40,38 +49,54 @@ from pipeline import progress
 from pipeline.config import ConfigError, RunConfig, load_config
 from pipeline.graph import build_pipeline
 from pipeline.inputs import check_local_inputs
-from pipeline.stats import build_stats, check_stats, counter_values, dump, summary
+from pipeline.output_dir import OutputBusy, acquire_lock, check_empty, release_lock, remove_stale_temp
+from pipeline.stats import summary
+from stages.base import run_temp_dir
 
 log = logging.getLogger("pipeline")
 
 
-def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+class UsageError(ValueError):
+    """A command-line mistake: one line, exit code 2."""
+
+
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.run",
         description="CommonCrawl WARC/WET -> clean, deduplicated, tokenised Arrow shards (Apache Beam). "
-        "Unknown flags are Beam pipeline options.",
+        "Other flags must be Beam pipeline options (--runner, --direct_num_workers, --project ...).",
+        allow_abbrev=False,  # a prefix is not a flag: --out must not quietly mean --output
     )
     parser.add_argument("--config", help="YAML config merged over the built-in configs/default.yaml")
     parser.add_argument(
         "--input",
-        action="append",
-        help="file, glob or *.paths.gz listing (repeatable); default: the built-in sample",
+        action="extend",
+        nargs="+",
+        help="files, folders (read recursively), globs or *.paths.gz listings (repeatable; an unquoted "
+        "shell glob works too); default: the built-in sample",
     )
     parser.add_argument("--output", help="output directory (local or any Beam filesystem)")
-    parser.add_argument("--stages", help="comma-separated subset of stages, run in pipeline order")
+    parser.add_argument("--stages", help="comma-separated subset of the steps, run in list order")
     parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="override one config value (repeatable)",
+        help="override one config value (repeatable); SECTION is read, write or a step's name",
     )
     parser.add_argument(
         "--keep-rejected",
         action="store_true",
         default=None,
-        help="write dropped documents with their stage and reason to OUTPUT/rejected/",
+        help="write dropped documents with their step and reason to OUTPUT/rejected/",
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the outputs of an earlier run in --output"
+    )
+    parser.add_argument(
+        "--allow-empty", action="store_true", help="exit 0 even when the inputs yield no document at all"
+    )
+    parser.add_argument("--list-steps", action="store_true", help="print every step type and its parameters")
     parser.add_argument(
         "--tokenizer", help="tokenizer.model or merged tokenizer directory (tokenize.tokenizer)"
     )
@@ -85,7 +110,62 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument("--log-level", default="WARNING", help="log level for Beam and this pipeline")
     parser.add_argument("--no-progress", action="store_true", help="do not print progress while running")
-    return parser.parse_known_args(argv)
+    return parser
+
+
+def beam_flags() -> set[str]:
+    """Every flag some Beam PipelineOptions class defines (the runners' options included)."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in set(subclasses(PipelineOptions)):
+        cls._add_argparse_args(parser)
+    return {flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")}
+
+
+def check_beam_args(beam_args: list[str], ours: list[str]) -> None:
+    """Flags we do not know must be Beam's: a misspelling (``--ouput``, ``--keep_rejected``,
+    ``--runer``) is an error naming the closest valid flag, not an option Beam quietly drops."""
+    import difflib
+
+    known = beam_flags()
+    for arg in beam_args:
+        if not arg.startswith("-"):
+            raise UsageError(
+                f"unexpected argument {arg!r} (flags take the form --name=value or --name value)"
+            )
+        flag = arg.split("=", 1)[0]
+        if flag in known:
+            continue
+        candidates = difflib.get_close_matches(flag, ours + sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {candidates[0]}?" if candidates else ""
+        raise UsageError(
+            f"unknown flag {flag}{hint} (python -m pipeline.run --help lists ours; others must be Beam options)"
+        )
+
+
+def split_beam_args(
+    argv: list[str] | None, parser: argparse.ArgumentParser
+) -> tuple[argparse.Namespace, list[str]]:
+    args, rest = parser.parse_known_args(argv)
+    # Values of Beam flags given as "--flag value" come back as separate items: keep them with their flag.
+    beam_args: list[str] = []
+    for item in rest:
+        if (
+            not item.startswith("-")
+            and beam_args
+            and "=" not in beam_args[-1]
+            and beam_args[-1].startswith("--")
+        ):
+            beam_args[-1] = f"{beam_args[-1]}={item}"
+        else:
+            beam_args.append(item)
+    return args, beam_args
 
 
 def configure(args: argparse.Namespace) -> RunConfig:
@@ -105,38 +185,239 @@ def configure(args: argparse.Namespace) -> RunConfig:
     return load_config(args.config, sets, overrides)
 
 
-def write_report(cfg: RunConfig, stats: dict) -> None:
-    """report.html from stats.json and the bounded document sample the run collected."""
-    from pipeline.report import build_report
+def provenance(runner: str) -> dict:
+    """What manifest.json records of the software that ran."""
+    import importlib.metadata
+    import subprocess
+    from pathlib import Path
 
-    samples_path = FileSystems.join(cfg.output, "samples.json")
-    samples = []
-    if FileSystems.exists(samples_path):
-        with FileSystems.open(samples_path) as source:
-            samples = json.loads(source.read().decode())
-    with FileSystems.create(FileSystems.join(cfg.output, "report.html")) as sink:
-        sink.write(build_report(stats, samples, cfg.resolved()).encode())
+    info: dict = {"runner": str(runner), "beam_version": beam.__version__}
+    try:
+        info["package_version"] = importlib.metadata.version("cc-pretrain-pipeline")
+    except importlib.metadata.PackageNotFoundError:
+        info["package_version"] = None
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / ".git").exists():
+        try:
+            rev = subprocess.run(
+                ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            )
+            dirty = subprocess.run(
+                ["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            if rev.returncode == 0:
+                info["git_revision"] = rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return info
+
+
+def read_stats(out_dir: str) -> dict | None:
+    path = FileSystems.join(out_dir, "stats.json")
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as source:
+        return json.loads(source.read().decode())
+
+
+def list_steps() -> str:
+    """Every built-in step type: what it does, its parameters with defaults, its drop reasons."""
+    import dataclasses
+    import inspect
+    import re
+
+    from stages import STEP_TYPES, load_step_class
+
+    lines = [
+        "Step types (use in the steps: list of a config; a step of your own: type: my_pkg.module:Class).",
+        "",
+    ]
+    for name in STEP_TYPES:
+        cls = load_step_class(name)
+        doc = (inspect.getdoc(cls) or inspect.getdoc(inspect.getmodule(cls)) or "").split("\n\n")[0]
+        lines.append(f"{name}: {' '.join(doc.split())}")
+        source = inspect.getsource(cls.Params)
+        helps = dict(re.findall(r"^\s+(\w+):[^#\n]*#\s*(.+)$", source, re.MULTILINE))
+        defaults = cls.Params()
+        for field in dataclasses.fields(cls.Params):
+            value = getattr(defaults, field.name)
+            hint = f"  # {helps[field.name]}" if field.name in helps else ""
+            lines.append(f"    {field.name}: {json.dumps(value, ensure_ascii=False, default=str)}{hint}")
+        if cls.columns:
+            lines.append(f"    writes: {', '.join(cls.columns)}")
+        if cls.reasons:
+            lines.append(f"    drop reasons: {', '.join(cls.reasons)}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, beam_args = parse_args(argv)
+    parser = make_parser()
+    args, beam_args = split_beam_args(argv, parser)
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):
         print(f"error: --log-level {args.log_level!r} is not a log level", file=sys.stderr)
         return 2
     logging.getLogger().setLevel(level)
     _quiet.level = level if level < logging.WARNING else logging.ERROR
+    if args.list_steps:
+        print(list_steps())
+        return 0
 
     try:
+        check_beam_args(
+            beam_args, [f for a in parser._actions for f in a.option_strings if f.startswith("--")]
+        )
         cfg = configure(args)
         total_bytes = check_local_inputs(cfg.input)
-    except ConfigError as exc:
+    except (ConfigError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
         print(f"error: config key 'input': {exc.args[0]!r} matches no file", file=sys.stderr)
         return 2
 
+    options = PipelineOptions(beam_args)
+    if not options.view_as(StandardOptions).runner:
+        options.view_as(StandardOptions).runner = "DirectRunner"
+    runner = options.view_as(StandardOptions).runner
+    dry_run = options.view_as(TestOptions).dry_run
+    run_id = uuid.uuid4().hex[:12]
+    if not dry_run:
+        try:
+            check_empty(cfg.output, args.overwrite)
+            acquire_lock(cfg.output, run_id)
+        except OutputBusy as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    try:
+        if not dry_run:
+            remove_stale_temp(cfg.output)
+        return run(cfg, args, options, runner, run_id, total_bytes)
+    except KeyboardInterrupt:
+        return _interrupted(cfg.output, run_id)
+    except Exception as exc:
+        if _quiet.interrupted:  # the in-process runner wraps a DoFn's KeyboardInterrupt
+            return _interrupted(cfg.output, run_id)
+        if _is_disk_full(exc):
+            _discard(cfg.output, run_id)
+            print(f"error: no space left on device while writing the run (temporary files removed): {cfg.output}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        too_many = _too_many_errors(exc)
+        if too_many:
+            _discard(cfg.output, run_id)
+            print(f"error: {too_many}", file=sys.stderr)
+            return 1
+        raise
+    finally:
+        if not dry_run:
+            release_lock(cfg.output, run_id)
+
+
+def _on_interrupt(signum, frame):
+    """Ctrl-C: from now on nothing of Beam's is shown (its threads report the workers' deaths at
+    length); the main thread unwinds (KeyboardInterrupt) to main(), which cleans up and prints one line."""
+    _quiet.interrupted = True
+    raise KeyboardInterrupt
+
+
+def _quiet_thread_errors(args) -> None:
+    if not _quiet.interrupted:
+        _default_thread_hook(args)
+
+
+_default_thread_hook = threading.excepthook
+
+
+class _InterruptGate:
+    """While the pipeline runs, everything written to stderr (this process's and the runner's
+    worker processes', which inherit it) passes through a pipe that a thread copies to the real
+    stderr. Ctrl-C goes to the whole process group: every worker dies printing a traceback. The
+    copying thread learns of the signal first, from the signal module's wakeup fd (written when the
+    signal arrives, before any worker can format a traceback), and stops copying; ``main`` then
+    kills the workers, cleans up and prints its one line on the real stderr. Python's own handler
+    raises KeyboardInterrupt in the main thread (``_on_interrupt``)."""
+
+    def __enter__(self):
+        self.active = threading.current_thread() is threading.main_thread() and _stderr_is_fd2()
+        if not self.active:
+            return self
+        signal.signal(signal.SIGINT, _on_interrupt)
+        threading.excepthook = _quiet_thread_errors
+        sys.stderr.flush()
+        self.real_stderr = os.dup(2)
+        self.read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_write, False)
+        self.old_wakeup = signal.set_wakeup_fd(self.wake_write)
+        if os.isatty(self.real_stderr):
+            os.environ["CC_PIPELINE_TTY"] = "1"  # progress lines from workers may rewrite one line
+        self.pump = threading.Thread(target=self._copy, name="stderr-gate", daemon=True)
+        self.pump.start()
+        return self
+
+    def _copy(self) -> None:
+        import select
+
+        while True:
+            ready, _, _ = select.select([self.wake_read, self.read_end], [], [])
+            if self.wake_read in ready and signal.SIGINT in os.read(self.wake_read, 64):
+                _quiet.interrupted = True
+            if self.read_end in ready:
+                data = os.read(self.read_end, 1 << 16)
+                if not data:
+                    return
+                if not _quiet.interrupted:
+                    os.write(self.real_stderr, data)
+
+    def __exit__(self, *exc):
+        if self.active:
+            sys.stderr.flush()
+            signal.set_wakeup_fd(self.old_wakeup)
+            os.dup2(self.real_stderr, 2)  # closes this process's write end of the pipe
+            os.environ.pop("CC_PIPELINE_TTY", None)
+            if not _quiet.interrupted:
+                self.pump.join(timeout=5)  # the workers have exited: the pipe drains and ends
+            os.close(self.real_stderr)  # after an interrupt the copying thread writes nothing more
+        return False
+
+
+def _stderr_is_fd2() -> bool:
+    try:
+        return sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False  # e.g. captured by a test harness
+
+
+def _kill_children() -> None:
+    """SIGKILL this process's child processes (the runner's workers), found in /proc (Linux)."""
+    me = str(os.getpid())
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def run(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: str, total_bytes: int | None) -> int:
     sample_dir = None
     inputs = cfg.input
     if not inputs:
@@ -147,14 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         total_bytes = check_local_inputs(inputs)
         print(f"no --input given: running on the built-in sample ({len(inputs)} files)", file=sys.stderr)
 
-    options = PipelineOptions(beam_args)
-    if not options.view_as(StandardOptions).runner:
-        options.view_as(StandardOptions).runner = "DirectRunner"
-    runner = options.view_as(StandardOptions).runner
-    run_id = uuid.uuid4().hex[:12]
     show_progress = not args.no_progress
     progress._tracker = None  # a fresh tracker for this run when the runner works in this process
-
+    run_info = {**provenance(runner), "started": time.time()}
     start = time.monotonic()
     try:
         try:
@@ -163,9 +439,10 @@ def main(argv: list[str] | None = None) -> int:
             # Beam's own option validation (e.g. an invalid --project or --temp_location).
             print(f"error: Beam pipeline options: {' '.join(str(exc).split())}", file=sys.stderr)
             return 2
-        build_pipeline(pipeline, cfg, inputs, run_id, total_bytes, show_progress)
-        result = pipeline.run()
-        result.wait_until_finish()
+        build_pipeline(pipeline, cfg, inputs, run_id, total_bytes, show_progress, run_info)
+        with _InterruptGate():
+            result = pipeline.run()
+            result.wait_until_finish()
     finally:
         if sample_dir is not None:
             sample_dir.cleanup()
@@ -174,29 +451,72 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("\n")
 
     if options.view_as(TestOptions).dry_run:
-        # The runner built and validated the job but ran nothing: there are no counters and
-        # no output, so there is no stats.json to write.
+        # The runner built and validated the job but ran nothing: there is no output to describe.
         print(dry_run_summary(result, runner), file=sys.stderr)
         return 0
-    try:
-        counters = counter_values(result)
-    except NotImplementedError:
-        print(
-            f"done in {elapsed:.1f}s; runner {runner} reports no metrics, so no stats.json was written "
-            f"(documents and manifest.json are in {cfg.output})",
-            file=sys.stderr,
-        )
+    stats = read_stats(cfg.output)
+    if stats is None:
+        # A runner that returns before the job ends (a detached Dataflow job): the job itself
+        # writes stats.json and the report when it finishes.
+        print(f"submitted in {elapsed:.1f}s; the job writes stats.json, report.html and manifest.json to "
+              f"{cfg.output} when it finishes", file=sys.stderr)  # fmt: skip
         return 0
-    stats = build_stats(counters, cfg.stages)
-    stats["runner"] = str(runner)
-    stats["elapsed_s"] = round(elapsed, 3)
-    for problem in check_stats(stats):
-        log.warning("stats do not add up: %s", problem)
-    with FileSystems.create(FileSystems.join(cfg.output, "stats.json")) as sink:
-        sink.write(dump(stats).encode())
-    write_report(cfg, stats)
     print(summary(stats, cfg.output, elapsed), file=sys.stderr)
+    if stats["stages"]["read"]["out"] == 0 and not args.allow_empty:
+        given = ", ".join(cfg.input) or "the built-in sample"
+        print(f"error: the inputs yielded no document at all ({given}); see {cfg.output}/stats.json "
+              "for what was read, or pass --allow-empty", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
+
+
+def _interrupted(out_dir: str, run_id: str) -> int:
+    _quiet.interrupted = True
+    _kill_children()
+    _discard(out_dir, run_id)
+    print(f"\ninterrupted: nothing of this run was committed to {out_dir} (its temporary files are removed)",
+          file=sys.stderr)  # fmt: skip
+    return 130
+
+
+def _discard(out_dir: str, run_id: str) -> None:
+    """Remove what an unfinished run staged (its outputs were never committed)."""
+    from pipeline.writer import delete_folder
+
+    try:
+        delete_folder(run_temp_dir(out_dir, run_id))
+    except OSError:
+        pass
+
+
+def _chain(exc: BaseException):
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    import errno
+
+    return any(
+        (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "No space left on device" in str(e)
+        for e in _chain(exc)
+    )
+
+
+def _too_many_errors(exc: BaseException) -> str | None:
+    """The TooManyErrors message inside a runner's wrapped exception, if that is what failed."""
+    import re
+
+    from stages.beam import TooManyErrors
+
+    for e in _chain(exc):
+        if isinstance(e, TooManyErrors):
+            return str(e)
+        found = re.search(r"TooManyErrors: (.+)", str(e))
+        if found:
+            return found.group(1).splitlines()[0]
+    return None
 
 
 def dry_run_summary(result, runner: str) -> str:
@@ -210,4 +530,9 @@ def dry_run_summary(result, runner: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if _quiet.interrupted:
+        # The runner's threads may still be winding down; the run is over and cleaned up.
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -1,39 +1,32 @@
-"""stats.json from Beam counters, its consistency check, and the end-of-run summary."""
+"""stats.json from the run's summed tallies (stages.beam), its consistency check, the summary."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from apache_beam.metrics.metric import MetricsFilter
 
-from stages.beam import NAMESPACE
-
-
-def counter_values(result) -> dict[str, int]:
-    """All counters of namespace ``stats`` as {name: value} (committed where the runner has them)."""
-    values: dict[str, int] = {}
-    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
-    for counter in query["counters"]:
-        value = counter.committed if counter.committed is not None else counter.attempted
-        values[counter.key.metric.name] = values.get(counter.key.metric.name, 0) + int(value or 0)
-    return values
-
-
-def build_stats(counters: dict[str, int], stage_names: list[str]) -> dict[str, Any]:
-    """``{"stages": {name: {"in", "out", "dropped": {reason: n}, "counts": {key: n}}}}`` in order."""
+def build_stats(tallies: dict[str, int], step_names: list[str]) -> dict[str, Any]:
+    """``{"stages": {name: {"in", "out", "dropped": {reason: n}, "counts": {key: n}, "cpu_s",
+    "docs_per_cpu_s"}}}`` from ``read`` through the steps in order to ``write``."""
     stages: dict[str, Any] = {}
-    for name in ["read", *stage_names, "write"]:
-        entry: dict[str, Any] = {"in": counters.get(f"{name}.in", 0), "out": counters.get(f"{name}.out", 0)}
-        dropped = {k[len(name) + 6 :]: v for k, v in counters.items() if k.startswith(f"{name}.drop.")}
+    for name in ["read", *step_names, "write"]:
+        entry: dict[str, Any] = {"in": tallies.get(f"{name}.in", 0), "out": tallies.get(f"{name}.out", 0)}
+        dropped = {k[len(name) + 6 :]: v for k, v in tallies.items() if k.startswith(f"{name}.drop.")}
         entry["dropped"] = dict(sorted(dropped.items(), key=lambda kv: -kv[1]))
-        counts = {k[len(name) + 7 :]: v for k, v in counters.items() if k.startswith(f"{name}.count.")}
+        counts = {k[len(name) + 7 :]: v for k, v in tallies.items() if k.startswith(f"{name}.count.")}
         if counts:
             entry["counts"] = dict(sorted(counts.items()))
+        cpu_ns = tallies.get(f"{name}.cpu_ns")
+        if cpu_ns:
+            # CPU time in this step's own code (per-document work; shuffles and the runner's own
+            # overhead are not attributed to a step), and the documents it handled per CPU-second.
+            entry["cpu_s"] = round(cpu_ns / 1e9, 3)
+            entry["docs_per_cpu_s"] = round(entry["in"] / (cpu_ns / 1e9), 1)
         stages[name] = entry
     out: dict[str, Any] = {"stages": stages}
-    if counters.get("write_rejected.in"):
-        out["rejected_written"] = counters.get("write_rejected.out", 0)
+    if tallies.get("write_rejected.in"):
+        out["rejected_written"] = tallies.get("write_rejected.out", 0)
     return out
 
 
@@ -69,6 +62,11 @@ def summary(stats: dict[str, Any], output: str, elapsed_s: float) -> str:
         lines.append("top drop reasons: " + ", ".join(f"{n}/{r} {c:,}" for n, r, c in drops[:6]))
     flow = " -> ".join(f"{n} {e['out']:,}" for n, e in stages.items())
     lines.append(f"funnel: {flow}")
+    costs = [(n, e["cpu_s"]) for n, e in stages.items() if e.get("cpu_s")]
+    if costs:
+        total = sum(c for _, c in costs) or 1.0
+        top = sorted(costs, key=lambda c: -c[1])[:4]
+        lines.append("CPU by step: " + ", ".join(f"{n} {c:.1f}s ({100 * c / total:.0f}%)" for n, c in top))
     lines.append(f"output: {output}/documents")
     lines.append(f"report: {output}/report.html  (stats: {output}/stats.json)")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ same input gives the same shards on any runner and worker count: the hash picks 
 
 Token ids never go through a shuffle: each bundle writes its documents' rows (id hash + packed
 ids) to small Arrow spill files, one per shard at a time, under the split's temporary folder
-(``tokens/<split>/.tmp-<run>/spill/``), and emits only ``(shard, spill path)`` pairs. A
+(``.tmp-<run>/work/token-spill/<split>/``), and emits only ``(shard, spill path)`` pairs. A
 GroupByKey gathers those paths, and one worker per shard reads its pieces, orders the rows by
 hash and writes the shard. The in-memory DirectRunner thus holds a few paths per bundle instead
 of every document's tokens, and multi-process runs pass no token bytes between processes.
@@ -29,6 +29,7 @@ import pyarrow.ipc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
+from stages.base import run_temp_dir, staging_dir
 from stages.token_shards import COLUMN, token_batches
 
 # Token bytes a bundle buffers before writing them out as spill pieces: a fixed cost per worker,
@@ -107,11 +108,10 @@ class _SpillTokens(beam.DoFn):
         for key, (hashes, lengths, data) in self.buffers.items():
             split, shard = key.split("/")
             path = FileSystems.join(
-                self.out_dir,
-                "tokens",
+                run_temp_dir(self.out_dir, self.run_id),
+                "work",
+                "token-spill",
                 split,
-                f".tmp-{self.run_id}",
-                "spill",
                 f"{shard}-{self.bundle}-{len(self.pieces):06d}.arrow",
             )
             offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
@@ -192,7 +192,7 @@ class WriteTrainingShards(beam.PTransform):
         dtype = np.dtype(self.token_type.to_pandas_dtype())
         hashes, offsets, values = read_pieces(sorted(pieces), dtype)
         order = shuffle_order(hashes, offsets, values)
-        path = FileSystems.join(self.out_dir, "tokens", split, f".tmp-{self.run_id}", f"{shard}.arrow")
+        path = FileSystems.join(staging_dir(self.out_dir, self.run_id, f"tokens/{split}"), f"{shard}.arrow")
         ids = (values[offsets[i] : offsets[i + 1]] for i in order)
         with FileSystems.create(path) as sink:
             with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), self.schema) as writer:

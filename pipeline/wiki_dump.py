@@ -144,8 +144,9 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def read_wiki_dump(raw: BinaryIO, source: str) -> Iterator[Doc | Drop]:
-    """Documents of a MediaWiki XML dump: ``id`` = ``wiki:<page id>``, ``url`` = the title."""
+def read_wiki_dump(raw: BinaryIO, source: str, options: object = None) -> Iterator[Doc | Drop]:
+    """Documents of a MediaWiki XML dump: ``id`` = ``wiki:<page id>``, ``url`` = the title.
+    ``options`` (pipeline.readers.ReadOptions) changes nothing here: a dump has fixed fields."""
     try:
         events = ET.iterparse(_open_stream(raw), events=("start", "end"))
         root = None

@@ -1,17 +1,30 @@
-"""Sharded Arrow IPC stream output, written atomically, plus manifest.json.
+"""Sharded Arrow IPC stream output, committed as a whole, with manifest.json written last.
 
-Each worker bundle streams its documents into temporary files (``<out>/.tmp-<run>/``), rolling
-to a new file at ``shard_max_mb``/``shard_max_rows``; no shuffle of document text is needed. One
-final step renames the temporary files to ``part-NNNNN-of-MMMMM.arrow`` (a rename is atomic on
-local disks and is how Beam's own file sinks commit), removes shards left by an earlier run in
-the same place, deletes the temporary folder (with whatever else was written there, such as the
-training-shard spill pieces) and writes ``manifest.json``. A crashed run leaves only the
-temporary folder, never a file that looks like a finished shard.
+Each worker bundle streams its documents into temporary files under the run's staging folder
+(``<out>/.tmp-<run>/out/documents/``, see stages.base.staging_dir), rolling to a new file at
+``shard_max_mb``/``shard_max_rows``; no shuffle of document text is needed. ``commit_output``,
+the run's last step, makes the run's outputs the folder's outputs:
+
+1. ``manifest.json`` of an earlier run is removed first: from here on the folder does not claim
+   to hold a complete run, so a commit killed half-way can never look complete (a commit that
+   runs again, as a retried bundle does, finishes the same commit);
+2. every kind of output an earlier run may have left (documents, rejected, tokens, index,
+   stats, report) is removed, including kinds this run does not write: a rerun without holdout
+   must not leave an earlier ``tokens/holdout`` behind for the trainer to evaluate on;
+3. staged files are renamed to ``<kind>/part-NNNNN-of-MMMMM.arrow`` (a rename is atomic on local
+   disks, and how Beam's own file sinks commit), small files are written under a temporary name
+   and renamed;
+4. ``manifest.json`` is written (temporary name, rename) last, and the staging folder deleted.
+
+The launcher (pipeline.run) takes the folder's lock and refuses a non-empty folder without
+``--overwrite`` before any of this starts.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 from typing import Any
 
@@ -24,7 +37,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import progress
-from pipeline.readers import BASE_FIELDS
+from stages.base import BASE_FIELDS, run_temp_dir, staging_dir
 from stages.beam import BundleCounts
 
 BASE_COLUMNS: dict[str, pa.DataType] = {name: pa.string() for name in BASE_FIELDS}
@@ -87,7 +100,11 @@ class WriteShards(beam.DoFn):
         self.finished: list[dict[str, Any]] = []
 
     def process(self, doc):
+        started = time.thread_time_ns()
         self.tally.add(f"{self.counter}.in")
+        if self.kind == "documents":
+            # The report's language mix is that of the documents written, not of those langid saw.
+            self.tally.add(f"write.count.lang.{doc.get('lang') or 'unknown'}")
         self.rows.append(doc_to_row(doc, self.names))
         limit = self.batch_rows
         if self.max_rows:
@@ -95,10 +112,13 @@ class WriteShards(beam.DoFn):
             limit = min(limit, self.max_rows - (self.current["rows"] if self.writer is not None else 0))
         if len(self.rows) >= limit:
             self._flush_rows()
+        self.tally.add(f"{self.counter}.cpu_ns", time.thread_time_ns() - started)
         return ()
 
     def _open(self):
-        path = FileSystems.join(self.out_dir, self.kind, f".tmp-{self.run_id}", f"{uuid.uuid4().hex}.arrow")
+        path = FileSystems.join(
+            staging_dir(self.out_dir, self.run_id, self.kind), f"{uuid.uuid4().hex}.arrow"
+        )
         self.sink = FileSystems.create(path)
         self.writer = pa.ipc.new_stream(pa.PythonFile(self.sink, mode="w"), self.schema)
         self.current = {"kind": self.kind, "tmp": path, "rows": 0, "bytes": 0, "first_id": None}
@@ -147,11 +167,13 @@ class WriteShards(beam.DoFn):
             self.sink = None
 
     def finish_bundle(self):
+        started = time.thread_time_ns()
         self._flush_rows()
         self._close()
-        self.tally.flush()
+        self.tally.add(f"{self.counter}.cpu_ns", time.thread_time_ns() - started)
         for info in self.finished:
             yield WindowedValue(info, MIN_TIMESTAMP, [GlobalWindow()])
+        yield from self.tally.emit_windowed()
 
 
 def delete_folder(path: str) -> None:
@@ -165,38 +187,82 @@ def delete_folder(path: str) -> None:
         FileSystems.delete([m.path for m in leftovers])
 
 
-def finalize_output(
+# Everything a run may leave in its output folder: what --overwrite replaces, and what makes a
+# folder "hold an earlier run". The manifest is listed first: it goes first and comes back last.
+MANIFEST = "manifest.json"
+OUTPUT_FILES = (MANIFEST, "stats.json", "samples.json", "report.html")
+OUTPUT_FOLDERS = ("documents", "rejected", "tokens", "minhash_index")
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """A small file under a temporary name, then renamed: readers see the old file or the new one."""
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with FileSystems.create(tmp) as sink:
+        sink.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+
+
+def remove_outputs(out_dir: str, keep: set[str] = frozenset()) -> None:
+    """Remove every kind of output an earlier run may have left, the manifest first; files in
+    ``keep`` (this run's own, already committed by an earlier attempt of the commit) stay."""
+    for name in OUTPUT_FILES:
+        path = FileSystems.join(out_dir, name)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+    for name in OUTPUT_FOLDERS:
+        folder = FileSystems.join(out_dir, name)
+        if not any(path.startswith(folder + "/") for path in keep):
+            delete_folder(folder)
+            continue
+        found = FileSystems.match([FileSystems.join(folder, "**")])[0].metadata_list
+        stale = [m.path for m in found if m.path not in keep]
+        if stale:
+            FileSystems.delete(stale)
+        if "://" not in folder:  # local: folders emptied above (e.g. tokens/holdout) go too
+            for root, _, _ in sorted(os.walk(folder), key=lambda w: -len(w[0])):
+                if root != folder and not os.listdir(root):
+                    os.rmdir(root)
+
+
+def _read_manifest(out_dir: str) -> dict[str, Any] | None:
+    path = FileSystems.join(out_dir, MANIFEST)
+    try:
+        with FileSystems.open(path) as source:
+            return json.loads(source.read().decode())
+    except (OSError, ValueError):
+        return None
+
+
+def commit_output(
     files: list[dict[str, Any]],
     out_dir: str,
     run_id: str,
     schemas: dict[str, pa.Schema],
     manifest_extra: dict[str, Any],
-    samples: list[dict[str, Any]] | None = None,
+    small_files: dict[str, bytes],
 ) -> dict[str, Any]:
-    """Rename temporary files to their final shard names; write manifest.json and samples.json."""
+    """Make this run's staged shards and ``small_files`` (name -> bytes: stats.json, report ...)
+    the outputs of ``out_dir``, replacing an earlier run's, with manifest.json last (module doc)."""
     manifest: dict[str, Any] = {"run_id": run_id}
+    renames: list[tuple[str, str]] = []
     for kind, schema in schemas.items():
         mine = sorted((f for f in files if f["kind"] == kind), key=lambda f: (f["first_id"] or "", f["tmp"]))
-        folder = FileSystems.join(out_dir, kind)
         if not mine:
             # An empty result is still a readable dataset: one shard with the schema and no rows.
-            path = FileSystems.join(folder, f".tmp-{run_id}", "empty.arrow")
+            path = FileSystems.join(staging_dir(out_dir, run_id, kind), "empty.arrow")
             with FileSystems.create(path) as sink:
                 pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), schema).close()
             mine = [{"kind": kind, "tmp": path, "rows": 0, "bytes": 0, "first_id": None}]
-        stale = FileSystems.match([FileSystems.join(folder, "part-*.arrow")])[0].metadata_list
-        if stale:
-            FileSystems.delete([m.path for m in stale])
-        total = len(mine)
         shards = []
         for index, info in enumerate(mine):
-            name = f"part-{index:05d}-of-{total:05d}.arrow"
-            FileSystems.rename([info["tmp"]], [FileSystems.join(folder, name)])
+            name = f"part-{index:05d}-of-{len(mine):05d}.arrow"
+            renames.append((info["tmp"], FileSystems.join(out_dir, kind, name)))
             shard = {"file": f"{kind}/{name}", "rows": info["rows"]}
             if "tokens" in info:
                 shard["tokens"] = info["tokens"]
             shards.append(shard)
-        delete_folder(FileSystems.join(folder, f".tmp-{run_id}"))
         manifest[kind] = {
             "shards": shards,
             "rows": sum(s["rows"] for s in shards),
@@ -204,10 +270,25 @@ def finalize_output(
         }
         if any("tokens" in s for s in shards):
             manifest[kind]["tokens"] = sum(s.get("tokens", 0) for s in shards)
-    delete_folder(FileSystems.join(out_dir, f".tmp-{run_id}"))  # stages' intermediate files (RunContext)
     manifest.update(manifest_extra)
-    with FileSystems.create(FileSystems.join(out_dir, "manifest.json")) as sink:
-        sink.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode())
-    with FileSystems.create(FileSystems.join(out_dir, "samples.json")) as sink:
-        sink.write(json.dumps(samples or [], ensure_ascii=False, default=str).encode())
+
+    # A runner may run this step again (a retried bundle): it must then finish the same commit.
+    committed = _read_manifest(out_dir) if FileSystems.exists(FileSystems.join(out_dir, MANIFEST)) else None
+    if committed is not None and committed.get("run_id") == run_id:
+        return committed
+    remove_outputs(out_dir, keep={final for _, final in renames})
+    for folder in {final.rsplit("/", 1)[0] for _, final in renames}:
+        if "://" not in folder:  # object stores have no folders to make
+            os.makedirs(folder, exist_ok=True)
+    for tmp, final in renames:
+        if FileSystems.exists(tmp):
+            FileSystems.rename([tmp], [final])
+        elif not FileSystems.exists(final):
+            raise FileNotFoundError(f"staged output {tmp} is gone before the commit")
+    for name, data in small_files.items():
+        write_atomically(FileSystems.join(out_dir, name), data)
+    write_atomically(
+        FileSystems.join(out_dir, MANIFEST), json.dumps(manifest, indent=2, ensure_ascii=False).encode()
+    )
+    delete_folder(run_temp_dir(out_dir, run_id))
     return manifest

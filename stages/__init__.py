@@ -1,5 +1,6 @@
-"""Pipeline stages, one module per stage. ``STAGE_ORDER`` is the canonical pipeline order;
-``load_stage_class`` imports a stage lazily so a run only pays for the stages it uses."""
+"""Pipeline steps. ``STEP_TYPES`` names the built-in step types, in the order of the default recipe;
+``load_step_class`` imports one lazily (a run only pays for the steps it uses) and also accepts a
+user's own step by import path (``my_pkg.filters:Toxicity``)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,8 @@ import importlib
 
 from stages.base import Doc, Drop, Params, Stage
 
-# Canonical names in pipeline order. Other issues and their tests rely on these exact names.
-STAGE_ORDER: tuple[str, ...] = (
-    "extract",
-    "normalize",
-    "langid",
-    "heuristics",
-    "quality",
-    "exact_dedup",
-    "minhash_dedup",
-    "pii",
-    "tokenize",
-)
-
-# name -> "module:Class" for the stages that exist. A canonical name missing here is
-# "not implemented yet": selecting it is a configuration error, never a silent no-op.
-IMPLEMENTED: dict[str, str] = {
+# Built-in type name -> "module:Class", in the default recipe's order (configs/default.yaml).
+STEP_TYPES: dict[str, str] = {
     "extract": "stages.extract:ExtractStage",
     "normalize": "stages.normalize:NormalizeStage",
     "langid": "stages.langid:LangIdStage",
@@ -35,18 +22,34 @@ IMPLEMENTED: dict[str, str] = {
 }
 
 
-class StageNotImplemented(LookupError):
-    pass
+class StepTypeError(LookupError):
+    """A step type that cannot be used: unknown name, import failure, not a Stage subclass."""
 
 
-def load_stage_class(name: str) -> type[Stage]:
-    if name not in STAGE_ORDER:
-        raise KeyError(name)
-    target = IMPLEMENTED.get(name)
+def is_import_path(step_type: str) -> bool:
+    return ":" in step_type
+
+
+def load_step_class(step_type: str) -> type[Stage]:
+    """The class of a built-in type (``quality``) or of a user's step (``my_pkg.filters:Toxicity``)."""
+    target = STEP_TYPES.get(step_type)
     if target is None:
-        raise StageNotImplemented(name)
-    module_name, class_name = target.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+        if not is_import_path(step_type):
+            raise StepTypeError(
+                f"unknown step type {step_type!r} (built-in: {', '.join(STEP_TYPES)}; "
+                "a step of your own is named by import path, e.g. my_pkg.filters:Toxicity)"
+            )
+        target = step_type
+    module_name, _, class_name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except ImportError as exc:
+        raise StepTypeError(f"step type {step_type!r}: cannot import {module_name!r} ({exc})") from None
+    except AttributeError:
+        raise StepTypeError(f"step type {step_type!r}: {module_name!r} has no {class_name!r}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Stage)):
+        raise StepTypeError(f"step type {step_type!r}: {class_name} is not a stages.base.Stage subclass")
+    return cls
 
 
-__all__ = ["STAGE_ORDER", "IMPLEMENTED", "Doc", "Drop", "Params", "Stage", "load_stage_class"]
+__all__ = ["STEP_TYPES", "Doc", "Drop", "Params", "Stage", "StepTypeError", "load_step_class"]

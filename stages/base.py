@@ -8,6 +8,17 @@ A per-document stage is a pure object: ``process(doc)`` returns the (possibly ch
 document to keep it, or a ``Drop`` naming the reason. It is unit-tested without Beam;
 ``stages.beam.ApplyStage`` is the thin Beam wrapper that counts and routes. Global stages
 (dedup) override ``expand`` instead and receive the whole PCollection.
+
+A step is one entry of the user's ``steps:`` list: a *type* (the class, a built-in name such as
+``quality`` or an import path such as ``my_pkg.filters:Toxicity``) and a *name*, unique in the run
+(the type's ``name`` unless the config gives another, e.g. ``quality_late``). The name is what
+counters, stats.json, rejected/ and the report use, so a type may run twice under two names.
+
+Documents are not owned by a step. Beam may hand one element to several consumers (a branch, a
+sample, a retry), so a step must never change a document it received in place: ``ApplyStage``
+gives ``process`` a shallow copy, on which setting or deleting top-level keys is fine, while nested
+values (``meta``, lists) are shared and must be replaced, never mutated. Global stages route the
+documents they receive without changing them, or copy first.
 """
 
 from __future__ import annotations
@@ -19,6 +30,25 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 Doc = dict[str, Any]
+
+# The document model, in one place. Every document has the base fields (strings). A field a
+# built-in step writes is a top-level key with one meaning, whatever the document was read from
+# (WARC, JSONL, Parquet, an earlier run's Arrow output): readers lift these out of their input,
+# and the writer stores them as columns. Anything else a reader finds goes to ``meta`` (a dict,
+# written as JSON). Steps declare what they write in ``Stage.columns``; a test keeps the built-in
+# steps' columns equal to this table.
+BASE_FIELDS: tuple[str, ...] = ("id", "url", "text", "date", "source")
+STEP_FIELDS: dict[str, pa.DataType] = {
+    "lang": pa.string(),  # langid
+    "lang_score": pa.float32(),  # langid
+    "quality_score": pa.float32(),  # quality
+    "holdout": pa.bool_(),  # the held-out split (write.holdout_fraction), marked after reading
+    "input_ids": pa.list_(pa.int32()),  # tokenize
+    "n_tokens": pa.int64(),  # tokenize
+}
+# Step fields every documents/ shard carries (null where unknown), so that re-reading an output
+# and writing it again keeps them even when the step that wrote them does not run again.
+CARRIED_FIELDS: tuple[str, ...] = ("lang", "lang_score", "quality_score")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,9 +81,10 @@ def path_list_param() -> Any:
 
 
 class Stage:
-    """One pipeline step. Subclasses set ``name``, ``Params`` and ``columns``."""
+    """One pipeline step. Subclasses set ``name`` (the default step name, the built-in type name),
+    ``Params`` and ``columns``; an instance's ``name`` is its step name in the run."""
 
-    name: ClassVar[str] = ""
+    name: str = ""
     Params: ClassVar[type[Params]] = Params
     # Columns this stage adds to a document, as Arrow types (for the writer's schema).
     columns: ClassVar[dict[str, pa.DataType]] = {}
@@ -73,7 +104,8 @@ class Stage:
         """Load models and compile expensive state; called once per worker (DoFn.setup)."""
 
     def process(self, doc: Doc) -> Doc | Drop:
-        """Return the kept document (may be modified in place) or a Drop."""
+        """Return the kept document or a Drop. ``doc`` is this step's own shallow copy: its
+        top-level keys may be set in place, nested values must not be mutated (module doc)."""
         raise NotImplementedError
 
     # Global stages (whole-collection, e.g. dedup) set this and implement ``expand``.
@@ -82,18 +114,36 @@ class Stage:
     def expand(self, docs, keep_rejected: bool, ctx: RunContext):  # pragma: no cover - overridden
         """Beam composite for a global stage: take the docs PCollection, return
         ``(kept, rejected)`` PCollections, counting with ``stages.beam.BundleCounts`` under
-        the same ``<name>.in/out/drop.<reason>`` names as per-document stages."""
+        the same ``<name>.in/out/drop.<reason>`` names as per-document stages and adding the
+        ``STATS`` outputs of its counting DoFns to ``ctx.stats``."""
         raise NotImplementedError
+
+
+def run_temp_dir(output: str, run_id: str) -> str:
+    """Everything a run writes before its commit lives here (pipeline.writer.commit_output)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.join(output, f".tmp-{run_id}")
+
+
+def staging_dir(output: str, run_id: str, kind: str) -> str:
+    """Where the files of one output kind (``documents``, ``tokens/train``, ``minhash_index`` ...)
+    wait until the commit renames them into ``<output>/<kind>/``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.join(run_temp_dir(output, run_id), "out", kind)
 
 
 @dataclasses.dataclass
 class RunContext:
     """What a global stage may use of the run it is part of.
 
-    ``work_dir(name)`` is a folder for intermediate files under ``<output>/.tmp-<run_id>/``,
-    which ``pipeline.writer.finalize_output`` deletes at the end of the run. A stage that writes
-    an output of its own (e.g. the MinHash index) adds its Arrow schema to ``schemas`` and the
-    PCollection of file descriptions to ``files``; finalize_output commits them like documents.
+    ``work_dir(name)`` is a folder for intermediate files under ``<output>/.tmp-<run_id>/work/``,
+    deleted when the run commits. A stage that writes an output of its own (e.g. the MinHash
+    index) writes its files under ``staging(kind)``, adds its Arrow schema to ``schemas`` and the
+    PCollection of file descriptions to ``files``; the commit renames them like documents.
+    ``max_errors`` / ``max_error_share``: when a step's per-document errors stop being one-offs
+    (stages.beam.ErrorBudget).
     """
 
     output: str
@@ -103,8 +153,16 @@ class RunContext:
     in_memory_shuffle: bool = False
     files: list[Any] = dataclasses.field(default_factory=list)
     schemas: dict[str, pa.Schema] = dataclasses.field(default_factory=dict)
+    # The STATS outputs (per-bundle tallies, see stages.beam) of every counting DoFn: a global
+    # stage appends those of its own DoFns, and the graph sums them all into stats.json.
+    stats: list[Any] = dataclasses.field(default_factory=list)
+    max_errors: int = 100
+    max_error_share: float = 0.01
 
     def work_dir(self, name: str) -> str:
         from apache_beam.io.filesystems import FileSystems
 
-        return FileSystems.join(self.output, f".tmp-{self.run_id}", name)
+        return FileSystems.join(run_temp_dir(self.output, self.run_id), "work", name)
+
+    def staging(self, kind: str) -> str:
+        return staging_dir(self.output, self.run_id, kind)

@@ -26,6 +26,7 @@ import os
 import pickle
 import struct
 import sys
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
@@ -37,7 +38,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from stages.base import Doc, Drop, RunContext
-from stages.beam import REJECTED, BundleCounts, rejected_record
+from stages.beam import REJECTED, STATS, BundleCounts, rejected_record
 
 SURVIVOR_POLICIES = ("quality_score", "smallest_id", "longest")
 # Rank prefixes that sort before every score: a document of an earlier run's MinHash index first
@@ -316,14 +317,32 @@ class _RouteDocs(beam.DoFn):
             return doc
         self.tally.add(f"{self.name}.drop.{self.reason}")
         if self.keep_rejected:
-            doc["duplicate_of"] = dup_of
-            return beam.pvalue.TaggedOutput(
-                REJECTED, rejected_record(doc, self.name, Drop(self.reason, f"duplicate of {dup_of}"))
-            )
+            record = rejected_record(doc, self.name, Drop(self.reason, f"duplicate of {dup_of}"))
+            record["duplicate_of"] = dup_of
+            return beam.pvalue.TaggedOutput(REJECTED, record)
         return None
 
     def finish_bundle(self):
-        self.tally.flush()
+        yield from self.tally.emit_windowed()
+
+
+class TimedFlatMap(beam.DoFn):
+    """``beam.FlatMap(fn)`` that adds the CPU time of ``fn`` to ``<step>.cpu_ns`` (per-step cost)."""
+
+    def __init__(self, step: str, fn):
+        self.step, self.fn = step, fn
+
+    def start_bundle(self):
+        self.tally = BundleCounts()
+
+    def process(self, element):
+        started = time.thread_time_ns()
+        out = self.fn(element)
+        self.tally.add(f"{self.step}.cpu_ns", time.thread_time_ns() - started)
+        return out
+
+    def finish_bundle(self):
+        yield from self.tally.emit_windowed()
 
 
 class _JoinDrops(_RouteDocs):
@@ -401,7 +420,9 @@ def spill_location(join: str, spill_dir: str | None, ctx: RunContext, name: str)
     return spill_dir or ctx.work_dir(f"{name}-spill")
 
 
-def join_drops(docs, drops, name: str, reason: str, keep_rejected: bool, spill_dir: str | None):
+def join_drops(
+    docs, drops, name: str, reason: str, keep_rejected: bool, spill_dir: str | None, ctx: RunContext
+):
     """Route ``docs`` by ``drops`` (PCollection of ``(id, duplicate_of)``); returns (kept, rejected).
 
     Without ``spill_dir``: CoGroupByKey on id (a distributed runner's shuffle holds one id's
@@ -415,7 +436,7 @@ def join_drops(docs, drops, name: str, reason: str, keep_rejected: bool, spill_d
             {"doc": keyed, "drop": drops}
             | f"{name}:join" >> beam.CoGroupByKey()
             | f"{name}:route"
-            >> beam.ParDo(_JoinDrops(name, reason, keep_rejected)).with_outputs(REJECTED, main="kept")
+            >> beam.ParDo(_JoinDrops(name, reason, keep_rejected)).with_outputs(REJECTED, STATS, main="kept")
         )
     else:
         if "://" not in spill_dir:  # local path; object stores need no directories
@@ -429,7 +450,8 @@ def join_drops(docs, drops, name: str, reason: str, keep_rejected: bool, spill_d
             | f"{name}:spread" >> beam.Reshuffle()
             | f"{name}:reread"
             >> beam.ParDo(_ReadSpilled(name, reason, keep_rejected), beam.pvalue.AsDict(unique)).with_outputs(
-                REJECTED, main="kept"
+                REJECTED, STATS, main="kept"
             )
         )
+    ctx.stats.append(routed[STATS])
     return routed.kept, routed[REJECTED]

@@ -14,7 +14,9 @@ import hashlib
 import apache_beam as beam
 
 from stages.base import Doc, Params, RunContext, Stage, path_param
+from stages.beam import STATS
 from stages.dedup_common import (
+    TimedFlatMap,
     check_join,
     check_policy,
     duplicates_in_group,
@@ -66,7 +68,11 @@ class ExactDedupStage(Stage):
     def expand(self, docs, keep_rejected: bool, ctx: RunContext):
         name = self.name
         spill = spill_location(self.params.join, self.params.spill_dir, ctx, name)
+        keys = docs | f"{name}:fingerprint" >> beam.ParDo(
+            TimedFlatMap(name, self.shuffle_records)
+        ).with_outputs(STATS, main="keys")
+        ctx.stats.append(keys[STATS])
         drops = group_by_key_prefix(
-            docs | f"{name}:fingerprint" >> beam.FlatMap(self.shuffle_records), name, FINGERPRINT_BYTES, spill
+            keys.keys, name, FINGERPRINT_BYTES, spill
         ) | f"{name}:pick" >> beam.FlatMap(duplicates_in_group)
-        return join_drops(docs, drops, name, "exact_duplicate", keep_rejected, spill)
+        return join_drops(docs, drops, name, "exact_duplicate", keep_rejected, spill, ctx)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from stages.base import Doc, Params, RunContext, Stage, path_list_param, path_param
-from stages.beam import BundleCounts
+from stages.beam import STATS, BundleCounts
 from stages.components import connected_components
 from stages.dedup_common import (
     INDEXED_RANK,
@@ -434,12 +435,11 @@ class MinHashDedupStage(Stage):
         pipeline = docs.pipeline
         identity = p.signature_identity()
         # Signatures wait in files, not in the shuffle: only candidates' signatures are read back.
-        sig_dir = (
-            FileSystems.join(ctx.output, INDEX_KIND, f".tmp-{ctx.run_id}")
-            if p.save_index
-            else ctx.work_dir(name)
+        sig_dir = ctx.staging(INDEX_KIND) if p.save_index else ctx.work_dir(name)
+        signed = docs | f"{name}:sign" >> beam.ParDo(_Sign(self, sig_dir)).with_outputs(
+            "files", STATS, main="bands"
         )
-        signed = docs | f"{name}:sign" >> beam.ParDo(_Sign(self, sig_dir)).with_outputs("files", main="bands")
+        ctx.stats.append(signed[STATS])
         if p.save_index:
             ctx.files.append(signed.files)
             ctx.schemas[INDEX_KIND] = signature_schema(p)
@@ -471,8 +471,9 @@ class MinHashDedupStage(Stage):
         edges = _resolve_edges(candidates, payload, name, threshold, lean=spill is not None)
         drops = connected_components(edges, f"{name}:cc", p.cc_rounds) | f"{name}:drops" >> beam.ParDo(
             _Drops(name)
-        )
-        return join_drops(docs, drops, name, "near_duplicate", keep_rejected, spill)
+        ).with_outputs(STATS, main="drops")
+        ctx.stats.append(drops[STATS])
+        return join_drops(docs, drops.drops, name, "near_duplicate", keep_rejected, spill, ctx)
 
 
 class _Sign(beam.DoFn):
@@ -490,18 +491,23 @@ class _Sign(beam.DoFn):
     def start_bundle(self):
         self.rows: dict[str, list] = {"id": [], "rank": [], "signature": []}
         self.sink = self.writer = self.info = None
+        self.tally = BundleCounts()
 
     def process(self, doc):
-        signed = self.stage.sign(doc)
-        if signed is None:  # nothing to shingle: it cannot be a near-duplicate
-            return ()
-        node, values = signed
-        self.rows["id"].append(str(doc["id"]))
-        self.rows["rank"].append(node[:8])
-        self.rows["signature"].append(values.astype(np.uint32).tobytes())
-        if len(self.rows["id"]) >= 4096:
-            self._flush()
-        return self.stage.band_records(node, values)
+        started = time.thread_time_ns()
+        try:
+            signed = self.stage.sign(doc)
+            if signed is None:  # nothing to shingle: it cannot be a near-duplicate
+                return ()
+            node, values = signed
+            self.rows["id"].append(str(doc["id"]))
+            self.rows["rank"].append(node[:8])
+            self.rows["signature"].append(values.astype(np.uint32).tobytes())
+            if len(self.rows["id"]) >= 4096:
+                self._flush()
+            return self.stage.band_records(node, values)
+        finally:
+            self.tally.add(f"{self.stage.name}.cpu_ns", time.thread_time_ns() - started)
 
     def _flush(self):
         if not self.rows["id"]:
@@ -524,6 +530,7 @@ class _Sign(beam.DoFn):
             self.writer.close()
             self.sink.close()
             yield beam.pvalue.TaggedOutput("files", GlobalWindows.windowed_value(self.info))
+        yield from self.tally.emit_windowed()
 
 
 class _IndexBands(beam.DoFn):
@@ -653,4 +660,4 @@ class _Drops(beam.DoFn):
         yield node_id(node), node_id(root)
 
     def finish_bundle(self):
-        self.tally.flush()
+        yield from self.tally.emit_windowed()

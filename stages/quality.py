@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import glob
 import hashlib
 import math
 import os
@@ -113,13 +112,11 @@ def read_texts(path: str) -> Iterator[str]:
 
 
 def expand(patterns: Iterable[str]) -> list[str]:
-    paths: list[str] = []
-    for pattern in patterns:
-        found = sorted(glob.glob(pattern, recursive=True))
-        if not found:
-            raise FileNotFoundError(f"no input matches {pattern}")
-        paths.extend(found)
-    return paths
+    """Files the patterns name, as the pipeline expands its inputs (folders recursively, globs,
+    listings); FileNotFoundError names a pattern that matches nothing."""
+    from pipeline.inputs import expand_patterns
+
+    return expand_patterns(patterns)
 
 
 # ---------------------------------------------------------------------------- training

@@ -20,6 +20,14 @@ def read_shards(folder: Path) -> pa.Table:
     return pa.concat_tables(tables)
 
 
+def counts_only(stats: dict) -> dict:
+    """stats.json's per-step counts without the CPU timings, which differ from run to run."""
+    timing = ("cpu_s", "docs_per_cpu_s")
+    return {
+        name: {k: v for k, v in entry.items() if k not in timing} for name, entry in stats["stages"].items()
+    }
+
+
 def real_warc_files() -> list[Path]:
     return sorted(p for p in WARC_DIR.rglob("*") if p.is_file() and p.name not in ("README.md", "SHA256SUMS"))
 

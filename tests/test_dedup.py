@@ -15,7 +15,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from datasketch import MinHash
 
-from stages import load_stage_class
+from stages import load_step_class
 from stages.base import RunContext
 from stages.components import connected_components, large_star, resolve_labels, small_star
 from stages.dedup_common import duplicates_in_group, fold_codepoints, fold_text, make_node, node_id
@@ -302,8 +302,8 @@ def test_minhash_same_result_with_two_worker_processes():
 
 
 def test_stages_are_registered():
-    assert load_stage_class("exact_dedup") is ExactDedupStage
-    assert load_stage_class("minhash_dedup") is MinHashDedupStage
+    assert load_step_class("exact_dedup") is ExactDedupStage
+    assert load_step_class("minhash_dedup") is MinHashDedupStage
 
 
 def test_join_mode_auto_spills_only_where_shuffles_live_in_memory(tmp_path):
@@ -314,12 +314,12 @@ def test_join_mode_auto_spills_only_where_shuffles_live_in_memory(tmp_path):
 
     local, cluster = RunContext(str(tmp_path), "r", in_memory_shuffle=True), RunContext(str(tmp_path), "r")
     assert spill_location("auto", None, local, "exact_dedup") == str(
-        tmp_path / ".tmp-r" / "exact_dedup-spill"
+        tmp_path / ".tmp-r" / "work" / "exact_dedup-spill"
     )
     assert spill_location("auto", None, cluster, "exact_dedup") is None
     assert spill_location("auto", "/s", cluster, "exact_dedup") == "/s"  # an explicit folder means spill
     assert spill_location("shuffle", "/s", local, "exact_dedup") is None
-    assert spill_location("spill", None, cluster, "m") == str(tmp_path / ".tmp-r" / "m-spill")
+    assert spill_location("spill", None, cluster, "m") == str(tmp_path / ".tmp-r" / "work" / "m-spill")
     with pytest.raises(ValueError, match="join: must be one of"):
         spill_location("disk", None, local, "m")
     assert runs_shuffles_in_memory(PipelineOptions([]))

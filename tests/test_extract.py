@@ -10,7 +10,7 @@ from conftest import SHARED_DATA as DATA  # noqa: E402
 from resiliparse.extract.html2text import extract_plain_text
 
 from benchmarks.extract_quality import load_pages, prf
-from stages import load_stage_class
+from stages import load_step_class
 from stages.base import Drop
 from stages.extract import (
     EXTRACTORS,
@@ -189,7 +189,7 @@ def _doc(html: bytes | None, ctype: str | None = "text/html") -> dict:
 
 
 def test_stage_registered_and_sets_text():
-    cls = load_stage_class("extract")
+    cls = load_step_class("extract")
     assert cls is ExtractStage
     stage = cls()
     stage.setup()

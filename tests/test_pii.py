@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pii_testset import build_testset, gen_cn_id, gen_iban
 
-from stages import load_stage_class
+from stages import load_step_class
 from stages.base import Drop
 from stages.pii import (
     DEFAULT_REPLACEMENTS,
@@ -208,7 +208,7 @@ def test_params_validated(params):
 
 
 def test_registered():
-    assert load_stage_class("pii") is PIIStage
+    assert load_step_class("pii") is PIIStage
     assert PIIStage.name == "pii"
 
 

@@ -184,11 +184,25 @@ def test_wet_only_with_stage_subset_and_listing(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert list(stats["stages"]) == ["read", "normalize", "write"]
     assert stats["stages"]["write"]["out"] == 7
-    # HTML records need the extract stage: without it they are counted, not silently lost.
+    # HTML records need the extract stage: without it they are counted, not silently lost, and a
+    # run that yields no document at all fails (exit 1) unless --allow-empty says that is fine.
     out2 = tmp_path / "out2"
-    assert run("--input", sample[0], "--stages", "normalize", "--output", str(out2)) == 0
+    assert run("--input", sample[0], "--stages", "normalize", "--output", str(out2)) == 1
     stats2 = json.loads((out2 / "stats.json").read_text())
     assert stats2["stages"]["read"]["dropped"]["html_not_extracted"] > 20
+    assert (
+        run(
+            "--input",
+            sample[0],
+            "--stages",
+            "normalize",
+            "--output",
+            str(out2),
+            "--overwrite",
+            "--allow-empty",
+        )
+        == 0
+    )
 
 
 def test_runs_from_any_directory(tmp_path):

@@ -1,4 +1,4 @@
-"""JSONL, Arrow and HTTP-level reading."""
+"""JSONL, Arrow, Parquet and HTTP-level reading, and the document model they share."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 import json
 
 import pyarrow as pa
+import pytest
 
 from pipeline.readers import dechunk, parse_http_response, read_arrow, read_jsonl
 from stages.base import Drop
@@ -26,7 +27,9 @@ def test_jsonl_ids_metadata_and_bad_lines():
     docs = [i for i in items if isinstance(i, dict)]
     drops = [i.reason for i in items if isinstance(i, Drop)]
     assert docs[0]["id"] == "7" and docs[0]["url"] == "u"
-    assert docs[0]["meta"] == {"lang": "en", "extra": {"a": 1}}
+    # A step field is a top-level field whatever the input; anything else is metadata.
+    assert docs[0]["lang"] == "en"
+    assert docs[0]["meta"] == {"extra": {"a": 1}}
     assert docs[1]["id"] and docs[1]["id"] != docs[0]["id"]  # derived from file and offset
     assert drops == ["bad_json", "missing_text", "bad_json", "empty_text"]
 
@@ -47,7 +50,7 @@ def test_arrow_rows_come_back_as_documents():
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     items = list(read_arrow(io.BytesIO(sink.getvalue()), "x.arrow"))
-    assert items[0]["text"] == "one" and items[0]["meta"] == {"k": 1, "lang": "en"}
+    assert items[0]["text"] == "one" and items[0]["lang"] == "en" and items[0]["meta"] == {"k": 1}
     assert isinstance(items[1], Drop) and items[1].reason == "empty_text"
     assert [i.reason for i in read_arrow(io.BytesIO(b"garbage"), "bad.arrow")] == ["bad_arrow"]
 
@@ -88,3 +91,106 @@ def test_plain_text_is_one_document_per_line():
     )
     assert [d["text"] for d in docs] == ["第一行", "second line"]
     assert len({d["id"] for d in docs}) == 2
+
+
+def _arrow_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def test_step_fields_mean_the_same_from_every_format(tmp_path):
+    """lang, lang_score, quality_score and holdout come back as top-level fields from JSONL,
+    Parquet and Arrow alike; a value of the wrong type stays in meta rather than being trusted."""
+    import pyarrow.parquet as pq
+
+    from pipeline.readers import read_parquet
+
+    record = {"id": "d1", "text": "some text", "lang": "zh", "lang_score": 0.9, "quality_score": 0.75,
+              "holdout": True, "topic": "news"}  # fmt: skip
+    from_jsonl = next(read_jsonl(io.BytesIO(json.dumps(record).encode()), "a.jsonl"))
+    table = pa.Table.from_pylist([record])
+    from_arrow = next(read_arrow(io.BytesIO(_arrow_bytes(table)), "a.arrow"))
+    pq.write_table(table, tmp_path / "a.parquet")
+    with open(tmp_path / "a.parquet", "rb") as raw:
+        from_parquet = next(read_parquet(raw, "a.parquet"))
+    for doc in (from_jsonl, from_arrow, from_parquet):
+        assert doc["lang"] == "zh" and doc["quality_score"] == pytest.approx(0.75) and doc["holdout"] is True
+        assert doc["meta"] == {"topic": "news"}
+    wrong = next(
+        read_jsonl(io.BytesIO(json.dumps({"text": "t", "quality_score": "high"}).encode()), "b.jsonl")
+    )
+    assert "quality_score" not in wrong and wrong["meta"] == {"quality_score": "high"}
+
+
+def test_parquet_with_configured_column_names(tmp_path):
+    """FineWeb-style Parquet: columns named otherwise are mapped through read.fields."""
+    import pyarrow.parquet as pq
+
+    from pipeline.readers import ReadOptions, input_format, read_parquet
+
+    pq.write_table(
+        pa.table(
+            {
+                "content": ["第一篇", "second", ""],
+                "doc_id": ["x", "y", "z"],
+                "language": ["zh", "en", "en"],
+                "dump": ["CC-MAIN-2024-10"] * 3,
+            }
+        ),  # fmt: skip
+        tmp_path / "shard.parquet",
+        row_group_size=2,
+    )
+    assert input_format(str(tmp_path / "shard.parquet")) == "parquet"
+    options = ReadOptions(fields={"text": "content", "id": "doc_id", "lang": "language"})
+    with open(tmp_path / "shard.parquet", "rb") as raw:
+        items = list(read_parquet(raw, "shard.parquet", options))
+    assert [(d["id"], d["text"], d["lang"]) for d in items[:2]] == [
+        ("x", "第一篇", "zh"),
+        ("y", "second", "en"),
+    ]
+    assert items[0]["meta"] == {"dump": "CC-MAIN-2024-10"}
+    assert items[2] == Drop("empty_text")
+    with open(tmp_path / "shard.parquet", "rb") as raw:
+        assert list(read_parquet(raw, "shard.parquet")) == [Drop("missing_text")] * 3  # no "text" column
+
+
+def test_hostile_jsonl_values_are_counted_drops_not_crashes():
+    """A lone surrogate (Beam's coders refuse it) is replaced; metadata nested 100,000 deep
+    (RecursionError) or 900 deep (crashes a later serialiser) is one counted drop; a repeated
+    id is made unique (dedup joins by id)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    lines = [
+        '{"id": "a", "text": "bad \\ud800 surrogate", "meta": {"k": "\\udfff"}}',
+        '{"id": "b", "text": "deep", "x": ' + deep + "}",
+        '{"id": "c", "text": "fairly deep", "x": ' + "[" * 900 + "]" * 900 + "}",
+        '{"id": "a", "text": "same id again"}',
+        '{"id": "d", "text": "fine"}',
+    ]
+    items = list(read_jsonl(io.BytesIO("\n".join(lines).encode()), "h.jsonl"))
+    docs = [i for i in items if isinstance(i, dict)]
+    assert [i.reason for i in items if isinstance(i, Drop)] == ["bad_json", "bad_metadata"]
+    assert docs[0]["text"] == "bad \ufffd surrogate" and docs[0]["meta"] == {"k": "\ufffd"}
+    docs[0]["text"].encode("utf-8")  # encodable now
+    assert [d["id"] for d in docs][1:] == [f"a@{sum(len(x) + 1 for x in lines[:3])}", "d"]
+
+
+def test_corrupt_arrow_input_is_counted_not_fatal():
+    """An Arrow input whose meta is not a JSON object is kept (the string stays as metadata);
+    flipped bytes inside a batch are counted as bad_arrow, never read as garbage or a crash."""
+    table = pa.table({"id": ["a", "b"], "text": ["one", "two"], "meta": ["[1, 2]", "not json"]})
+    docs = list(read_arrow(io.BytesIO(_arrow_bytes(table)), "m.arrow"))
+    assert docs[0]["meta"] == {"meta": [1, 2]} and docs[1]["meta"] == {"meta": "not json"}
+
+    good = _arrow_bytes(
+        pa.table({"id": [f"id{i}" for i in range(50)], "text": [f"text {i}" for i in range(50)]})
+    )
+    flipped = 0
+    for position in range(200, len(good), 7):
+        damaged = bytearray(good)
+        damaged[position] ^= 0xFF
+        items = list(read_arrow(io.BytesIO(bytes(damaged)), "f.arrow"))  # must not raise or crash
+        assert all(isinstance(i, dict) or i.reason == "bad_arrow" for i in items)
+        flipped += any(isinstance(i, Drop) for i in items)
+    assert flipped > 0

@@ -26,7 +26,7 @@ STATS = {
             "counts": {},
         },
         "quality": {"in": 500, "out": 400, "dropped": {"quality_low_score": 100}, "counts": {}},
-        "write": {"in": 400, "out": 400, "dropped": {}, "counts": {}},
+        "write": {"in": 400, "out": 400, "dropped": {}, "counts": {"lang.zh": 300, "lang.en": 100}},
     }
 }
 
@@ -96,7 +96,8 @@ def test_report_sections_and_plots():
     for reason in ("lang_not_allowed", "gopher_dup_ngram", "quality_low_score", "empty_text"):
         assert reason in page
     assert "1,000 documents read, 400 written (40.0%)" in page
-    assert "langid counts" in page and "min_score: 0.65" in page
+    # The language mix is that of the documents written (400), not of all langid saw (950).
+    assert "Language mix (documents written)" in page and "min_score: 0.65" in page
 
 
 def test_document_text_is_escaped_and_truncated():
@@ -114,10 +115,29 @@ def test_empty_inputs_still_render():
 
 
 def test_quality_histogram_shows_the_threshold_line():
-    with_quality = {"stages": ["langid", "quality"], "quality": {"mode": "threshold", "threshold": 0.42}}
-    page = build_report(STATS, _samples(), with_quality)
-    assert "threshold 0.42" in page
-    # Annotate and Pareto modes keep by no fixed score: no line.
-    annotate = {"stages": ["quality"], "quality": {"mode": "annotate", "threshold": 0.42}}
-    assert "threshold 0.42" not in build_report(STATS, _samples(), annotate)
-    assert "threshold 0.5" not in build_report(STATS, _samples(), {"stages": ["langid"]})
+    def config(mode: str, selected: list[str]) -> dict:
+        quality = {"type": "quality", "mode": mode, "threshold": 0.42}
+        return {"stages": selected, "steps": [{"langid": {"type": "langid"}}, {"quality": quality}]}
+
+    page = build_report(STATS, _samples(), config("threshold", ["langid", "quality"]))
+    assert "quality threshold 0.42" in page
+    # Annotate and Pareto modes keep by no fixed score, and a step that did not run has no line.
+    assert "threshold 0.42" not in build_report(STATS, _samples(), config("annotate", ["langid", "quality"]))
+    assert "threshold 0.42" not in build_report(STATS, _samples(), config("threshold", ["langid"]))
+
+
+def test_examples_show_their_true_length_and_the_cli_reads_a_runs_samples(tmp_path):
+    """Samples carry the first 600 characters of a document and its full length; the report
+    shows the full length. ``python -m pipeline.report`` reads a run's samples.json."""
+    import json
+
+    from pipeline.report import main
+
+    long_doc = {"text": "字" * 600, "n_chars": 12_345, "lang": "zh", "kept": True}
+    page = build_report(STATS, [long_doc], {})
+    assert "12,345 chars" in page and "600 chars" not in page
+    (tmp_path / "stats.json").write_text(json.dumps(STATS))
+    (tmp_path / "samples.json").write_text(json.dumps([long_doc], ensure_ascii=False))
+    main(["--stats", str(tmp_path / "stats.json"), "--samples", str(tmp_path / "samples.json"),
+          "--output", str(tmp_path / "report.html")])  # fmt: skip
+    assert "12,345 chars" in (tmp_path / "report.html").read_text()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from apache_beam.io.localfilesystem import LocalFileSystem
-from conftest import WARC_DIR
+from conftest import WARC_DIR, counts_only
 
 from pipeline.run import main
 from pipeline.sample import write_sample
@@ -143,7 +143,7 @@ def test_portable_runner_with_external_workers_matches_direct_runner(worker_pool
     direct_stats = json.loads((direct / "stats.json").read_text())
     portable_stats = json.loads((portable / "stats.json").read_text())
     assert check_stats(portable_stats) == []
-    assert portable_stats["stages"] == direct_stats["stages"]
+    assert counts_only(portable_stats) == counts_only(direct_stats)
     assert list(portable_stats["stages"]) == [
         "read",
         "extract",
@@ -211,7 +211,7 @@ def test_dataflow_dry_run_builds_the_job_offline_without_touching_inputs(monkeyp
 
     (job,) = jobs
     names = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
-    for stage in ("stage:extract", "stage:normalize", "stage:pii", "read", "finalize"):
+    for stage in ("stage:extract", "stage:normalize", "stage:pii", "read", "finish run"):
         assert any(name == stage or name.endswith("/" + stage) for name in names), stage
     assert any(name.startswith("exact_dedup") or "/exact_dedup" in name for name in names)
     # The worker package was built from pyproject.toml and is staged with the job.
@@ -266,7 +266,7 @@ def test_tokenizer_from_a_remote_filesystem_path(tmp_path):
         [f"tokenize.tokenizer=testfs://{merged}"],
         {"stages": "normalize,tokenize", "output": "gs://bucket/out"},
     )
-    params = cfg.stage_params["tokenize"]
+    params = cfg.params("tokenize")
     assert params.tokenizer == f"testfs://{merged}"  # remote paths are not made local
     assert cfg.output == "gs://bucket/out"
     identity = tokenizer_identity(params.tokenizer)
@@ -276,7 +276,7 @@ def test_tokenizer_from_a_remote_filesystem_path(tmp_path):
     stage = pickle.loads(pickle.dumps(TokenizeStage(params)))  # as a worker receives it
     stage.setup()
     local = TokenizeStage(
-        load_config(None, [f"tokenize.tokenizer={merged}"], {"stages": "tokenize"}).stage_params["tokenize"]
+        load_config(None, [f"tokenize.tokenizer={merged}"], {"stages": "tokenize"}).params("tokenize")
     )
     local.setup()
     text = "Common Crawl 网页文本 tokenised on a worker."
@@ -297,9 +297,9 @@ def test_relative_paths_are_resolved_where_the_command_runs(tmp_path, monkeypatc
     )
     assert cfg.input == [str(tmp_path / "data" / "*.warc.gz"), "https://example.org/a.warc.gz"]
     assert cfg.output == str(tmp_path / "out")
-    assert cfg.stage_params["exact_dedup"].spill_dir == str(tmp_path / "spill")
-    assert cfg.stage_params["minhash_dedup"].spill_dir == os.path.expanduser("~/spill2")
-    assert cfg.stage_params["minhash_dedup"].survivor == "quality_score"  # not a path: unchanged
+    assert cfg.params("exact_dedup").spill_dir == str(tmp_path / "spill")
+    assert cfg.params("minhash_dedup").spill_dir == os.path.expanduser("~/spill2")
+    assert cfg.params("minhash_dedup").survivor == "quality_score"  # not a path: unchanged
 
 
 def _read_all(path: Path, ranges: list[tuple[int, int | None]]) -> list[str]:
@@ -309,7 +309,7 @@ def _read_all(path: Path, ranges: list[tuple[int, int | None]]) -> list[str]:
     for start, end in ranges:
         with open(path, "rb") as fh:
             fh.seek(start)
-            items += [repr(item) for item in read_file(fh, str(path), "warc", True, start, end)]
+            items += [repr(item) for item in read_file(fh, str(path), "warc", None, start, end)]
     return sorted(items)
 
 
@@ -357,4 +357,4 @@ def test_one_large_file_is_read_in_parallel_ranges_with_identical_output(tmp_pat
     whole, split = documents(tmp_path / "whole"), documents(tmp_path / "split")
     assert len(whole) > 30 and split == whole
     stats = [json.loads((tmp_path / d / "stats.json").read_text())["stages"] for d in ("whole", "split")]
-    assert stats[0] == stats[1]
+    assert counts_only({"stages": stats[0]}) == counts_only({"stages": stats[1]})

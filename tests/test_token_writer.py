@@ -13,7 +13,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.token_writer import WriteTrainingShards, _SpillTokens, id_hash, read_pieces, shuffle_order
-from pipeline.writer import finalize_output
+from pipeline.writer import commit_output
 from stages.token_shards import read_token_shard, shard_name, token_schema
 
 SCHEMA = token_schema(32000, 1, 2)
@@ -76,11 +76,11 @@ def runs(tmp_path_factory) -> dict[str, tuple[Path, list[dict]]]:
 
 def test_spill_pieces_come_from_several_bundles(runs):
     out, files = runs["two"]
-    pieces = sorted((out / "tokens").glob(f"*/.tmp-{RUN}/spill/*.arrow"))
+    pieces = sorted((out / f".tmp-{RUN}" / "work" / "token-spill").glob("*/*.arrow"))
     bundles = {p.name.split("-")[1] for p in pieces}
     assert len(bundles) >= 2 and len(pieces) > 4 * SHARDS
     assert sorted(f["tmp"] for f in files) == sorted(
-        str(out / "tokens" / split / f".tmp-{RUN}" / f"{shard:05d}.arrow")
+        str(out / f".tmp-{RUN}" / "out" / "tokens" / split / f"{shard:05d}.arrow")
         for split in ("train", "holdout")
         for shard in range(SHARDS)
     )
@@ -91,7 +91,7 @@ def test_shards_hold_every_document_once_in_hash_order(runs, name):
     out, files = runs[name]
     docs = make_docs()
     expected = expected_shards(docs)
-    manifest = finalize_output(files, str(out), RUN, {"tokens/train": SCHEMA, "tokens/holdout": SCHEMA}, {})
+    manifest = commit_output(files, str(out), RUN, {"tokens/train": SCHEMA, "tokens/holdout": SCHEMA}, {}, {})
     for (split, shard), rows in expected.items():
         assert shard_rows(out / "tokens" / split / shard_name(shard, SHARDS)) == rows, (split, shard)
     for split in ("train", "holdout"):
@@ -172,9 +172,9 @@ def test_equal_hashes_are_ordered_by_their_ids_whatever_the_piece_order(tmp_path
             assert got == want
 
 
-def test_finalize_removes_spill_pieces_where_folders_do_not_exist(tmp_path, monkeypatch):
+def test_commit_removes_spill_pieces_where_folders_do_not_exist(tmp_path, monkeypatch):
     """On an object store (gs://) the temporary "folder" is only a name prefix: ``exists`` is False for
-    it, so finalize must delete the files under it one by one."""
+    it, so the commit must delete the files under it one by one."""
     from apache_beam.io.filesystems import FileSystems
 
     docs = make_docs(200)
@@ -185,7 +185,7 @@ def test_finalize_removes_spill_pieces_where_folders_do_not_exist(tmp_path, monk
     monkeypatch.setattr(
         FileSystems, "exists", staticmethod(lambda path: ".tmp-" not in path and real_exists(path))
     )
-    finalize_output(files, str(tmp_path), RUN, {"tokens/train": SCHEMA, "tokens/holdout": SCHEMA}, {})
-    left = [p for p in (tmp_path / "tokens").rglob("*") if p.is_file() and ".tmp-" in str(p)]
+    commit_output(files, str(tmp_path), RUN, {"tokens/train": SCHEMA, "tokens/holdout": SCHEMA}, {}, {})
+    left = [p for p in tmp_path.rglob("*") if p.is_file() and ".tmp-" in str(p)]
     assert not left
     assert len(list((tmp_path / "tokens").rglob("part-*.arrow"))) == 2 * SHARDS

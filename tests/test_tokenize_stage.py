@@ -11,7 +11,7 @@ import pytest
 import sentencepiece as spm
 from tok_assets import llama_style_model, people_daily_lines
 
-from stages import load_stage_class
+from stages import load_step_class
 from stages.tokenize import TokenizeParams, TokenizeStage, tokenizer_identity
 
 
@@ -26,7 +26,7 @@ def sp(model_path):
 
 
 def test_registered_under_canonical_name():
-    assert load_stage_class("tokenize") is TokenizeStage
+    assert load_step_class("tokenize") is TokenizeStage
     assert TokenizeStage.name == "tokenize"
     assert TokenizeParams() == TokenizeParams(tokenizer="", add_bos=True, add_eos=True)
 

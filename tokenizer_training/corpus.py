@@ -3,14 +3,11 @@ documents into training lines, and sample lines deterministically."""
 
 from __future__ import annotations
 
-import glob
 import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".arrow")
 
 # Sentence ends we may cut after (Chinese full-width and unambiguous ASCII ones; "." is left out
 # because it also sits inside numbers and abbreviations).
@@ -18,39 +15,26 @@ _SENTENCE_END = re.compile(r"(?<=[。！？；…!?;])")
 
 
 def expand_inputs(specs: Iterable[str]) -> list[Path]:
-    """Files named by paths, globs or directories (searched recursively), in a stable order."""
-    files: list[Path] = []
-    for spec in specs:
-        path = Path(spec)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _base_suffix(p) in TEXT_SUFFIXES)
-        elif path.is_file():
-            found = [path]
-        else:
-            found = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
-        if not found:
-            raise FileNotFoundError(f"no input files match {spec!r}")
-        files.extend(found)
-    return files
+    """Files named by paths, globs or folders (read recursively), each once, in a stable order:
+    the pipeline's one input expander (pipeline.inputs). FileNotFoundError names a spec that
+    matches nothing."""
+    from pipeline.inputs import expand_patterns
 
-
-def _base_suffix(path: Path) -> str:
-    name = path.name.removesuffix(".gz")
-    return Path(name).suffix
+    return [Path(p) for p in expand_patterns(specs)]
 
 
 def iter_documents(path: Path, lang: str | None = None, stats: Counter | None = None) -> Iterator[str]:
-    """Texts in one file, read by the pipeline's own readers (text, JSONL, Arrow, WET). With
-    ``lang``, JSONL/Arrow records whose ``lang`` differs (or is missing) are skipped; plain text has
-    no language field and is taken whole."""
+    """Texts in one file, read by the pipeline's own readers (text, JSONL, Arrow, Parquet, WET).
+    With ``lang``, records whose ``lang`` differs (or is missing) are skipped; plain text has no
+    language field and is taken whole."""
     from pipeline.inputs import documents_in
-    from pipeline.readers import document_lang, input_format
+    from pipeline.readers import input_format
 
     stats = stats if stats is not None else Counter()
     filter_lang = lang is not None and input_format(str(path)) != "text"
     for doc in documents_in(str(path)):
         stats["records"] += 1
-        if filter_lang and document_lang(doc) != lang:
+        if filter_lang and doc.get("lang") != lang:
             stats["skipped_lang"] += 1
             continue
         yield doc["text"]
