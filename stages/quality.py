@@ -81,7 +81,12 @@ class Featurizer:
             self._sp = spm.SentencePieceProcessor(model_file=path)
             self._split = lambda t: self._sp.encode(t, out_type=str)
         elif kind == "hf" and path:
-            from tokenizers import Tokenizer
+            try:
+                from tokenizers import Tokenizer
+            except ImportError:
+                raise ValueError(
+                    "tokens: hf:PATH needs the tokenizers package (pip install 'cc-pretrain-pipeline[hf]')"
+                ) from None
 
             self._hf = Tokenizer.from_file(path)
             self._split = lambda t: self._hf.encode(t, add_special_tokens=False).tokens

@@ -103,16 +103,22 @@ def test_plain_and_broken_dumps(tmp_path):
     assert isinstance(broken[-1], Drop) and broken[-1].reason == "bad_wiki_xml"
 
 
-def test_quality_cli_reads_a_dump(tmp_path):
-    """A dump is a valid --positive / score input of the quality command."""
-    path = tmp_path / "zhwiki-pages-articles.xml.bz2"
-    path.write_bytes(dump_bytes())
-    proc = subprocess.run(
-        [sys.executable, "-c", "from stages.quality import _read_class; import sys; "
-         f"print(len(_read_class([{str(path)!r}], 0)))"],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert proc.stdout.strip() == "2"
+def test_quality_trainer_reads_reference_corpora(tmp_path):
+    """A dump, Parquet, plain text and a folder of them are valid --positive inputs of the quality
+    trainer (read through pipeline.inputs, like the pipeline's inputs)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "reference"
+    (folder / "wiki").mkdir(parents=True)
+    (folder / "wiki" / "zhwiki-pages-articles.xml.bz2").write_bytes(dump_bytes())
+    pq.write_table(pa.table({"text": ["一篇文章。", "另一篇。"], "url": ["a", "b"]}), folder / "c.parquet")
+    (folder / "d.txt").write_text("第一行文档\n第二行文档\n", encoding="utf-8")
+    code = (
+        f"from stages.quality import _read_class; import sys; print(len(_read_class([{str(folder)!r}], 0)))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "6"  # 2 articles, 2 rows, 2 lines
 
 
 def test_memory_stays_bounded_over_many_pages():
