@@ -1,8 +1,8 @@
 """fastText quality classifier (GPT-3's recipe: curated text as positives, raw crawl as negatives).
 
 Train:  ``python -m stages.quality train --positive GLOB... --negative GLOB... --output model.bin``
-reads files like the pipeline does (``pipeline.inputs.documents_in``: JSONL, the pipeline's Arrow
-output, WARC/WET, plain ``.txt``, Wikipedia XML dumps), holds out ``--holdout`` of each class
+reads files like the pipeline does (``pipeline.inputs``: folders, globs; JSONL, Parquet, the
+pipeline's Arrow output, WARC/WET, plain ``.txt``, Wikipedia XML dumps), holds out ``--holdout`` of each class
 (by URL, so one page's clean text and raw dump never sit on both sides), scales epochs and
 learning rate to the number of examples (``auto_schedule``) and prints held-out precision,
 recall and balanced accuracy. A model whose held-out separation is at chance is not written and
@@ -216,6 +216,10 @@ def train(
             (test_set if held else train_set).append((label, feats))
         if n < 2:
             raise ValueError(f"need at least 2 {label.removeprefix('__label__')} examples, got {n}")
+        if holdout > 0 and not any(held_label == label for held_label, _ in test_set):
+            # The hash held none of this class out (a small class): hold out one example.
+            i = next(i for i, (train_label, _) in enumerate(train_set) if train_label == label)
+            test_set.append(train_set.pop(i))
     rng.shuffle(train_set)
     auto_epoch, auto_lr = auto_schedule(len(train_set))
     epoch, lr = epoch or auto_epoch, lr or auto_lr
@@ -254,7 +258,8 @@ def train(
     accuracy = sum(t == p for t, p in pairs) / max(len(pairs), 1)
     balanced = _balanced_accuracy(pairs)
     one_class = len({p for _, p in pairs}) < 2
-    learned = bool(pairs) and not one_class and balanced > min_balanced_accuracy
+    # Without held-out examples (holdout 0) nothing can be checked: the caller is told (n_test 0).
+    learned = not pairs or (not one_class and balanced > min_balanced_accuracy)
     if learned or force:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         model.save_model(output)
@@ -475,7 +480,12 @@ def _train_command(args: argparse.Namespace) -> int:
         f"model -> {args.output}  (quality: {{model: {args.output}, tokens: {args.tokens}, "
         f"positive_label: '{args.positive_label}'}})"
     )
-    if result.n_test < 50:
+    if result.n_test == 0:
+        print(
+            "warning: --holdout 0: nothing was held out, so nothing checked what the model learned",
+            file=sys.stderr,
+        )
+    elif result.n_test < 50:
         print(
             f"warning: only {result.n_test} held-out examples: the figures above are rough", file=sys.stderr
         )
