@@ -24,7 +24,7 @@ from pipeline.readers import Note, ReadOptions, input_format, is_splittable, rea
 from pipeline.token_writer import WriteTrainingShards, is_holdout
 from pipeline.writer import WriteShards, commit_output, document_schema
 from stages.base import CARRIED_FIELDS, STEP_FIELDS, Drop, RunContext
-from stages.beam import STATS, BundleCounts, apply_stage
+from stages.beam import STATS, BundleCounts, CpuClock, apply_stage
 
 log = logging.getLogger("pipeline")
 
@@ -124,6 +124,9 @@ class ReadFile(beam.DoFn):
         self.total_bytes = total_bytes
         self.show_progress = show_progress
 
+    def setup(self):
+        self.clock = CpuClock("read.cpu_ns")
+
     def process(self, element):
         path, start, end = element
         tally = BundleCounts()
@@ -135,7 +138,7 @@ class ReadFile(beam.DoFn):
                 stream = _CountingReader(raw, lambda n: tracker.add(bytes_read=n)) if tracker else raw
                 items = read_file(stream, path, input_format(path), self.options, start, end)
                 while True:
-                    started = time.thread_time_ns()
+                    started = self.clock.start()
                     try:
                         item = next(items, None)
                     except Exception as exc:  # noqa: BLE001 - a reader bug costs this file's rest, not the run
@@ -143,7 +146,7 @@ class ReadFile(beam.DoFn):
                         tally.add("read.in")
                         tally.add("read.drop.reader_error")
                         item = None
-                    tally.add("read.cpu_ns", time.thread_time_ns() - started)
+                    self.clock.stop(started, tally)
                     if item is None:
                         break
                     if isinstance(item, Note):

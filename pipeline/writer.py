@@ -38,7 +38,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import progress
 from stages.base import BASE_FIELDS, run_temp_dir, staging_dir
-from stages.beam import BundleCounts
+from stages.beam import BundleCounts, CpuClock
 
 BASE_COLUMNS: dict[str, pa.DataType] = {name: pa.string() for name in BASE_FIELDS}
 REJECTED_COLUMNS: dict[str, pa.DataType] = {
@@ -91,6 +91,7 @@ class WriteShards(beam.DoFn):
 
     def setup(self):
         self.names = [n for n in self.schema.names if n != "meta"]
+        self.clock = CpuClock(f"{self.counter}.cpu_ns")
 
     def start_bundle(self):
         self.tally = BundleCounts()
@@ -100,7 +101,7 @@ class WriteShards(beam.DoFn):
         self.finished: list[dict[str, Any]] = []
 
     def process(self, doc):
-        started = time.thread_time_ns()
+        started = self.clock.start()
         self.tally.add(f"{self.counter}.in")
         if self.kind == "documents":
             # The report's language mix is that of the documents written, not of those langid saw.
@@ -112,7 +113,7 @@ class WriteShards(beam.DoFn):
             limit = min(limit, self.max_rows - (self.current["rows"] if self.writer is not None else 0))
         if len(self.rows) >= limit:
             self._flush_rows()
-        self.tally.add(f"{self.counter}.cpu_ns", time.thread_time_ns() - started)
+        self.clock.stop(started, self.tally)
         return ()
 
     def _open(self):

@@ -26,7 +26,6 @@ import os
 import pickle
 import struct
 import sys
-import time
 import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
@@ -38,7 +37,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from stages.base import Doc, Drop, RunContext
-from stages.beam import REJECTED, STATS, BundleCounts, rejected_record
+from stages.beam import REJECTED, STATS, BundleCounts, CpuClock, rejected_record
 
 SURVIVOR_POLICIES = ("quality_score", "smallest_id", "longest")
 # Rank prefixes that sort before every score: a document of an earlier run's MinHash index first
@@ -332,13 +331,16 @@ class TimedFlatMap(beam.DoFn):
     def __init__(self, step: str, fn):
         self.step, self.fn = step, fn
 
+    def setup(self):
+        self.clock = CpuClock(f"{self.step}.cpu_ns")
+
     def start_bundle(self):
         self.tally = BundleCounts()
 
     def process(self, element):
-        started = time.thread_time_ns()
+        started = self.clock.start()
         out = self.fn(element)
-        self.tally.add(f"{self.step}.cpu_ns", time.thread_time_ns() - started)
+        self.clock.stop(started, self.tally)
         return out
 
     def finish_bundle(self):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -42,7 +41,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from stages.base import Doc, Params, RunContext, Stage, path_list_param, path_param
-from stages.beam import STATS, BundleCounts
+from stages.beam import STATS, BundleCounts, CpuClock
 from stages.components import connected_components
 from stages.dedup_common import (
     INDEXED_RANK,
@@ -487,6 +486,7 @@ class _Sign(beam.DoFn):
 
     def setup(self):
         self.stage.setup()
+        self.clock = CpuClock(f"{self.stage.name}.cpu_ns")
 
     def start_bundle(self):
         self.rows: dict[str, list] = {"id": [], "rank": [], "signature": []}
@@ -494,7 +494,7 @@ class _Sign(beam.DoFn):
         self.tally = BundleCounts()
 
     def process(self, doc):
-        started = time.thread_time_ns()
+        started = self.clock.start()
         try:
             signed = self.stage.sign(doc)
             if signed is None:  # nothing to shingle: it cannot be a near-duplicate
@@ -507,7 +507,7 @@ class _Sign(beam.DoFn):
                 self._flush()
             return self.stage.band_records(node, values)
         finally:
-            self.tally.add(f"{self.stage.name}.cpu_ns", time.thread_time_ns() - started)
+            self.clock.stop(started, self.tally)
 
     def _flush(self):
         if not self.rows["id"]:

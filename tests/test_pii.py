@@ -18,15 +18,22 @@ from stages.pii import (
     DEFAULT_REPLACEMENTS,
     PIIParams,
     PIIStage,
+    Span,
+    ascii_view,
     card_ok,
     cn_id_check_char,
     cn_id_ok,
     find_pii,
+    hk_id_check_char,
     iban_ok,
+    kr_rrn_ok,
     luhn_ok,
+    resolve_overlaps,
+    tw_id_ok,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
 
 
 def redact(text: str, **params) -> str:
@@ -67,6 +74,53 @@ def test_iban_checksum():
         assert iban_ok(iban)
         assert not iban_ok(iban[:-1] + str((int(iban[-1]) + 1) % 10))
     assert iban_ok("GB82WEST12345698765432")
+
+
+def test_checksums_agree_with_stdnum_on_faker_values():
+    # python-stdnum is the oracle; Faker's values are valid and invalid in proportions of its own.
+    from faker import Faker
+    from stdnum import iban as std_iban
+    from stdnum import luhn
+    from stdnum.cn import ric
+    from stdnum.kr import rrn
+
+    def oracle(check, v):
+        try:
+            return bool(check(v))
+        except Exception:  # stdnum raises on some unknown region codes
+            return False
+
+    fakers = {loc: Faker(loc) for loc in ("en_US", "zh_CN", "ko_KR", "de_DE")}
+    for f in fakers.values():
+        f.seed_instance(7)
+    for _ in range(200):
+        kr = fakers["ko_KR"].ssn().replace("-", "")
+        assert kr_rrn_ok(kr) == oracle(rrn.is_valid, kr), kr
+        cn = fakers["zh_CN"].ssn()
+        assert cn_id_check_char(cn[:17]) == ric.calc_check_digit(cn), cn
+        if oracle(ric.is_valid, cn):
+            assert cn_id_ok(cn), cn
+        card = fakers["en_US"].credit_card_number()
+        assert card_ok(card) and luhn.is_valid(card), card
+        assert not card_ok(card[:-1] + str((int(card[-1]) + 1) % 10))
+        iban = fakers["de_DE"].iban()
+        assert iban_ok(iban) == std_iban.is_valid(iban)
+
+
+def test_tw_and_hk_id_checks():
+    # Taiwan IDs from Faker zh_TW (its own implementation of the check), Hong Kong IDs: published
+    # worked examples.
+    from faker import Faker
+
+    f = Faker("zh_TW")
+    f.seed_instance(3)
+    for _ in range(100):
+        v = f.ssn()
+        assert tw_id_ok(v), v
+        assert not tw_id_ok(v[:9] + str((int(v[9]) + 1) % 10))
+    assert tw_id_ok("A123456789") and not tw_id_ok("A123456788")
+    assert hk_id_check_char("A", "123456") == "3"
+    assert hk_id_check_char("G", "123456") == "A"
 
 
 # --- each type ----------------------------------------------------------------------------------
@@ -110,6 +164,35 @@ def test_iban_checksum():
         ("glpat-abcdefghij0123456789 x", "glpat-abcdefghij0123456789", "<SECRET>"),
         ("slack xoxb-123456789012-abcdefABCDEF1234", "xoxb-123456789012-abcdefABCDEF1234", "<SECRET>"),
         ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcDEF123_-x", "eyJhbGciOiJIUzI1NiJ9", "<SECRET>"),
+        # issue 15: the gaps an independent test found
+        ("令牌github_pat_" + "a1B2c3D4e5" * 2 + "Ab_" + "x9Y8z7" * 10, "github_pat_a1B2c3", "<SECRET>"),
+        ("Mobile: 07700900501", "07700900501", "<PHONE>"),
+        ("Téléphone : 0156002807", "0156002807", "<PHONE>"),
+        ("Telefon 03012345678", "03012345678", "<PHONE>"),
+        ("手機0912345678", "0912345678", "<PHONE>"),
+        ("电话01027289241", "01027289241", "<PHONE>"),
+        ("電話番号は09012345678です", "09012345678", "<PHONE>"),
+        ("전화번호는 01012345678입니다", "01012345678", "<PHONE>"),
+        ("portable 05 32 18 66 30", "05 32 18 66 30", "<PHONE>"),
+        ("call 001-802-523-3459x32699 today", "001-802-523-3459x32699", "<PHONE>"),
+        ("TEL070-6956-0423まで", "070-6956-0423", "<PHONE>"),
+        ("手机１５５４５７１５３８９，", "１５５４５７１５３８９", "<PHONE>"),
+        ("身份证１１０１０５１９４９１２３１００２Ｘ", "１１０１０５１９４９１２３１００２Ｘ", "<ID_NUMBER>"),
+        ("visa 4222 2222 22222 ok", "4222 2222 22222", "<CARD>"),
+        ("card number 4222222222222", "4222222222222", "<CARD>"),
+        ("diners 3056 930902 5904", "3056 930902 5904", "<CARD>"),
+        ("JCB card 180068737859982", "180068737859982", "<CARD>"),
+        ("maestro card 586870218912", "586870218912", "<CARD>"),
+        ("amex 3782-822463-10005", "3782-822463-10005", "<CARD>"),
+        ("SSN 368 74 7889.", "368 74 7889", "<ID_NUMBER>"),
+        ("身分證字號A123456789", "A123456789", "<ID_NUMBER>"),
+        ("HKID A123456(3)", "A123456(3)", "<ID_NUMBER>"),
+        ("香港身份證Ｇ１２３４５６（Ａ）", "Ｇ１２３４５６（Ａ）", "<ID_NUMBER>"),
+        ("주민등록번호 900101-1234568", "900101-1234568", "<ID_NUMBER>"),
+        ("NI number AB 12 34 56 C", "AB 12 34 56 C", "<ID_NUMBER>"),
+        ("Passport No. E12345678 issued", "E12345678", "<PASSPORT>"),
+        ("护照号码：G12345678", "G12345678", "<PASSPORT>"),
+        ("C01X00T47は旅券番号です", "C01X00T47", "<PASSPORT>"),
     ],
 )
 def test_detects_and_replaces(text, pii, token):
@@ -146,10 +229,46 @@ def test_chinese_id_failing_check_is_not_pii():
         "std::vector<int> v; a::b",
         "https://example.com/archive/2023/10/15/item-4155550132.html",
         "ZIP 02134-1234, Boston",
+        # issue 15: look-alikes an independent test found altered
+        "tracking 2571 0769 4524 4291 sent",
+        "ratio 8.15873565182 and ZIP+4 00930-9694",
+        "ref 4111 1111 1111 1111 123 (19 digits, the 16-digit prefix passes Luhn)",
+        "y[1::3], arr[0::2], x[::2]",
+        "Mozilla/5.0 (X11; Linux i686; rv:1.9.1.20) Gecko/20100101 Firefox/3.5",
+        "Version: 1.2.3.4, firmware 2.1.0.15, Chrome/120.0.6099.109",
+        "详见build 15.6.13.17，版本10.2.3.4",
+        # new types: failing checks, bare forms that need a context word, wrong letters
+        "编号A123456788",
+        "code A123456(4)",
+        "주문번호 900101-1234567",
+        "ref QQ 12 34 56 C and AB 12 34 56 E",
+        "order E12345678 shipped",
+        "number 07700900501 in the list",
+        "item 4222222222222",
+        "date 05 12 2018, time 10 30",
     ],
 )
 def test_lookalikes_survive(text):
     assert redact(text) == text
+
+
+def test_longest_valid_span_wins_an_overlap():
+    assert redact("IBAN DE98 5579 3615 6463 8597 17 ok") == "IBAN <IBAN> ok"
+    assert resolve_overlaps([Span(0, 5, "phone"), Span(3, 10, "card"), Span(10, 12, "ip")], 12) == [
+        Span(3, 10, "card"),
+        Span(10, 12, "ip"),
+    ]
+    # a secret or an email is never cut by a longer span of a digit type
+    assert resolve_overlaps([Span(0, 20, "phone"), Span(5, 8, "secret")], 20) == [Span(5, 8, "secret")]
+
+
+def test_fullwidth_view_keeps_length_and_other_text():
+    text = "１９９８年１２月３１日，" + "会议在北京举行。" * 4 + "电话：（０１０）６５５２９９８８，ＡＢＣ"
+    view = ascii_view(text)
+    assert len(view) == len(text)
+    assert "(010)65529988，ABC" in view  # a fullwidth comma is a list mark: it stays
+    assert view.startswith("１９９８年１２月３１日，")  # far from a long digit run: left as it is
+    assert redact(text) == text.replace("（０１０）６５５２９９８８", "<PHONE>")
 
 
 def test_urls_kept_only_email_or_credential_removed():
@@ -218,7 +337,7 @@ def test_registered():
 def test_labelled_set_recall_and_lookalike_survival():
     pii, looks = build_testset()
     assert len(pii) >= 150 and len(looks) >= 100
-    assert {t for _, _, t in pii} == set(DEFAULT_REPLACEMENTS)
+    assert {t for _, _, t in pii} <= set(DEFAULT_REPLACEMENTS)
     stage = PIIStage()
     missed = []
     per_type: dict[str, list[int]] = {}
@@ -241,24 +360,90 @@ def test_labelled_set_recall_and_lookalike_survival():
     assert survival >= 0.98, changed
 
 
+def test_multilocale_devset_tune_part():
+    """The tuning part of benchmarks/pii_devset.py (Faker values, libphonenumber / stdnum as the
+    oracle, six languages); the held-out part is only scored by benchmarks/bench_pii.py."""
+    from benchmarks.pii_devset import build
+
+    pii, looks = build("tune")
+    stage = PIIStage()
+    per_type: dict[str, list[int]] = {}
+    for text, value, typ in pii:
+        out = stage.process({"text": text})["text"]
+        per_type.setdefault(typ, []).append(value not in out and DEFAULT_REPLACEMENTS[typ] in out)
+    assert set(per_type) == set(DEFAULT_REPLACEMENTS)
+    recall = {t: sum(v) / len(v) for t, v in per_type.items()}
+    assert min(recall.values()) >= 0.98, recall
+    changed = [(kind, t) for t, kind in looks if stage.process({"text": t})["text"] != t]
+    assert len(changed) <= 0.005 * len(looks), changed
+
+
 # --- linearity ----------------------------------------------------------------------------------
 
 
-def _adversarial(n: int) -> dict[str, str]:
-    r = random.Random(0)
-    return {
-        "digit_run": "7" * n,
-        "at_run": "@" * n,
-        "local_parts": ("a" * 63 + "@") * (n // 64),
-        "no_spaces": "".join(r.choices("abcdef0123456789.-_@:", k=n)),
-        "dotted": ".".join(["255"] * (n // 4)),
-        "spaced_digits": " ".join(["1234"] * (n // 5)),
-        "phone_seps": "+1 (" * (n // 4),
-        "jwt_starts": "eyJ" * (n // 3),
-        "pem_begins": "-----BEGIN RSA PRIVATE KEY-----\n" * (n // 32),
-        "colons": "a:" * (n // 2),
-        "urls": "http://x.com/" + "a@b" * (n // 3),
-    }
+def _no_spaces(n: int) -> str:
+    return "".join(random.Random(0).choices("abcdef0123456789.-_@:", k=n))
+
+
+# name -> a document of about n characters built to provoke backtracking or many candidates.
+ADVERSARIAL = {
+    "digit_run": lambda n: "7" * n,
+    "at_run": lambda n: "@" * n,
+    "local_parts": lambda n: ("a" * 63 + "@") * (n // 64),
+    "no_spaces": _no_spaces,
+    "dotted": lambda n: ".".join(["255"] * (n // 4)),
+    "spaced_digits": lambda n: " ".join(["1234"] * (n // 5)),
+    "phone_seps": lambda n: "+1 (" * (n // 4),
+    "jwt_starts": lambda n: "eyJ" * (n // 3),
+    "pem_begins": lambda n: "-----BEGIN RSA PRIVATE KEY-----\n" * (n // 32),
+    "colons": lambda n: "a:" * (n // 2),
+    "urls": lambda n: "http://x.com/" + "a@b" * (n // 3),
+    "passport_words": lambda n: "passport " * (n // 9),
+    "fullwidth_digits": lambda n: "１" * n,
+    "fullwidth_spaced": lambda n: "１ " * (n // 2),
+    # every pattern's PII, densely: a quadratic overlap check shows here first
+    "dense_pii": lambda n: "".join(u for u, _, _ in DENSE_UNITS) * (n // 700),
+}
+
+
+# One unit of each PII pattern, repeated into a dense document: every copy must be replaced.
+# (Issue 18: overlaps were resolved by comparing each candidate with every chosen span, so a 1 MB
+# page of real emails took 9 minutes.)
+DENSE_UNITS = [
+    ("user1234@example.com ", "user1234@example.com", "<EMAIL>"),
+    ("x@y.cn，", "x@y.cn", "<EMAIL>"),
+    ("203.0.113.7 ", "203.0.113.7", "<IP>"),
+    ("2001:db8:85a3::8a2e:370:7334 ", "2001:db8:85a3::8a2e:370:7334", "<IP>"),
+    ("(415) 555-0132, ", "(415) 555-0132", "<PHONE>"),
+    ("+44 20 7946 0958 / ", "+44 20 7946 0958", "<PHONE>"),
+    ("13812345678，", "13812345678", "<PHONE>"),
+    ("电话01012345678，", "01012345678", "<PHONE>"),
+    ("电话１３８１２３４５６７８，", "１３８１２３４５６７８", "<PHONE>"),
+    ("4111 1111 1111 1111; ", "4111 1111 1111 1111", "<CARD>"),
+    ("11010519491231002X ", "11010519491231002X", "<ID_NUMBER>"),
+    ("A123456789 ", "A123456789", "<ID_NUMBER>"),
+    ("A123456(3) ", "A123456(3)", "<ID_NUMBER>"),
+    ("900101-1234568 ", "900101-1234568", "<ID_NUMBER>"),
+    ("AB 12 34 56 C ", "AB 12 34 56 C", "<ID_NUMBER>"),
+    ("078-05-1120, ", "078-05-1120", "<ID_NUMBER>"),
+    ("DE89 3704 0044 0532 0130 00, ", "DE89 3704 0044 0532 0130 00", "<IBAN>"),
+    ("passport E12345678 ", "E12345678", "<PASSPORT>"),
+    ("ghp_" + "a1B2" * 9 + " ", "ghp_" + "a1B2" * 9, "<SECRET>"),
+    (
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcDEF123_-x ",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcDEF123_-x",
+        "<SECRET>",
+    ),
+]
+
+
+@pytest.mark.parametrize("unit, pii, token", DENSE_UNITS, ids=[u[2] + ":" + u[1][:12] for u in DENSE_UNITS])
+def test_dense_document_every_copy_replaced(unit, pii, token):
+    n = 200_000 // len(unit)
+    stage = PIIStage()
+    out = stage.process({"id": "1", "url": "", "text": unit * n})["text"]
+    assert out == unit.replace(pii, token) * n
+    assert sum(stage.counts.values()) == n
 
 
 def _cpu(text: str) -> float:
@@ -270,12 +455,13 @@ def _cpu(text: str) -> float:
     return max(best, 1e-4)
 
 
-def test_linear_on_adversarial_inputs():
-    small, big = _adversarial(100_000), _adversarial(1_000_000)
-    ratios = {name: _cpu(big[name]) / _cpu(small[name]) for name in small}
-    print("\ntime(1 MB) / time(100 KB):", {k: round(v, 1) for k, v in ratios.items()})
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_linear_on_adversarial_input(name):
+    small, big = ADVERSARIAL[name](50_000), ADVERSARIAL[name](500_000)
+    ratio = _cpu(big) / _cpu(small)
+    print(f"\n{name}: time(500 KB) / time(50 KB) = {ratio:.1f}")
     # Linear is ~10; quadratic would be ~100. Loose bound against noise on a shared machine.
-    assert all(r < 30 for r in ratios.values()), ratios
+    assert ratio < 30
 
 
 # --- real text ----------------------------------------------------------------------------------
@@ -300,11 +486,19 @@ def test_real_commoncrawl_text():
     assert stage.counts["email"] >= 5 and stage.counts["phone"] >= 10
 
 
-def test_real_chinese_news_text_unchanged():
+def test_real_chinese_news_text_only_its_phone_numbers():
     from benchmarks.text_assets import people_daily_lines
 
+    # People's Daily writes digits fullwidth. Its dates, counts and figures stay; what is found are
+    # the four service numbers printed next to 热线 / 电话 / 拨通.
     text = "\n".join(people_daily_lines()[:3000])
-    assert find_pii(text) == []
+    found = [(text[s.start : s.end], s.type) for s in find_pii(text)]
+    assert found == [
+        ("９８１６８４３８８７", "phone"),
+        ("９８１６８４３８８８", "phone"),
+        ("５２８８２２８８", "phone"),
+        ("２６６５４３２０", "phone"),
+    ]
 
 
 # --- Beam wrapper -------------------------------------------------------------------------------
