@@ -255,13 +255,12 @@ def _anchor_texts(html: bytes) -> list[str]:
 
 
 @functools.cache
-def link_list_pages(half: str, per_page: int = 40, max_pages: int = 0) -> tuple[tuple[str, str], ...]:
+def link_list_pages(half: str, per_page: int = 40) -> tuple[tuple[str, str], ...]:
     """Generated junk from real pages: the anchor texts of one real Chinese page (navigation,
     related-article lists, tag clouds), ``per_page`` a document, one link a line, as an extractor
-    renders a link list. ``max_pages``: read only that many pages of the half (0: all)."""
+    renders a link list."""
     out = []
-    pages = [(name, html) for name, html, _ in zh_html_pages() if split_half(name) == half]
-    for name, html in pages[:max_pages] if max_pages else pages:
+    for name, html in [(name, html) for name, html, _ in zh_html_pages() if split_half(name) == half]:
         anchors = [a for a in _anchor_texts(html) if a]
         for i in range(0, len(anchors) - per_page // 2, per_page):
             out.append((f"links:{name}:{i}", "\n".join(anchors[i : i + per_page])))

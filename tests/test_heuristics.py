@@ -366,7 +366,7 @@ def test_top_ngram_ties_do_not_depend_on_hash_order():
 def test_c4_mostly_removed(zh):
     """A real link list (anchor texts of a real page) with one real paragraph: C4 line removal
     leaves the paragraph, which is most of nothing: dropped as c4_mostly_removed."""
-    links = "\n".join(text for _, text in link_list_pages("tune", max_pages=2)[:3])
+    links = "\n".join(text for _, text in link_list_pages("tune")[:3])
     paragraph = zh.split("\n")[0]
     assert len(paragraph) < 0.2 * len(links)
     p = dataclasses.replace(ZH, **OFF, per_language={})
