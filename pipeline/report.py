@@ -113,7 +113,13 @@ def language_figure(mix: Counter[str], source: str) -> str:
     return _svg(fig)
 
 
-def histogram_figure(samples: list[dict[str, Any]], key: str, title: str, log: bool) -> str:
+def histogram_figure(
+    samples: list[dict[str, Any]],
+    key: str,
+    title: str,
+    log: bool,
+    thresholds: list[tuple[str, float]] | None = None,
+) -> str:
     kept = [float(s[key]) for s in samples if s.get(key) is not None and s.get("kept")]
     dropped = [float(s[key]) for s in samples if s.get(key) is not None and not s.get("kept")]
     if not kept and not dropped:
@@ -128,10 +134,28 @@ def histogram_figure(samples: list[dict[str, Any]], key: str, title: str, log: b
     ax.hist([kept, dropped], bins=bins, stacked=True, label=["kept", "dropped"], color=["#4c72b0", "#c44e52"])
     if log:
         ax.set_xscale("log")
+    for name, threshold in thresholds or []:
+        ax.axvline(threshold, color="#333333", linestyle="--", linewidth=1)
+        ax.text(threshold, ax.get_ylim()[1] * 0.95, f" {name} threshold {threshold:g}", fontsize=8, va="top")
     ax.set_title(title)
     ax.set_ylabel("sampled documents")
     ax.legend()
     return _svg(fig)
+
+
+def quality_thresholds(config: dict[str, Any]) -> list[tuple[str, float]]:
+    """(step name, keep threshold) of every selected quality step in threshold mode: the lines on
+    the score histogram. ``config`` is the resolved configuration (``RunConfig.resolved``)."""
+    selected = set(config.get("stages") or [])
+    out = []
+    for entry in config.get("steps") or []:
+        for name, body in entry.items():
+            if name not in selected or not isinstance(body, dict) or body.get("type") != "quality":
+                continue
+            threshold = body.get("threshold")
+            if body.get("mode", "threshold") == "threshold" and isinstance(threshold, (int, float)):
+                out.append((name, float(threshold)))
+    return out
 
 
 def _n_chars(sample: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +237,13 @@ def build_report(stats: dict[str, Any], samples: list[dict[str, Any]], config: d
         "<h2>Document length</h2>",
         histogram_figure(samples, "n_chars", "Characters per document", log=True),
         "<h2>Quality score</h2>",
-        histogram_figure(samples, "quality_score", "fastText quality score (P(positive))", log=False),
+        histogram_figure(
+            samples,
+            "quality_score",
+            "fastText quality score (P(positive))",
+            False,
+            quality_thresholds(config),
+        ),
         "<h2>Kept examples</h2>",
         examples_table(samples, kept=True),
         "<h2>Dropped examples</h2>",

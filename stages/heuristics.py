@@ -1,15 +1,18 @@
 """Heuristic quality rules from Gopher (Rae et al. 2021), C4 (Raffel et al. 2020) and FineWeb
 (Penedo et al. 2024), each with its own drop reason and threshold, made correct for Chinese.
 
-Chinese without a segmenter: the unit that English counts as a *word* is, in a document with
-CJK text, each CJK character (plus each whitespace-separated non-CJK run, so embedded English
-or numbers count as words). For pure English text this is exactly ``text.split()``, so one
-definition serves both. Whether a document is treated as CJK comes from its ``lang`` (zh, ja)
-when langid ran, else from the text (CJK characters outnumber other words). CJK mode changes
-only what cannot carry over: the mean-word-length rule is skipped (a character is not a word),
-Chinese stop words replace English ones, and the short-line length is in characters
-(``short_line_length_cjk``). Chinese sentence punctuation (。！？；：“”…) always counts as
-terminal punctuation.
+Per language: ``HeuristicsParams`` holds the English values, and ``per_language`` what differs
+for a language (any field; ``null`` switches a rule off). A document's language is its ``lang``
+when langid ran, else ``zh`` for text in which CJK characters outnumber other words. So a rule
+that only makes sense for English (mean word length) does not run on Chinese, and Chinese stop
+words and line lengths do not apply to English. ``ZH_OVERRIDES`` says for each Chinese value why
+it differs from FineWeb-2's ``cmn_Hani`` configuration.
+
+Chinese without a segmenter (``cjk_characters``): the unit that English counts as a *word* is
+each CJK character (plus each whitespace-separated non-CJK run, so embedded English or numbers
+count as words), and a word is ``cjk_chars_per_word`` of them. For pure English text tokens are
+exactly ``text.split()``, so one definition serves both. Chinese sentence punctuation
+(。！？；：“”…) always counts as terminal punctuation.
 
 Two kinds of rules, kept apart:
 - ``c4_clean_lines`` *modifies* text (C4's line removal: lines without terminal punctuation,
@@ -27,8 +30,10 @@ the 5-gram fraction is already below every threshold the larger n are not comput
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
+from typing import Any
 
 import numpy as np
 
@@ -49,14 +54,15 @@ _CJK_RANGES = (
 CJK_SPACED = {cp: f" {chr(cp)} " for lo, hi in _CJK_RANGES for cp in range(lo, hi + 1)}
 # A whitespace-separated token with no letter at all ([\W\d_] is "not a letter").
 _NO_LETTER_TOKEN = re.compile(r"(?<!\S)[\W\d_]+(?!\S)")
-CJK_LANGS = frozenset({"zh", "ja"})
 
 TERMINAL_PUNCT = (".", "!", "?", '"', "'", "”", "’", "。", "！", "？", "；", "：", "…", "」", "』")
 ELLIPSIS = ("...", "…")
 BULLETS = ("•", "●", "○", "▪", "◦", "‣", "⁃", "·", "-", "*", "–", "—", "►", "▶", "■", "□", "◆", "◇", "★", "☆")
-EN_STOP = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
+EN_STOP = ("the", "be", "to", "of", "and", "that", "have", "with")  # Gopher's
 # The most frequent function characters of written Chinese; real prose has them in every few lines.
 ZH_STOP = ("的", "了", "是", "在", "和", "有", "我", "不", "这", "也", "就", "都", "与", "对", "为")
+# The most frequent Japanese particles and auxiliaries (hiragana).
+JA_STOP = ("の", "に", "は", "を", "た", "が", "で", "て", "と", "し")
 C4_POLICY = (
     "terms of use",
     "privacy policy",
@@ -68,52 +74,181 @@ C4_POLICY = (
 ZH_POLICY = ("隐私政策", "使用条款", "cookie")
 _P = np.uint64(1_000_003)
 _TRAILING_REFS = "0123456789[] \u3000"
+_CLOSE_NOTE = {"）": "（", ")": "("}
+_SENTENCE_END = re.compile("[。！？]")
+_AFTER_SENTENCE = frozenset(_TRAILING_REFS) | frozenset(_CLOSE_NOTE)
+
+
+def ends_sentence(line: str, prose_line_chars: int | None = None) -> bool:
+    """The (stripped) line ends with terminal punctuation, allowing for what follows a sentence on
+    real pages: a citation or a count ("。[3]", "。37") and a closing note in brackets
+    ("……正在收粮。（蒋林摄）", "……公布。(新华社)"), common in Chinese news and encyclopedia text.
+    With ``prose_line_chars``, a line at least that long with a sentence end anywhere counts too."""
+    if line.endswith(TERMINAL_PUNCT):
+        return True
+    if prose_line_chars is not None and len(line) >= prose_line_chars and _SENTENCE_END.search(line):
+        return True
+    if line[-1:] not in _AFTER_SENTENCE:
+        return False
+    s = line.rstrip(_TRAILING_REFS)
+    if s[-1:] in _CLOSE_NOTE:
+        start = s.rfind(_CLOSE_NOTE[s[-1]])
+        if start > 0:
+            s = s[:start].rstrip(_TRAILING_REFS)
+    return s.endswith(TERMINAL_PUNCT)
+
+
+# Rules and thresholds per language (see HeuristicsParams.per_language). Chinese, compared with
+# FineWeb-2's cmn_Hani configuration (configs/cmn_Hani.yml and its pipeline script). Measured with
+# `python benchmarks/calibrate_heuristics.py` on ~6,000 documents (14.6 MB) of good Chinese text:
+# People's Daily, online reviews, zh.wikipedia paragraphs (benchmarks/RESULTS.md, issue 14).
+# FineWeb-2 counts segmented words; here a word is cjk_chars_per_word characters.
+ZH_OVERRIDES: dict[str, Any] = {
+    "cjk_characters": True,
+    # A character is not a word: mean word length needs a segmenter (FineWeb-2: 1..5 on
+    # segmented words), so the rule is off.
+    "min_mean_word_length": None,
+    "max_mean_word_length": None,
+    # FineWeb-2's list is written-language heavy (的 年 在 月 日 於 ·); ours adds the function
+    # characters of informal text (我 不 这 就 都), so forum posts and reviews pass. Both need 2.
+    "stop_words": list(ZH_STOP),
+    # FineWeb-2 switches the short-line rule off; we keep it (0.8 of lines of <= 10 characters):
+    # alone it drops 59% of link-list pages and none of the reviews or Wikipedia documents.
+    "short_line_length": 10,
+    # FineWeb-2 applies no C4 rule to other languages. We keep C4's line removal (it strips the
+    # widget lines real pages bring: "0", "回复", dates), but a long line with a sentence end
+    # inside is prose, and it counts as punctuated for the line-punctuation rule too (FineWeb-2:
+    # 0.106, ours 0.12 unchanged): without that, 10% of Wikipedia documents were emptied.
+    "prose_line_chars": 20,
+    # Calibrated: beyond the documents it empties, C4 removes > 80% of the characters of 0.1% of
+    # review pages, 0.2% of People's Daily documents, none of the Wikipedia documents, and of
+    # 29% of link-list and 44% of boilerplate pages; of a kept page of the tuning half of the
+    # 54 pages, at most 62%.
+    "max_c4_removed_ratio": 0.8,
+    # FineWeb-2's values: top 2/3/4-gram fractions 0.256/0.201/0.171 (ours were 0.20/0.18/0.16
+    # and dropped 0.6% of review pages at n=4, FineWeb-2's 0.5%).
+    "top_ngram_max": [0.256, 0.201, 0.171],
+    # Not taken from FineWeb-2 (measured, each rule alone, on good text):
+    # - dup_ngram_max stays 0.30..0.20 (FineWeb-2 0.198..0.127 drops 1.3% of People's Daily and
+    #   2.4% of Wikipedia documents at n=5, ours 0.6% and 0.5%: names and formulaic phrases repeat).
+    # - max_newline_ratio stays 0.3 (FineWeb-2 0.178 drops 2.3% of People's Daily, ours 0.7%).
+    # - min_alpha_words_ratio stays 0.8 (FineWeb-2 0.735 counts punctuation tokens as words; here
+    #   punctuation is no word and 99.5% of good documents score >= 0.99).
+    # - min_words stays 25 (= 50 characters; FineWeb-2 50 words drops 3.0% of People's Daily).
+    # - duplicated-line fraction stays 0.3 (FineWeb-2 0.287; no good document has any).
+}
+JA_OVERRIDES: dict[str, Any] = {
+    "cjk_characters": True,
+    "min_mean_word_length": None,
+    "max_mean_word_length": None,
+    "stop_words": list(JA_STOP),
+    "short_line_length": 10,
+}
+
+
+def default_per_language() -> dict[str, dict[str, Any]]:
+    return {"zh": copy.deepcopy(ZH_OVERRIDES), "ja": copy.deepcopy(JA_OVERRIDES)}
 
 
 @dataclasses.dataclass
 class HeuristicsParams(Params):
+    """Thresholds for languages without an entry in ``per_language`` (English values), and per
+    language the fields that differ. ``null`` switches a rule off. A document's language is its
+    ``lang`` (from langid); without one, text in which CJK characters outnumber words is ``zh``."""
+
     # Gopher quality
-    min_words: int = 25  # Gopher: 50; 25 keeps short real forum posts (with C4 line removal on)
-    max_words: int = 100_000
-    min_mean_word_length: float = 3.0
-    max_mean_word_length: float = 10.0
-    max_symbol_word_ratio: float = 0.1
-    max_bullet_lines_ratio: float = 0.9
-    max_ellipsis_lines_ratio: float = 0.3
-    min_alpha_words_ratio: float = 0.8
-    min_stop_words: int = 2
+    min_words: int | None = 25  # Gopher: 50; 25 keeps short real forum posts (with C4 line removal on)
+    max_words: int | None = 100_000
+    min_mean_word_length: float | None = 3.0
+    max_mean_word_length: float | None = 10.0
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    min_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    stop_words: list[str] = dataclasses.field(default_factory=lambda: list(EN_STOP))
     # Gopher repetition
-    max_dup_lines_ratio: float = 0.3
-    max_dup_paragraphs_ratio: float = 0.3
-    max_dup_line_chars_ratio: float = 0.2
-    max_dup_paragraph_chars_ratio: float = 0.2
+    max_dup_lines_ratio: float | None = 0.3
+    max_dup_paragraphs_ratio: float | None = 0.3
+    max_dup_line_chars_ratio: float | None = 0.2
+    max_dup_paragraph_chars_ratio: float | None = 0.2
     top_ngram_max: list[float] = dataclasses.field(default_factory=lambda: [0.20, 0.18, 0.16])  # n = 2, 3, 4
     # n = 5 .. 10. Gopher: 0.15 .. 0.10. Twice that here: news and wiki pages repeat names,
-    # references and formulaic phrases ("4月份，全国居民消费价格"); at Gopher's values 6 of 54
-    # real Chinese articles fail, at these 3 (spam is caught by other rules either way).
+    # references and formulaic phrases; at Gopher's values 6 of 54 real Chinese articles fail.
     dup_ngram_max: list[float] = dataclasses.field(
         default_factory=lambda: [0.30, 0.28, 0.26, 0.24, 0.22, 0.20]
     )
-    # A Chinese word is ~1.5-2 characters. In CJK mode word counts are characters / this (for
-    # min/max words, symbol and newline ratios) and word n-grams become character (n * this)-grams:
-    # with 1.0, 5-character n-grams flag 24 of 53 clean, annotated Chinese articles as repetitive.
+    # Words without a segmenter: with cjk_characters every CJK character (and CJK punctuation
+    # mark) is a token and every whitespace-separated non-CJK run one more, and a word is
+    # cjk_chars_per_word tokens (a Chinese word is ~1.5-2 characters): word counts (min/max
+    # words, symbol and newline ratios) are tokens / this, and word n-grams become token
+    # round(n * this)-grams.
+    cjk_characters: bool = False
     cjk_chars_per_word: float = 2.0
     # C4: document drops
     c4_lorem_ipsum: bool = True
     c4_curly_bracket: bool = False  # C4 drops any page with "{"; that loses every page with code
     # C4: line removal (modifies text; see module doc). On: main-content extraction of real pages
-    # keeps widget lines ("回复", "点赞", tickers) that otherwise trip the line rules below.
+    # keeps widget lines ("Reply", "Share", tickers) that otherwise trip the line rules below.
     c4_remove_lines: bool = True
     c4_min_words_per_line: int = 3
+    # A line at least this many characters long with a sentence end (。！？) anywhere counts as
+    # a sentence line for C4 line removal and the line-punctuation rule (null: only the line's
+    # end counts, as published). A Chinese line is usually a whole paragraph: one missing final
+    # 。 removed all of its sentences, emptying 4% of People's Daily and 10% of Wikipedia documents.
+    prose_line_chars: int | None = None
+    # Drop a document when C4 line removal took out more than this share of its characters
+    # (reason c4_mostly_removed; null: off, C4 as published). What is left of a link list or a
+    # page of menus after removal is a few stray lines, not a document (RefinedWeb drops
+    # documents its line corrections cut heavily, too).
+    max_c4_removed_ratio: float | None = None
     # FineWeb
-    min_line_punct_ratio: float = 0.12
-    max_short_lines_ratio: float = 0.8  # FineWeb: 0.67
-    short_line_length: int = 30
-    short_line_length_cjk: int = 10
+    min_line_punct_ratio: float | None = 0.12
+    max_short_lines_ratio: float | None = 0.8  # FineWeb: 0.67
+    short_line_length: int = 30  # characters
     # FineWeb uses 0.01 on WET text; on main-content extractions of real pages (comment
-    # widgets, repeated "回复"/"Reply") 0.01 drops 24 of 54 Chinese articles, 0.1 drops 11.
-    max_fineweb_dup_line_chars_ratio: float = 0.2
-    max_newline_ratio: float = 0.3
+    # widgets, repeated "Reply") 0.01 drops 24 of 54 Chinese articles, 0.1 drops 11.
+    max_fineweb_dup_line_chars_ratio: float | None = 0.2
+    max_newline_ratio: float | None = 0.3
+    # language code -> {field: value} for that language (any field above; ``per_language``
+    # itself excepted). A user's config merges into these entries key by key.
+    per_language: dict[str, dict[str, Any]] = dataclasses.field(default_factory=default_per_language)
+
+    def validate(self) -> None:
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        for lang, override in self.per_language.items():
+            if not isinstance(override, dict):
+                raise ValueError(f"per_language.{lang}: expected a mapping of heuristics keys")
+            for key, value in override.items():
+                if key not in fields or key == "per_language":
+                    known = ", ".join(sorted(k for k in fields if k != "per_language"))
+                    raise ValueError(f"per_language.{lang}.{key}: unknown key (known keys: {known})")
+                default = getattr(self, key)
+                if value is None and not _optional(fields[key]):
+                    raise ValueError(f"per_language.{lang}.{key}: this rule cannot be switched off with null")
+                if value is not None and default is not None and not _same_kind(value, default):
+                    raise ValueError(
+                        f"per_language.{lang}.{key}: expected {type(default).__name__}, got {value!r}"
+                    )
+
+    def for_language(self, lang: str) -> HeuristicsParams:
+        """These parameters with ``per_language[lang]`` applied (themselves when it has no entry)."""
+        override = self.per_language.get(lang)
+        return dataclasses.replace(self, **override) if override else self
+
+
+def _optional(field: dataclasses.Field) -> bool:
+    return "None" in str(field.type)
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    if isinstance(default, list):
+        return isinstance(value, list) and all(_same_kind(v, default[0]) if default else True for v in value)
+    return isinstance(value, type(default))
 
 
 REASONS = (
@@ -134,6 +269,7 @@ REASONS = (
     "c4_lorem_ipsum",
     "c4_curly_bracket",
     "c4_empty_after_cleaning",
+    "c4_mostly_removed",
     "fineweb_line_punct",
     "fineweb_short_lines",
     "fineweb_dup_line_chars",
@@ -141,10 +277,8 @@ REASONS = (
 )
 
 
-def is_cjk_text(text: str, lang: str | None = None) -> bool:
-    """CJK mode for a document: from ``lang`` when known, else CJK characters outnumber words."""
-    if lang:
-        return lang in CJK_LANGS
+def is_cjk_text(text: str) -> bool:
+    """CJK characters outnumber whitespace-separated words (for documents without ``lang``)."""
     if not _CJK.search(text):
         return False
     n_cjk = len(_CJK.findall(text))
@@ -198,17 +332,19 @@ def token_ids(text: str, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
     return ids, lengths
 
 
-def c4_clean_lines(text: str, params: HeuristicsParams, cjk: bool) -> tuple[str, int]:
+def c4_clean_lines(text: str, params: HeuristicsParams) -> tuple[str, int]:
     """C4's line removal (text-modifying). Returns (kept text, number of lines removed)."""
+    cjk = params.cjk_characters
     phrases = ("javascript", *C4_POLICY, *(ZH_POLICY if cjk else ()))
     low_text = text.lower()
     phrases = tuple(p for p in phrases if p in low_text)  # usually none: no per-line lower()
     kept: list[str] = []
     removed = 0
+    prose = params.prose_line_chars
     for line in text.split("\n"):
         s = line.strip()
         if (
-            not s.rstrip(_TRAILING_REFS).endswith(TERMINAL_PUNCT)
+            not ends_sentence(s, prose)
             or s.endswith(ELLIPSIS)
             # A punctuated line of 40+ characters has enough words (saves tokenizing it).
             or (len(s) < 40 and line_words(s, cjk) < params.c4_min_words_per_line)
@@ -282,16 +418,14 @@ def dup_ngram_fraction(starts: np.ndarray, n: int, lengths: np.ndarray, total_ch
     return float(lengths[covered].sum()) / total_chars
 
 
-def repetition_failure(
-    ids: np.ndarray, lengths: np.ndarray, params: HeuristicsParams, cjk: bool = False
-) -> Drop | None:
+def repetition_failure(ids: np.ndarray, lengths: np.ndarray, params: HeuristicsParams) -> Drop | None:
     """Gopher's n-gram repetition rules over hashed tokens (see module doc). In CJK mode the
     tokens are characters, so a word n-gram becomes a ``round(n * cjk_chars_per_word)``-gram.
 
     Duplicated n-grams: only the first (smallest) n is checked over all positions. A longer
     n-gram can occur twice only if every smallest n-gram inside it does, so later sizes only
     sort the candidate positions left by that condition (usually few)."""
-    scale = params.cjk_chars_per_word if cjk else 1.0
+    scale = params.cjk_chars_per_word if params.cjk_characters else 1.0
     if ids.size < 2:
         return None
     total = int(lengths.sum())
@@ -329,74 +463,96 @@ def repetition_failure(
     return None
 
 
-def check(text: str, params: HeuristicsParams, cjk: bool) -> Drop | None:
-    """Document-dropping rules, cheapest first; ``None`` means keep. Never modifies text."""
+def _above(value: float, limit: float | None) -> bool:
+    return limit is not None and value > limit
+
+
+def _below(value: float, limit: float | None) -> bool:
+    return limit is not None and value < limit
+
+
+def check(text: str, params: HeuristicsParams) -> Drop | None:
+    """Document-dropping rules, cheapest first; ``None`` means keep. Never modifies text.
+    ``params`` are one language's (``HeuristicsParams.for_language``); a ``None`` threshold
+    switches its rule off."""
     p = params
+    cjk = p.cjk_characters
     ids, lengths = token_ids(text, cjk)
     n_tokens = ids.size
-    # Word-equivalents: in CJK mode, characters per cjk_chars_per_word (see HeuristicsParams).
+    # Word-equivalents: with cjk_characters, tokens per cjk_chars_per_word (see HeuristicsParams).
     n_words = n_tokens / p.cjk_chars_per_word if cjk else n_tokens
-    if not n_tokens or n_words < p.min_words:  # an empty document never passes
+    if not n_tokens or _below(n_words, p.min_words):  # an empty document never passes
         return Drop("gopher_too_few_words", f"{n_words:.0f}")
-    if n_words > p.max_words:
+    if _above(n_words, p.max_words):
         return Drop("gopher_too_many_words", f"{n_words:.0f}")
     low = text.lower()
     if p.c4_lorem_ipsum and "lorem ipsum" in low:
         return Drop("c4_lorem_ipsum")
     if p.c4_curly_bracket and "{" in text:
         return Drop("c4_curly_bracket")
-    if not cjk:
+    if p.min_mean_word_length is not None or p.max_mean_word_length is not None:
         mean = int(lengths.sum()) / n_tokens
-        if not p.min_mean_word_length <= mean <= p.max_mean_word_length:
+        if _below(mean, p.min_mean_word_length) or _above(mean, p.max_mean_word_length):
             return Drop("gopher_mean_word_length", f"{mean:.2f}")
     symbols = text.count("#") + text.count("...") + text.count("…")
-    if symbols / n_words > p.max_symbol_word_ratio:
+    if _above(symbols / n_words, p.max_symbol_word_ratio):
         return Drop("gopher_symbol_ratio", f"{symbols / n_words:.3f}")
-    # Whitespace tokens without a letter (numbers, separators); a CJK character is a letter.
-    alpha = 1.0 - len(_NO_LETTER_TOKEN.findall(text)) / n_tokens
-    if alpha < p.min_alpha_words_ratio:
-        return Drop("gopher_alpha_words", f"{alpha:.3f}")
-    stops = sum(map(text.count, ZH_STOP)) if cjk else sum(map(EN_STOP.__contains__, low.split()))
-    if stops < p.min_stop_words:
-        return Drop("gopher_stop_words", str(stops))
+    if p.min_alpha_words_ratio is not None:
+        # Whitespace tokens without a letter (numbers, separators); a CJK character is a letter.
+        alpha = 1.0 - len(_NO_LETTER_TOKEN.findall(text)) / n_tokens
+        if alpha < p.min_alpha_words_ratio:
+            return Drop("gopher_alpha_words", f"{alpha:.3f}")
+    if p.min_stop_words is not None:
+        if cjk:  # no word boundaries: occurrences anywhere in the text
+            stops = sum(map(text.count, p.stop_words))
+        else:
+            stops = sum(map(frozenset(p.stop_words).__contains__, low.split()))
+        if stops < p.min_stop_words:
+            return Drop("gopher_stop_words", str(stops))
 
     lines = [s for s in (line.strip() for line in text.split("\n")) if s]
     n_lines = len(lines) or 1
     bullets = sum(1 for s in lines if s.startswith(BULLETS))
-    if bullets / n_lines > p.max_bullet_lines_ratio:
+    if _above(bullets / n_lines, p.max_bullet_lines_ratio):
         return Drop("gopher_bullet_lines", f"{bullets / n_lines:.3f}")
     ellipsis = sum(1 for s in lines if s.endswith(ELLIPSIS))
-    if ellipsis / n_lines > p.max_ellipsis_lines_ratio:
+    if _above(ellipsis / n_lines, p.max_ellipsis_lines_ratio):
         return Drop("gopher_ellipsis_lines", f"{ellipsis / n_lines:.3f}")
 
     dup_lines, dup_line_chars = _dup_stats(lines)
     paragraphs = [s for s in (para.strip() for para in text.split("\n\n")) if s]
     dup_paras, dup_para_chars = _dup_stats(paragraphs)
     n_chars = sum(map(len, lines)) or 1
-    if dup_lines / n_lines > p.max_dup_lines_ratio:
+    if _above(dup_lines / n_lines, p.max_dup_lines_ratio):
         return Drop("gopher_dup_lines", f"{dup_lines / n_lines:.3f}")
-    if dup_paras / (len(paragraphs) or 1) > p.max_dup_paragraphs_ratio:
+    if _above(dup_paras / (len(paragraphs) or 1), p.max_dup_paragraphs_ratio):
         return Drop("gopher_dup_paragraphs", f"{dup_paras / (len(paragraphs) or 1):.3f}")
-    if dup_line_chars / n_chars > p.max_dup_line_chars_ratio:
+    if _above(dup_line_chars / n_chars, p.max_dup_line_chars_ratio):
         return Drop("gopher_dup_line_chars", f"{dup_line_chars / n_chars:.3f}")
-    if dup_para_chars / n_chars > p.max_dup_paragraph_chars_ratio:
+    if _above(dup_para_chars / n_chars, p.max_dup_paragraph_chars_ratio):
         return Drop("gopher_dup_paragraph_chars", f"{dup_para_chars / n_chars:.3f}")
 
-    # A sentence may be followed by a citation or a count ("。[3]", "。37" on Chinese sites).
-    punct = sum(1 for s in lines if s.rstrip(_TRAILING_REFS).endswith(TERMINAL_PUNCT))
-    if punct / n_lines < p.min_line_punct_ratio:
+    punct = sum(1 for s in lines if ends_sentence(s, p.prose_line_chars))
+    if _below(punct / n_lines, p.min_line_punct_ratio):
         return Drop("fineweb_line_punct", f"{punct / n_lines:.3f}")
-    short_len = p.short_line_length_cjk if cjk else p.short_line_length
-    short = sum(1 for s in lines if len(s) <= short_len)
-    if short / n_lines > p.max_short_lines_ratio:
+    short = sum(1 for s in lines if len(s) <= p.short_line_length)
+    if _above(short / n_lines, p.max_short_lines_ratio):
         return Drop("fineweb_short_lines", f"{short / n_lines:.3f}")
-    if dup_line_chars / n_chars > p.max_fineweb_dup_line_chars_ratio:
+    if _above(dup_line_chars / n_chars, p.max_fineweb_dup_line_chars_ratio):
         return Drop("fineweb_dup_line_chars", f"{dup_line_chars / n_chars:.3f}")
     newlines = text.count("\n")
-    if newlines / n_words > p.max_newline_ratio:
+    if _above(newlines / n_words, p.max_newline_ratio):
         return Drop("fineweb_newline_ratio", f"{newlines / n_words:.3f}")
 
-    return repetition_failure(ids, lengths, p, cjk)
+    return repetition_failure(ids, lengths, p)
+
+
+def document_language(lang: str | None, text: str) -> str:
+    """The ``per_language`` key for a document: its ``lang``; without one, ``zh`` for text in
+    which CJK characters outnumber words, else ``""`` (the default thresholds)."""
+    if lang:
+        return lang
+    return "zh" if is_cjk_text(text) else ""
 
 
 class HeuristicsStage(Stage):
@@ -405,15 +561,28 @@ class HeuristicsStage(Stage):
     columns = {}
     reasons = REASONS
 
+    def __init__(self, params: HeuristicsParams | None = None):
+        super().__init__(params)
+        self._by_language: dict[str, HeuristicsParams] = {}
+
+    def params_for(self, lang: str) -> HeuristicsParams:
+        p = self._by_language.get(lang)
+        if p is None:
+            p = self._by_language[lang] = self.params.for_language(lang)  # type: ignore[attr-defined]
+        return p
+
     def process(self, doc: Doc) -> Doc | Drop:
-        p: HeuristicsParams = self.params  # type: ignore[assignment]
         text = doc["text"]
-        cjk = is_cjk_text(text, doc.get("lang"))
+        p = self.params_for(document_language(doc.get("lang"), text))
         if p.c4_remove_lines:
-            text, removed = c4_clean_lines(text, p, cjk)
+            original = len(text)
+            text, removed = c4_clean_lines(text, p)
             self.count("c4_lines_removed", removed)
             if not text:
                 return Drop("c4_empty_after_cleaning")
+            share = 1.0 - len(text) / original
+            if p.max_c4_removed_ratio is not None and share > p.max_c4_removed_ratio:
+                return Drop("c4_mostly_removed", f"{share:.3f}")
             doc["text"] = text
-        drop = check(text, p, cjk)
+        drop = check(text, p)
         return drop if drop is not None else doc

@@ -6,10 +6,13 @@ stage does, so the filters see what they would see in a run."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import random
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -31,6 +34,12 @@ def _require(path: Path) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"shared test data missing at {path} (the repo must sit next to shared/)")
     return path
+
+
+def split_half(name: str) -> str:
+    """``tune`` or ``heldout``, fixed by a hash of the name (chosen before looking at any
+    result): thresholds may be tuned on the first half; the second is only measured."""
+    return "tune" if hashlib.sha256(name.encode()).digest()[0] % 2 == 0 else "heldout"
 
 
 def extract_main_text(html: str | bytes) -> str:
@@ -186,3 +195,113 @@ def train_quality_model(workdir: Path) -> tuple[str, str]:
     if proc.returncode != 0 or not out.is_file():
         raise RuntimeError(f"training failed: {proc.stderr[-2000:]}")
     return str(out), proc.stdout
+
+
+@functools.cache
+def zh_html_pages() -> tuple[tuple[str, bytes, str], ...]:
+    """(file name, raw HTML, annotated main text) of the 54 real Chinese pages."""
+    out = []
+    for kind in ("article", "forum"):
+        base = json.loads(_require(ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
+        for path in sorted((ZH_HTML_DIR / kind / "htmls").glob("*.html")):
+            out.append((path.name, path.read_bytes(), (base.get(path.stem) or {}).get("content") or ""))
+    return tuple(out)
+
+
+def _page_tree(html: bytes):
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+    from resiliparse.parse.html import HTMLTree
+
+    return HTMLTree.parse(bytes_to_str(html, detect_encoding(html)))
+
+
+def full_page_text(html: bytes) -> str:
+    """Everything a page shows as text (no main-content selection): the "whole-page dump"."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return extract_plain_text(_page_tree(html), main_content=False)
+
+
+class _Anchors(HTMLParser):
+    """Text inside each <a> element (resiliparse's per-element .text walks the whole page: 10 s
+    for the 2,000 links of one news front page; this is one linear pass)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.depth, self.texts, self.current = 0, [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self.depth:
+            self.depth -= 1
+            if not self.depth:
+                self.texts.append("".join(self.current).strip())
+                self.current = []
+
+    def handle_data(self, data):
+        if self.depth:
+            self.current.append(data)
+
+
+def _anchor_texts(html: bytes) -> list[str]:
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+    parser = _Anchors()
+    parser.feed(bytes_to_str(html, detect_encoding(html)))
+    return parser.texts
+
+
+@functools.cache
+def link_list_pages(half: str, per_page: int = 40) -> tuple[tuple[str, str], ...]:
+    """Generated junk from real pages: the anchor texts of one real Chinese page (navigation,
+    related-article lists, tag clouds), ``per_page`` a document, one link a line, as an extractor
+    renders a link list."""
+    out = []
+    for name, html in [(name, html) for name, html, _ in zh_html_pages() if split_half(name) == half]:
+        anchors = [a for a in _anchor_texts(html) if a]
+        for i in range(0, len(anchors) - per_page // 2, per_page):
+            out.append((f"links:{name}:{i}", "\n".join(anchors[i : i + per_page])))
+    return tuple(out)
+
+
+@functools.cache
+def boilerplate_pages(half: str) -> tuple[tuple[str, str], ...]:
+    """Generated junk from real pages: what a real Chinese page shows around its hand-annotated
+    main text (the page's full text before the first and after the last line that belongs to
+    the annotation: menus, headers, footers, related-link lists), as one document. Lines between
+    are left out: the annotation does not always cover all of the content (comments, captions)."""
+    out = []
+    for name, html, main in zh_html_pages():
+        if split_half(name) != half or not main:
+            continue
+        full = full_page_text(html)
+        lines = [s for s in (line.strip() for line in full.split("\n")) if s]
+        in_main = [i for i, s in enumerate(lines) if len(s) >= 4 and s in main]
+        if not in_main:
+            continue
+        around = lines[: in_main[0]] + lines[in_main[-1] + 1 :]
+        if sum(map(len, around)) >= 100:
+            out.append((f"boilerplate:{name}", "\n".join(around)))
+    return tuple(out)
+
+
+def repeated_line_pages(texts: list[str], n_pages: int, seed: int) -> list[tuple[str, str]]:
+    """Generated junk: a few real lines (from ``texts``) repeated to fill a page, in the shapes
+    keyword-stuffed and template pages take: one line many times, a short block many times, or
+    a few lines in random order."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n_pages):
+        shape = i % 3
+        picked = rng.sample(texts, {0: 1, 1: 3, 2: 5}[shape])
+        if shape == 0:
+            lines = picked * rng.randint(5, 20)
+        elif shape == 1:
+            lines = picked * rng.randint(4, 10)
+        else:
+            lines = [rng.choice(picked) for _ in range(rng.randint(15, 40))]
+        out.append((f"repeated:{seed}:{i}", "\n".join(lines)))
+    return out

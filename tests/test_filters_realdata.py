@@ -40,7 +40,8 @@ def test_real_chinese_pages_kept_as_zh(chain):
     kept, outcome = run(chain, zh_pages())
     zh = [d for d in kept if d["lang"] == "zh"]
     print(f"54 Chinese pages (resiliparse main content) through langid+heuristics: {dict(outcome)}")
-    # Measured 42/54 (77.8%) with the default config; the target is 85% (see benchmarks/RESULTS.md).
+    # Measured 42/54 with resiliparse's extraction (5 of the drops are c4_mostly_removed: its main
+    # content keeps more unpunctuated lines than the pipeline's extractor, with which 44/54 pass).
     assert len(zh) == len(kept) >= 42
     # What is dropped is dropped for a stated reason, never by langid for being non-Chinese text.
     assert outcome["langid:lang_not_allowed"] <= 1
@@ -51,7 +52,7 @@ def test_spam_pages_report_counts_only(chain):
     kept, outcome = run(chain, pages)
     print(f"{len(pages)} CC spam-excerpt pages through langid+heuristics: {dict(outcome)}")
     assert len(pages) == 16 and sum(outcome.values()) == 16
-    assert outcome["kept"] <= 5  # measured: 4 pass langid+heuristics; the quality model is the next net
+    assert outcome["kept"] <= 4  # measured: 4 pass langid+heuristics; the quality model is the next net
 
 
 def test_spam_pages_through_every_filter_counts_only(chain, tmp_path):
@@ -70,4 +71,4 @@ def test_spam_pages_through_every_filter_counts_only(chain, tmp_path):
         f"quality scores of all 16 (no filter before): {sorted(round(s, 2) for s in everything)}"
     )
     assert sum(outcome.values()) == 16
-    assert outcome["kept"] <= 2
+    assert outcome["kept"] <= 1  # measured: 1

@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from filters_corpus import en_annotated, peoples_daily
+from filters_corpus import en_annotated, link_list_pages, peoples_daily
 
 from stages.base import Drop
 from stages.heuristics import (
@@ -17,6 +17,8 @@ from stages.heuristics import (
     HeuristicsStage,
     c4_clean_lines,
     check,
+    document_language,
+    ends_sentence,
     is_cjk_text,
     repetition_failure,
     token_ids,
@@ -48,13 +50,16 @@ OFF = dict(
     max_newline_ratio=1e9,
 )
 DEFAULTS = HeuristicsParams()
+EN = DEFAULTS.for_language("en")
+ZH = DEFAULTS.for_language("zh")
 
 
-def only(*fields: str) -> HeuristicsParams:
-    """Every rule off except ``fields`` (at their default thresholds)."""
-    p = HeuristicsParams(**OFF)
+def only(*fields: str, cjk: bool = False) -> HeuristicsParams:
+    """Every rule off except ``fields`` (at the language's default thresholds)."""
+    lang = ZH if cjk else EN
+    p = dataclasses.replace(lang, **OFF)
     for f in fields:
-        setattr(p, f, getattr(DEFAULTS, f))
+        setattr(p, f, getattr(lang, f))
     return p
 
 
@@ -62,7 +67,7 @@ def only(*fields: str) -> HeuristicsParams:
 def en() -> str:
     """A real English article (annotated main text) that passes every default rule."""
     for text in en_annotated():
-        if " the " in text and check(text, DEFAULTS, False) is None and text.count("\n") >= 8:
+        if " the " in text and check(text, EN) is None and text.count("\n") >= 8:
             return text
     raise AssertionError("no clean English article in the benchmark annotations")
 
@@ -71,18 +76,20 @@ def en() -> str:
 def zh() -> str:
     """Twelve real People's Daily paragraphs, one per line, which pass every default rule."""
     text = "\n".join(peoples_daily()[20:32])
-    assert check(text, DEFAULTS, True) is None
+    assert check(text, ZH) is None
     return text
 
 
-def reason(text: str, params: HeuristicsParams, cjk: bool) -> str | None:
-    d = check(text, params, cjk)
+def reason(text: str, params: HeuristicsParams) -> str | None:
+    d = check(text, params)
     return d.reason if d else None
 
 
 def test_cjk_mode_detection(en, zh):
     assert is_cjk_text(zh) and not is_cjk_text(en)
-    assert is_cjk_text(en, "zh") and not is_cjk_text(zh, "en")
+    # Without `lang` the text decides which language's thresholds apply.
+    assert document_language(None, zh) == "zh" and document_language(None, en) == ""
+    assert document_language("en", zh) == "en" and document_language("ja", en) == "ja"
     # A Chinese character is one word; embedded Latin words stay whole.
     assert tokenize("我们用Python写代码。", True) == ["我", "们", "用", "Python", "写", "代", "码", "。"]
     ids, lengths = token_ids("我们用Python 写\u3000代码。x", True)
@@ -94,29 +101,62 @@ def test_chinese_punctuation_counts_as_terminal(zh):
     lines = zh.split("\n")
     assert sum(line.endswith(("。", "”", "！", "？")) for line in lines) >= 0.8 * len(lines)
     assert not any(line.endswith((".", "!", "?")) for line in lines)
-    assert reason(zh, only("min_line_punct_ratio"), True) is None
-    stripped = "\n".join(line.rstrip("。”！？；：…") for line in lines)
-    assert reason(stripped, only("min_line_punct_ratio"), True) == "fineweb_line_punct"
+    assert reason(zh, only("min_line_punct_ratio", cjk=True)) is None
+    # A sentence end inside a long line (a paragraph) counts in Chinese, where a line is a paragraph.
+    cut = "\n".join(line.rstrip("。”！？；：…") for line in lines)
+    assert reason(cut, only("min_line_punct_ratio", cjk=True)) is None
+    no_prose = dataclasses.replace(only("min_line_punct_ratio", cjk=True), prose_line_chars=None)
+    assert reason(cut, no_prose) == "fineweb_line_punct"
+    stripped = zh.translate({ord(c): None for c in "。”！？；：…"})
+    assert reason(stripped, only("min_line_punct_ratio", cjk=True)) == "fineweb_line_punct"
+
+
+def test_sentence_end_before_a_closing_note():
+    assert ends_sentence("这是矿工们准备下井作业。（宋振平摄）")
+    assert ends_sentence("The list was published. (Reuters)") and ends_sentence("见下文。[3]")
+    assert not ends_sentence("（宋振平摄）") and not ends_sentence("图为 (photo)")
+    assert ends_sentence("第一句。第二句没有句号但这一行足够长", prose_line_chars=10)
+    assert not ends_sentence("第一句。第二句没有句号但这一行足够长")
+
+
+def test_per_language_values_and_their_validation(zh):
+    p = HeuristicsParams()
+    assert p.for_language("en") is p and p.for_language("zh").cjk_characters
+    # The English-only rule does not run on Chinese, Chinese stop words do not apply to English.
+    assert ZH.min_mean_word_length is None and EN.min_mean_word_length == 3.0
+    assert "的" in ZH.stop_words and "的" not in EN.stop_words
+    mine = HeuristicsParams(per_language={"zh": {**p.per_language["zh"], "min_words": 10**6}})
+    stage = HeuristicsStage(mine)
+    assert stage.process({"id": "z", "url": "", "text": zh, "lang": "zh"}).reason == "gopher_too_few_words"
+    assert not isinstance(HeuristicsStage().process({"id": "z", "url": "", "text": zh, "lang": "zh"}), Drop)
+    for bad, message in (
+        ({"zh": {"min_wrds": 1}}, "per_language.zh.min_wrds: unknown key"),
+        ({"zh": {"min_words": "many"}}, "per_language.zh.min_words: expected int"),
+        ({"zh": {"cjk_characters": None}}, "cannot be switched off"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            HeuristicsParams(per_language=bad).validate()
+    HeuristicsParams().validate()
 
 
 @pytest.mark.parametrize("cjk", [False, True])
 def test_too_few_words(en, zh, cjk):
     text = zh[:40] if cjk else " ".join(en.split()[:20])
-    assert reason(text, only("min_words"), cjk) == "gopher_too_few_words"
+    assert reason(text, only("min_words", cjk=cjk)) == "gopher_too_few_words"
 
 
 def test_too_many_words(en):
     p = only()
     p.max_words = 100
-    assert reason(en, p, False) == "gopher_too_many_words"
+    assert reason(en, p) == "gopher_too_many_words"
 
 
 def test_mean_word_length(en):
     words = en.split()
     glued = " ".join("".join(words[i : i + 4]) for i in range(0, len(words), 4))
-    assert reason(en, only("min_mean_word_length", "max_mean_word_length"), False) is None
+    assert reason(en, only("min_mean_word_length", "max_mean_word_length", cjk=False)) is None
     assert (
-        reason(glued, only("min_mean_word_length", "max_mean_word_length"), False)
+        reason(glued, only("min_mean_word_length", "max_mean_word_length", cjk=False))
         == "gopher_mean_word_length"
     )
 
@@ -125,23 +165,23 @@ def test_mean_word_length(en):
 def test_symbol_ratio(en, zh, cjk):
     # Hashtag- and ellipsis-laden versions of real text.
     text = zh.replace("，", "……") if cjk else " ".join(f"#{w}" for w in en.split())
-    assert reason(text, only("max_symbol_word_ratio"), cjk) == "gopher_symbol_ratio"
+    assert reason(text, only("max_symbol_word_ratio", cjk=cjk)) == "gopher_symbol_ratio"
 
 
 def test_bullet_lines(en):
     text = "\n".join(f"• {line}" for line in en.split("\n"))
-    assert reason(text, only("max_bullet_lines_ratio"), False) == "gopher_bullet_lines"
+    assert reason(text, only("max_bullet_lines_ratio", cjk=False)) == "gopher_bullet_lines"
 
 
 @pytest.mark.parametrize("cjk", [False, True])
 def test_ellipsis_lines(en, zh, cjk):
     text = "\n".join(line[:30] + "…" for line in (zh if cjk else en).split("\n"))
-    assert reason(text, only("max_ellipsis_lines_ratio"), cjk) == "gopher_ellipsis_lines"
+    assert reason(text, only("max_ellipsis_lines_ratio", cjk=cjk)) == "gopher_ellipsis_lines"
 
 
 def test_alpha_words(en):
     text = " ".join(f"{w} 2024 | 13:05" for w in en.split())
-    assert reason(text, only("min_alpha_words_ratio"), False) == "gopher_alpha_words"
+    assert reason(text, only("min_alpha_words_ratio", cjk=False)) == "gopher_alpha_words"
 
 
 @pytest.mark.parametrize("cjk", [False, True])
@@ -151,20 +191,20 @@ def test_stop_words(en, zh, cjk):
     else:
         stops = {"the", "be", "to", "of", "and", "that", "have", "with"}
         text = " ".join(w for w in en.split() if w.lower() not in stops)
-    assert reason(text, only("min_stop_words"), cjk) == "gopher_stop_words"
+    assert reason(text, only("min_stop_words", cjk=cjk)) == "gopher_stop_words"
 
 
 @pytest.mark.parametrize("cjk", [False, True])
 def test_dup_lines(en, zh, cjk):
     lines = (zh if cjk else en).split("\n")
     text = "\n".join(lines + lines)
-    assert reason(text, only("max_dup_lines_ratio"), cjk) == "gopher_dup_lines"
+    assert reason(text, only("max_dup_lines_ratio", cjk=cjk)) == "gopher_dup_lines"
 
 
 def test_dup_paragraphs(zh):
     paras = zh.split("\n")
     text = "\n\n".join(paras + paras)
-    assert reason(text, only("max_dup_paragraphs_ratio"), True) == "gopher_dup_paragraphs"
+    assert reason(text, only("max_dup_paragraphs_ratio", cjk=True)) == "gopher_dup_paragraphs"
 
 
 def test_dup_line_chars(en):
@@ -172,15 +212,15 @@ def test_dup_line_chars(en):
     longest = max(lines, key=len)
     repeats = [longest] * (len(en) // (3 * len(longest)) + 1)  # > 25% of the characters
     text = "\n".join(lines + repeats)
-    assert reason(text, only("max_dup_lines_ratio"), False) is None  # by count it is a few lines
-    assert reason(text, only("max_dup_line_chars_ratio"), False) == "gopher_dup_line_chars"
+    assert reason(text, only("max_dup_lines_ratio", cjk=False)) is None  # by count it is a few lines
+    assert reason(text, only("max_dup_line_chars_ratio", cjk=False)) == "gopher_dup_line_chars"
 
 
 def test_dup_paragraph_chars(zh):
     paras = zh.split("\n")
     longest = max(paras, key=len)
     text = "\n\n".join(paras + [longest] * 4)
-    assert reason(text, only("max_dup_paragraph_chars_ratio"), True) == "gopher_dup_paragraph_chars"
+    assert reason(text, only("max_dup_paragraph_chars_ratio", cjk=True)) == "gopher_dup_paragraph_chars"
 
 
 @pytest.mark.parametrize("cjk", [False, True])
@@ -188,18 +228,18 @@ def test_top_ngram(en, zh, cjk):
     base = zh if cjk else en
     pair = "人民日报" if cjk else "Prime Minister"
     text = base + "\n" + " ".join([pair] * (len(base) // 30))
-    assert reason(base, only("top_ngram_max"), cjk) is None
-    assert reason(text, only("top_ngram_max"), cjk) == "gopher_top_ngram"
+    assert reason(base, only("top_ngram_max", cjk=cjk)) is None
+    assert reason(text, only("top_ngram_max", cjk=cjk)) == "gopher_top_ngram"
 
 
 @pytest.mark.parametrize("cjk", [False, True])
 def test_dup_ngram(en, zh, cjk):
     base = zh if cjk else en
-    assert reason(base, only("dup_ngram_max"), cjk) is None
+    assert reason(base, only("dup_ngram_max", cjk=cjk)) is None
     # The second half of the text repeated, sentence by sentence, in the first half.
     sentences = base.replace("。", "。\n").replace(". ", ".\n").split("\n")
     text = "\n".join(sentences + sentences[: len(sentences) // 2])
-    assert reason(text, only("dup_ngram_max"), cjk) == "gopher_dup_ngram"
+    assert reason(text, only("dup_ngram_max", cjk=cjk)) == "gopher_dup_ngram"
 
 
 def test_lorem_ipsum(en):
@@ -207,15 +247,15 @@ def test_lorem_ipsum(en):
         "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
         "incididunt ut labore et dolore magna aliqua."
     )
-    assert reason(en + "\n" + lorem, only("c4_lorem_ipsum"), False) == "c4_lorem_ipsum"
+    assert reason(en + "\n" + lorem, only("c4_lorem_ipsum", cjk=False)) == "c4_lorem_ipsum"
 
 
 def test_curly_bracket(zh):
-    p = only()
+    p = only(cjk=True)
     p.c4_curly_bracket = True
-    assert reason(zh, p, True) is None
-    assert reason(zh + "\nfunction f() { return 1; }", p, True) == "c4_curly_bracket"
-    assert reason(zh + "\nfunction f() { return 1; }", only(), True) is None  # off by default
+    assert reason(zh, p) is None
+    assert reason(zh + "\nfunction f() { return 1; }", p) == "c4_curly_bracket"
+    assert reason(zh + "\nfunction f() { return 1; }", only(cjk=True)) is None  # off by default
 
 
 @pytest.mark.parametrize("cjk", [False, True])
@@ -227,7 +267,7 @@ def test_short_lines(en, zh, cjk):
         "".join(words[i : i + step]) if cjk else " ".join(words[i : i + step])
         for i in range(0, len(words), step)
     )
-    assert reason(text, only("max_short_lines_ratio"), cjk) == "fineweb_short_lines"
+    assert reason(text, only("max_short_lines_ratio", cjk=cjk)) == "fineweb_short_lines"
 
 
 def test_fineweb_dup_line_chars(en):
@@ -235,14 +275,14 @@ def test_fineweb_dup_line_chars(en):
     text = "\n".join(lines + [max(lines, key=len)])  # one repeated line: below Gopher's 20%, above 1%
     p = only("max_fineweb_dup_line_chars_ratio")
     p.max_fineweb_dup_line_chars_ratio = 0.01
-    assert reason(text, only("max_dup_line_chars_ratio"), False) is None
-    assert reason(text, p, False) == "fineweb_dup_line_chars"
+    assert reason(text, only("max_dup_line_chars_ratio", cjk=False)) is None
+    assert reason(text, p) == "fineweb_dup_line_chars"
 
 
 def test_newline_ratio(en):
     words = en.split()
     text = "\n".join(" ".join(words[i : i + 2]) for i in range(0, len(words), 2))
-    assert reason(text, only("max_newline_ratio"), False) == "fineweb_newline_ratio"
+    assert reason(text, only("max_newline_ratio", cjk=False)) == "fineweb_newline_ratio"
 
 
 def test_c4_line_removal_modifies_text_only_when_enabled(en):
@@ -259,7 +299,7 @@ def test_c4_line_removal_modifies_text_only_when_enabled(en):
         and "cookies" not in cleaned["text"]
     )
     assert stage.counts["c4_lines_removed"] >= 4
-    text, removed = c4_clean_lines("首页\n新闻中心\n这是一个完整的句子。", HeuristicsParams(), True)
+    text, removed = c4_clean_lines("首页\n新闻中心\n这是一个完整的句子。", ZH)
     assert text == "这是一个完整的句子。" and removed == 2
 
 
@@ -309,11 +349,11 @@ def test_dup_ngram_fractions_match_reference(en, zh, cjk):
         assert 0.05 < expected < 1.0
         limits = [2.0] * 6
         limits[k] = expected - 1e-6
-        drop = repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk)
+        drop = repetition_failure(ids, lengths, dataclasses.replace(only(cjk=cjk), dup_ngram_max=limits))
         assert drop is not None and drop.detail == f"n={n} {expected:.3f}"
         limits[k] = expected + 1e-6
         assert (
-            repetition_failure(ids, lengths, dataclasses.replace(only(), dup_ngram_max=limits), cjk) is None
+            repetition_failure(ids, lengths, dataclasses.replace(only(cjk=cjk), dup_ngram_max=limits)) is None
         )
 
 
@@ -321,3 +361,20 @@ def test_top_ngram_ties_do_not_depend_on_hash_order():
     ids, lengths = token_ids("a bbbb a bbbb", False)
     # "a" and "bbbb" both occur twice: the longer one counts, whatever their hashes.
     assert top_ngram_fraction(ids, 1, lengths, int(lengths.sum())) == 2 * 4 / 10
+
+
+def test_c4_mostly_removed(zh):
+    """A real link list (anchor texts of a real page) with one real paragraph: C4 line removal
+    leaves the paragraph, which is most of nothing: dropped as c4_mostly_removed."""
+    links = "\n".join(text for _, text in link_list_pages("tune")[:3])
+    paragraph = zh.split("\n")[0]
+    assert len(paragraph) < 0.2 * len(links)
+    p = dataclasses.replace(ZH, **OFF, per_language={})
+    assert p.c4_remove_lines and p.max_c4_removed_ratio == 0.8
+    stage = HeuristicsStage(p)
+    mostly_links = stage.process({"id": "l", "url": "", "text": f"{links}\n{paragraph}", "lang": "zh"})
+    assert isinstance(mostly_links, Drop) and mostly_links.reason == "c4_mostly_removed"
+    assert float(mostly_links.detail) > 0.8
+    kept = stage.process({"id": "z", "url": "", "text": zh + "\n" + links[:200], "lang": "zh"})
+    assert not isinstance(kept, Drop)
+    assert EN.max_c4_removed_ratio is None  # English: C4 as published

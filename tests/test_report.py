@@ -114,6 +114,18 @@ def test_empty_inputs_still_render():
     assert not re.search(r"<svg", page)
 
 
+def test_quality_histogram_shows_the_threshold_line():
+    def config(mode: str, selected: list[str]) -> dict:
+        quality = {"type": "quality", "mode": mode, "threshold": 0.42}
+        return {"stages": selected, "steps": [{"langid": {"type": "langid"}}, {"quality": quality}]}
+
+    page = build_report(STATS, _samples(), config("threshold", ["langid", "quality"]))
+    assert "quality threshold 0.42" in page
+    # Annotate and Pareto modes keep by no fixed score, and a step that did not run has no line.
+    assert "threshold 0.42" not in build_report(STATS, _samples(), config("annotate", ["langid", "quality"]))
+    assert "threshold 0.42" not in build_report(STATS, _samples(), config("threshold", ["langid"]))
+
+
 def test_examples_show_their_true_length_and_the_cli_reads_a_runs_samples(tmp_path):
     """Samples carry the first 600 characters of a document and its full length; the report
     shows the full length. ``python -m pipeline.report`` reads a run's samples.json."""

@@ -62,6 +62,6 @@ def test_chinese_pages_kept_as_zh(zh_warc, tmp_path):
     zh = table.column("lang").to_pylist().count("zh")
     drops = {s: e["dropped"] for s, e in stats["stages"].items() if e["dropped"]}
     print(f"kept with lang == zh: {zh}/54 ({zh / 54:.1%}); drops: {drops}")
-    # Measured 42/54 (77.8%); the issue's target is 85%: see benchmarks/RESULTS.md for the pages
-    # dropped and why the thresholds were not loosened further to reach it.
-    assert zh >= 42
+    # Measured 44/54 (81.5%; 19/20 of the tuning half, 25/34 of the held-out half): short of the
+    # issue's 90%, see benchmarks/RESULTS.md (issue 14). Was 42/54 before per-language thresholds.
+    assert zh >= 44
