@@ -77,8 +77,8 @@ def hf_step_times(cfg, corpus: dict[str, Path], out: Path, steps: int) -> list[t
 
     # Same model (same seed), same blocks, in the same order, through HF's own loop.
     ours = Trainer(cfg, corpus["out_base"], corpus["base"], out)
-    blocks, order, mbs = ours.train_blocks, ours.order, cfg.train.micro_batch_size
-    indices = order.take(steps * mbs)
+    blocks, mbs = ours.sources[0].train, cfg.train.micro_batch_size
+    indices = [block for _, block in ours.order.take(steps * mbs)]
 
     class DS(torch.utils.data.Dataset):
         def __len__(self) -> int:

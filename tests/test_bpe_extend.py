@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from tok_assets import people_daily_lines, tekken_tokenizer_json
+from trainer_corpus import byte_level_bpe
 
 from benchmarks.text_assets import fixture_texts
 from tokenizer_training import bpe_extend
@@ -252,25 +253,13 @@ def test_learner_on_a_hand_made_case():
 
 @pytest.fixture(scope="module")
 def small_base(tmp_path_factory) -> Path:
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import processors
 
-    tok = Tokenizer(models.BPE(ignore_merges=True))
-    pattern = r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
     rng = random.Random(0)
     english = [t for t in fixture_texts() if not HAN.search(t)][:40]
     corpus = english + rng.sample(people_daily_lines()[:TRAIN_LINES], 300)
-    trainer = trainers.BpeTrainer(
-        vocab_size=1200, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
-    )
-    tok.train_from_iterator(corpus, trainer)
-    tok.add_special_tokens(["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_0|>"])
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_0|>"]
+    tok = byte_level_bpe(corpus, 1200, specials)
     bos = tok.token_to_id("<|begin_of_text|>")
     tok.post_processor = processors.TemplateProcessing(
         single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", bos)]
