@@ -229,7 +229,7 @@ def build_pipeline(
         | "sample kept" >> beam.combiners.Sample.FixedSizeGlobally(half)
     )
     all_samples = samples | "all samples" >> beam.Flatten() | "join samples" >> beam.CombineGlobally(_concat)
-    (
+    manifest = (
         files
         | "all shards" >> beam.Flatten()
         | "collect shards" >> beam.combiners.ToList()
@@ -238,6 +238,11 @@ def build_pipeline(
             finalize_output, cfg.output, run_id, schemas, extra, samples=beam.pvalue.AsSingleton(all_samples)
         )
     )
+    if "tokenize" in cfg.stages and cfg.stage_params["tokenize"].megatron:
+        # Issue 17: Megatron-LM .bin/.idx from the finished training shards (pipeline/megatron_writer.py).
+        from pipeline.megatron_writer import write_megatron_outputs
+
+        _ = manifest | "megatron indexed dataset" >> beam.Map(write_megatron_outputs, cfg.output)
 
 
 def runs_shuffles_in_memory(options: PipelineOptions) -> bool:

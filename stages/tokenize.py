@@ -29,6 +29,9 @@ class TokenizeParams(Params):
     tokenizer: str = path_param("")
     add_bos: bool = True
     add_eos: bool = True
+    # Also write the training shards as Megatron-LM indexed datasets (OUTPUT/megatron/<split>_text_document
+    # .bin/.idx, see pipeline/megatron_writer.py) for Megatron-LM and NeMo.
+    megatron: bool = False
 
     def validate(self) -> None:
         """Checked when the stage is selected: the tokenizer must be given and exist."""

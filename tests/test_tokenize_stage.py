@@ -28,7 +28,7 @@ def sp(model_path):
 def test_registered_under_canonical_name():
     assert load_stage_class("tokenize") is TokenizeStage
     assert TokenizeStage.name == "tokenize"
-    assert TokenizeParams() == TokenizeParams(tokenizer="", add_bos=True, add_eos=True)
+    assert TokenizeParams() == TokenizeParams(tokenizer="", add_bos=True, add_eos=True, megatron=False)
 
 
 def test_adds_bos_ids_eos_and_count(model_path, sp):
