@@ -85,7 +85,11 @@ class TokenizerFile:
     def hf(self):
         from tokenizers import Tokenizer
 
-        return Tokenizer.from_str(self.data.decode("utf-8"))
+        tokenizer = Tokenizer.from_str(self.data.decode("utf-8"))
+        # Documents are data: a "</s>" or "<|end_of_text|>" written in a web page is text, not an EOS
+        # (sentencepiece never matches control symbols in text either).
+        tokenizer.encode_special_tokens = True
+        return tokenizer
 
     @cached_property
     def vocab_size(self) -> int:

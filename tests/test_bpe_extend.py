@@ -219,6 +219,10 @@ def test_the_tokenize_stage_reads_the_extended_folder(tekken):
     extended = _load(tekken["out"] / "tokenizer.json")
     doc = stage.process({"id": "1", "text": line})
     assert doc["input_ids"] == [1, *extended.encode(line, add_special_tokens=False).ids, 2]
+    # Special-token text inside a document is text: no EOS in the middle of the ids.
+    doc = stage.process({"id": "2", "text": "网页里写着 </s> 和 <s>"})
+    assert doc["input_ids"][0] == 1 and doc["input_ids"][-1] == 2 and 2 not in doc["input_ids"][1:-1]
+    assert 1 not in doc["input_ids"][1:]
     identity = tokenizer_identity(str(tekken["out"]))
     assert identity["kind"] == "hf" and identity["vocab_size"] == 131072 + ADD
     assert (identity["bos_id"], identity["eos_id"]) == (1, 2)

@@ -485,7 +485,7 @@ def test_torchrun_ddp_matches_one_process(corpus: dict[str, Path], tmp_path: Pat
     ddp, one = metrics(tmp_path / "ddp"), metrics(tmp_path / "one")
     assert [r["tokens"] for r in ddp] == [r["tokens"] for r in one]
     gaps = [abs(a["loss"] - b["loss"]) for a, b in zip(ddp, one, strict=True)]
-    assert max(gaps) < 2e-5, gaps  # ~5e-7 measured; a mean of per-rank means is off by ~3e-4 by step 2
+    assert max(gaps) < 2e-5, gaps  # ~5e-7 measured; a mean of per-rank means was off by ~3e-4
     for a, b in zip(ddp, one, strict=True):
         assert abs(a.get("eval_loss", 0) - b.get("eval_loss", 0)) < 2e-5
 

@@ -219,12 +219,12 @@ class Trainer:
                 self._load(ckpt)
 
     def _check_tokenizer(self, tok) -> None:
-        too_small = [s.name for s in self.sources if s.stream.vocab_size and s.stream.vocab_size > self.vocab]
-        if too_small:
-            raise DataError(
-                f"{too_small[0]}: shards were tokenised with a {self.sources[0].stream.vocab_size}-token "
-                f"vocabulary, but --tokenizer has {self.vocab} tokens"
-            )
+        for source in self.sources:
+            if source.stream.vocab_size and source.stream.vocab_size > self.vocab:
+                raise DataError(
+                    f"{source.name}: shards were tokenised with a {source.stream.vocab_size}-token "
+                    f"vocabulary, but --tokenizer has {self.vocab} tokens"
+                )
         hashes = {s.tokenizer_sha256 for s in self.sources} - {None}
         if hashes and tok.sha256 not in hashes:
             log.warning(
