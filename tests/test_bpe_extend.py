@@ -233,15 +233,15 @@ def test_the_tokenize_stage_reads_the_extended_folder(tekken):
 
 def test_fast_learner_equals_the_plain_one(tekken):
     tokenizer = tekken["base"].tokenizer
-    counts = han_word_counts(tokenizer, people_daily_lines()[:300])
+    counts = han_word_counts(tokenizer, people_daily_lines()[:200])
     words, freqs = base_segmentations(tokenizer, counts)
     rule = merge_rule(tokenizer)
-    fast = learn_merges(words, freqs, 200, rule)
-    assert len(fast) == 200
-    assert fast == learn_merges_plain(words, freqs, 200, rule)
+    fast = learn_merges(words, freqs, 150, rule)
+    assert len(fast) == 150
+    assert fast == learn_merges_plain(words, freqs, 150, rule)
     # min_frequency stops both at the same place.
-    until_12 = learn_merges(words, freqs, 10**6, rule, 12)
-    assert 0 < len(until_12) < 200 and until_12 == learn_merges_plain(words, freqs, 10**6, rule, 12)
+    until_10 = learn_merges(words, freqs, 10**6, rule, 10)
+    assert 0 < len(until_10) < 150 and until_10 == learn_merges_plain(words, freqs, 10**6, rule, 10)
 
 
 def test_learner_on_a_hand_made_case():
