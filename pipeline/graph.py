@@ -283,6 +283,7 @@ def build_pipeline(
             )
         )
         manifest_extra["tokenizer"] = identity
+        run_info = {**(run_info or {}), "megatron": tokenizers[0].params.megatron}
     samples.append(
         docs
         | "summarize kept" >> beam.Map(sample_record, True)
@@ -354,14 +355,19 @@ def finish_run(
         },
         "started": _iso(started) if started is not None else None,
         "finished": _iso(finished),
-        **{k: v for k, v in run.items() if k not in ("inputs", "started", "run_id")},
+        **{k: v for k, v in run.items() if k not in ("inputs", "started", "run_id", "megatron")},
     }
     small_files = {
         "stats.json": dump(stats).encode(),
         "samples.json": json.dumps(samples or [], ensure_ascii=False, default=str).encode(),
         "report.html": build_report(stats, samples or [], run.get("config", {})).encode(),
     }
-    manifest = commit_output(files, out_dir, run_id, schemas, {**provenance, **manifest_extra}, small_files)
+    derived = None
+    if run.get("megatron"):
+        from pipeline.megatron_writer import write_megatron_outputs as derived
+    manifest = commit_output(
+        files, out_dir, run_id, schemas, {**provenance, **manifest_extra}, small_files, derived
+    )
     release_lock(out_dir, run_id)  # the launcher may not be waiting (a detached job)
     return manifest
 

@@ -11,7 +11,7 @@ ids) to small Arrow spill files, one per shard at a time, under the split's temp
 GroupByKey gathers those paths, and one worker per shard reads its pieces, orders the rows by
 hash and writes the shard. The in-memory DirectRunner thus holds a few paths per bundle instead
 of every document's tokens, and multi-process runs pass no token bytes between processes.
-pipeline.writer.finalize_output commits the shards like every other output file and removes the
+pipeline.writer.commit_output commits the shards like every other output file and removes the
 temporary folder, spill files included.
 """
 

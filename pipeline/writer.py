@@ -26,6 +26,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
@@ -192,7 +193,7 @@ def delete_folder(path: str) -> None:
 # folder "hold an earlier run". The manifest is listed first: it goes first and comes back last.
 MANIFEST = "manifest.json"
 OUTPUT_FILES = (MANIFEST, "stats.json", "samples.json", "report.html")
-OUTPUT_FOLDERS = ("documents", "rejected", "tokens", "minhash_index")
+OUTPUT_FOLDERS = ("documents", "rejected", "tokens", "minhash_index", "megatron")
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -243,9 +244,12 @@ def commit_output(
     schemas: dict[str, pa.Schema],
     manifest_extra: dict[str, Any],
     small_files: dict[str, bytes],
+    derived: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Make this run's staged shards and ``small_files`` (name -> bytes: stats.json, report ...)
-    the outputs of ``out_dir``, replacing an earlier run's, with manifest.json last (module doc)."""
+    the outputs of ``out_dir``, replacing an earlier run's, with manifest.json last (module doc).
+    ``derived(manifest, out_dir)`` writes outputs made from the committed shards (e.g. Megatron's
+    indexed dataset) and returns their manifest entries, before the manifest is written."""
     manifest: dict[str, Any] = {"run_id": run_id}
     renames: list[tuple[str, str]] = []
     for kind, schema in schemas.items():
@@ -288,6 +292,8 @@ def commit_output(
             raise FileNotFoundError(f"staged output {tmp} is gone before the commit")
     for name, data in small_files.items():
         write_atomically(FileSystems.join(out_dir, name), data)
+    if derived is not None:
+        manifest.update(derived(manifest, out_dir))
     write_atomically(
         FileSystems.join(out_dir, MANIFEST), json.dumps(manifest, indent=2, ensure_ascii=False).encode()
     )

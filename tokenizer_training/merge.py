@@ -275,10 +275,10 @@ def evaluate(base_path: str | Path, merged_dir: str | Path, lines: Sequence[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tokenizer_training.corpus import expand_inputs, iter_documents, training_lines
+    from tokenizer_training.corpus import first_lines
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", required=True, help="LLaMA tokenizer.model")
+    ap.add_argument("--base", required=True, help="LLaMA tokenizer.model (or a folder holding one)")
     ap.add_argument("--extra", required=True, help="sentencepiece model to merge in (e.g. zh.model)")
     ap.add_argument("--output", required=True, help="directory for tokenizer.model + HF files")
     ap.add_argument(
@@ -289,6 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--allow-normalizer-mismatch", action="store_true")
     args = ap.parse_args(argv)
 
+    base_path = Path(args.base)
+    if base_path.suffix == ".json" or (base_path.is_dir() and not (base_path / "tokenizer.model").is_file()):
+        print(
+            f"error: --base {args.base} is not a sentencepiece tokenizer.model; for a byte-level BPE "
+            f"tokenizer.json use: python -m tokenizer_training.train --continue-from {args.base} --input ...",
+            file=sys.stderr,
+        )
+        return 2
+    if base_path.is_dir():
+        args.base = str(base_path / "tokenizer.model")
     base, extra = SpModel.load(args.base), SpModel.load(args.extra)
     result = merge_models(base, extra, args.allow_normalizer_mismatch)
     out = write_merged(result.model, args.output)
@@ -304,12 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"extra pieces skipped: {dict(result.skipped)}")
     print(f"unreachable pieces:   {len(unreachable)}")
     if args.heldout:
-        texts = (t for p in expand_inputs(args.heldout) for t in iter_documents(p, args.lang))
-        lines = []
-        for line in training_lines(texts, max_chars=10**9):
-            lines.append(line)
-            if len(lines) >= args.heldout_lines:
-                break
+        lines = first_lines(args.heldout, args.lang, args.heldout_lines)
         report = evaluate(args.base, out, lines)
         print(f"held-out lines:       {report['heldout_lines']} ({report['chinese_chars']} Chinese chars)")
         print(

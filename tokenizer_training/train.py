@@ -1,11 +1,20 @@
-"""Train a sentencepiece model on pipeline output with options that fit LLaMA's tokenizer.
+"""Train a sentencepiece model on pipeline output with options that fit LLaMA's tokenizer, or extend
+a byte-level BPE tokenizer (LLaMA-3, Qwen, Mistral tekken) with Chinese merges.
 
     python -m tokenizer_training.train --input out/documents --lang zh --vocab-size 20000 --output zh.model
+    python -m tokenizer_training.train --continue-from llama3/ --input out/documents --lang zh \
+        --add-tokens 20000 --output tok/llama3-zh [--heldout held_out.txt]
 
 LLaMA's model is BPE with the identity normaliser, a dummy ``▁`` prefix, kept whitespace, split
 digits and byte fallback; a model meant to be merged into it must be trained the same way, or its
 pieces do not fit the text the merged model sees (e.g. NFKC-trained pieces never contain
 full-width characters).
+
+With ``--continue-from`` (a Hugging Face ``tokenizer.json`` or a folder with one), merges are
+learned on top of the base's own encoding of the text and appended after its merges, every base
+token and special token keeping its id (tokenizer_training/bpe_extend.py); ``--output`` is then a
+folder for the extended tokenizer.json (+ tokenizer_config.json). The sentencepiece options
+(--vocab-size, --model-type, --character-coverage, --num-threads) do not apply there.
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ import sentencepiece as spm
 from tokenizer_training.corpus import expand_inputs, iter_documents, reservoir_sample, training_lines
 
 DEFAULT_MAX_LINE_CHARS = 4000
+# Learning merges holds every distinct Han word of the sample with its pair index (~4 KB a word measured,
+# ~7 distinct words a line on news and reviews): 300,000 lines stay within a few GB.
+CONTINUE_SAMPLE_LINES = 300_000
 
 
 def llama_trainer_options(
@@ -53,6 +65,25 @@ def llama_trainer_options(
     }
 
 
+def sample_lines_of(
+    inputs: Iterable[str], lang: str | None, sample_lines: int, seed: int, max_line_chars: int
+) -> tuple[list[str], dict]:
+    """Training lines: a deterministic sample of the inputs' lines, and where they came from."""
+    files = expand_inputs(inputs)
+    stats: Counter[str] = Counter()
+    texts = (text for path in files for text in iter_documents(path, lang, stats))
+    lines, seen = reservoir_sample(training_lines(texts, max_line_chars), sample_lines, seed)
+    if not lines:
+        raise ValueError("no training text found (check --input and --lang)")
+    return lines, {
+        "files": len(files),
+        "records": stats["records"],
+        "skipped_lang": stats["skipped_lang"],
+        "lines_seen": seen,
+        "lines_used": len(lines),
+    }
+
+
 def train(
     inputs: Iterable[str],
     output: str | Path,
@@ -70,12 +101,7 @@ def train(
     output = Path(output)
     prefix = output.with_suffix("") if output.suffix == ".model" else output
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    files = expand_inputs(inputs)
-    stats: Counter[str] = Counter()
-    texts = (text for path in files for text in iter_documents(path, lang, stats))
-    lines, seen = reservoir_sample(training_lines(texts, max_line_chars), sample_lines, seed)
-    if not lines:
-        raise ValueError("no training text found (check --input and --lang)")
+    lines, summary = sample_lines_of(inputs, lang, sample_lines, seed, max_line_chars)
     options = llama_trainer_options(vocab_size, model_type, max_line_chars)
     options.update(
         model_prefix=str(prefix),
@@ -87,14 +113,49 @@ def train(
     spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), **options)
     return {
         "model": str(prefix) + ".model",
-        "files": len(files),
-        "records": stats["records"],
-        "skipped_lang": stats["skipped_lang"],
-        "lines_seen": seen,
-        "lines_used": len(lines),
+        **summary,
         "longest_line_chars": max(map(len, lines)),
         "train_seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def continue_from(
+    base_path: str,
+    inputs: Iterable[str],
+    output: str | Path,
+    add_tokens: int,
+    lang: str | None = None,
+    sample_lines: int = CONTINUE_SAMPLE_LINES,
+    seed: int = 0,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+    min_frequency: int = 2,
+    heldout: list[str] | None = None,
+    heldout_lines: int = 10000,
+) -> dict:
+    """Extend the byte-level BPE tokenizer at ``base_path``; returns a summary (held-out figures too
+    when ``heldout`` names files). ``unreachable`` must be 0."""
+    from tokenizer_training import bpe_extend
+    from tokenizer_training.corpus import first_lines
+
+    base = bpe_extend.load_base(base_path)
+    lines, summary = sample_lines_of(inputs, lang, sample_lines, seed, max_line_chars)
+    start = time.process_time()
+    extension = bpe_extend.extend(base, lines, add_tokens, min_frequency)
+    learn_seconds = time.process_time() - start
+    out = bpe_extend.write_extended(extension, base, output)
+    new_ids = range(extension.base_size, extension.base_size + len(extension.new_tokens))
+    summary.update(
+        base_vocab_size=extension.base_size,
+        han_words=extension.words,
+        tokens_added=len(extension.new_tokens),
+        vocab_size=extension.base_size + len(extension.new_tokens),
+        unreachable=len(bpe_extend.unreachable_tokens(extension.tokenizer, new_ids)),
+        learn_cpu_seconds=round(learn_seconds, 1),
+    )
+    if heldout:
+        summary.update(bpe_extend.evaluate(base, out, first_lines(heldout, lang, heldout_lines)))
+    summary["written"] = str(out)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,11 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--input", nargs="+", required=True, help="files, globs or directories (.txt/.jsonl/.arrow)"
     )
-    ap.add_argument("--output", required=True, help="model path, e.g. zh.model")
+    ap.add_argument(
+        "--output", required=True, help="model path, e.g. zh.model (with --continue-from: a folder)"
+    )
     ap.add_argument("--vocab-size", type=int, default=20000)
     ap.add_argument("--lang", default=None, help="only JSONL/Arrow records with this lang (e.g. zh)")
     ap.add_argument("--model-type", default="bpe", choices=["bpe", "unigram"])
-    ap.add_argument("--sample-lines", type=int, default=2_000_000, help="reservoir-sample this many lines")
+    ap.add_argument(
+        "--sample-lines",
+        type=int,
+        default=None,
+        help="reservoir-sample this many lines (default 2,000,000; with --continue-from 300,000: learning "
+        "merges keeps every distinct Han word in memory, about 4 KB each)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--character-coverage", type=float, default=0.9995)
     ap.add_argument(
@@ -117,23 +186,64 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--num-threads", type=int, default=None)
     ap.add_argument("--quiet", action="store_true", help="hide sentencepiece's trainer log")
-    args = ap.parse_args(argv)
-    summary = train(
-        args.input,
-        args.output,
-        args.vocab_size,
-        lang=args.lang,
-        model_type=args.model_type,
-        sample_lines=args.sample_lines,
-        seed=args.seed,
-        character_coverage=args.character_coverage,
-        max_line_chars=args.max_line_chars,
-        num_threads=args.num_threads,
-        quiet=args.quiet,
+    ap.add_argument(
+        "--continue-from",
+        metavar="BASE",
+        help="a byte-level BPE tokenizer.json (or its folder) to extend with merges learned on --input",
     )
+    ap.add_argument(
+        "--add-tokens", type=int, default=20000, help="with --continue-from: tokens to add at most"
+    )
+    ap.add_argument(
+        "--min-frequency", type=int, default=2, help="with --continue-from: rarer pairs are not merged"
+    )
+    ap.add_argument(
+        "--heldout", nargs="*", default=[], help="with --continue-from: held-out text to evaluate on"
+    )
+    ap.add_argument("--heldout-lines", type=int, default=10000)
+    args = ap.parse_args(argv)
+    if args.sample_lines is None:
+        args.sample_lines = CONTINUE_SAMPLE_LINES if args.continue_from else 2_000_000
+    if args.continue_from:
+        from tokenizer_training.bpe_extend import BaseTokenizerError
+
+        if args.add_tokens < 1:
+            print("error: --add-tokens: must be at least 1", file=sys.stderr)
+            return 2
+        try:
+            summary = continue_from(
+                args.continue_from,
+                args.input,
+                args.output,
+                args.add_tokens,
+                lang=args.lang,
+                sample_lines=args.sample_lines,
+                seed=args.seed,
+                max_line_chars=args.max_line_chars,
+                min_frequency=args.min_frequency,
+                heldout=args.heldout,
+                heldout_lines=args.heldout_lines,
+            )
+        except (BaseTokenizerError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        summary = train(
+            args.input,
+            args.output,
+            args.vocab_size,
+            lang=args.lang,
+            model_type=args.model_type,
+            sample_lines=args.sample_lines,
+            seed=args.seed,
+            character_coverage=args.character_coverage,
+            max_line_chars=args.max_line_chars,
+            num_threads=args.num_threads,
+            quiet=args.quiet,
+        )
     for key, value in summary.items():
-        print(f"{key}: {value}")
-    return 0
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    return 0 if not summary.get("unreachable") else 1
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class DataConfig:
+    # Token folders to blend, each "NAME=DIR:WEIGHT" (or "DIR", "DIR:WEIGHT"), e.g. [zh=out_zh:0.6, en=out_en:0.4];
+    # --data on the command line replaces this list.
+    sources: list[str] = dataclasses.field(default_factory=list)
     seq_len: int = 512
     # Reset position_ids at every document start so attention never crosses documents (HF builds the
     # block-diagonal causal mask from them); the cross-document next-token target is ignored too.

@@ -6,13 +6,17 @@ Shards are Arrow IPC stream files (``part-NNNNN-of-MMMMM.arrow``), one row per d
 the per-document offsets index (8 bytes a document) lives in RAM.
 
 All documents, in shard then row order, form one virtual token stream that is cut into ``seq_len``
-blocks; only the very last partial block is dropped. Block order is a seeded permutation per epoch, and
-each DDP rank takes every ``world``-th block of it, so a data position is just ``(epoch, cursor)``.
+blocks; only the very last partial block is dropped. Several token folders (sources) can be blended by
+weight (``BlendOrder``): block order is a seeded permutation per source and epoch, the blend one global
+sequence of which each DDP rank takes every ``world``-th example, so a data position is just the global
+example index and the per-source counts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import re
 from pathlib import Path
 
@@ -133,8 +137,11 @@ class Blocks:
         return {"input_ids": ids, "labels": labels, "position_ids": positions}
 
     def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        examples = [self.example(i) for i in indices]
-        return {k: torch.from_numpy(np.stack([e[k] for e in examples])) for k in examples[0]}
+        return stack([self.example(i) for i in indices])
+
+
+def stack(examples: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.stack([e[k] for e in examples])) for k in examples[0]}
 
 
 def open_splits(
@@ -168,47 +175,186 @@ def open_splits(
     return train_blocks, eval_blocks, stream
 
 
-class BlockOrder:
-    """Deterministic, resumable order of block indices for one rank: a fresh permutation per epoch
-    (seeded by ``seed + epoch``), dealt round-robin to ranks; batches run on across epoch ends."""
+@dataclasses.dataclass
+class Source:
+    """One token folder of a blend: ``name=DIR:WEIGHT`` on the command line and in ``data.sources``."""
 
-    def __init__(self, count: int, seed: int, shuffle: bool, rank: int = 0, world: int = 1):
-        self.count, self.seed, self.shuffle, self.rank, self.world = count, seed, shuffle, rank, world
-        self.per_rank = count // world
-        if self.per_rank == 0:
-            raise DataError(f"{count} training blocks cannot be shared among {world} ranks")
-        self.epoch = 0
-        self.cursor = 0
-        self._order = self._epoch_order(0)
+    name: str
+    path: Path
+    weight: float = 1.0
 
-    def _epoch_order(self, epoch: int) -> np.ndarray:
-        order = (
-            np.random.default_rng(self.seed + epoch).permutation(self.count)
-            if self.shuffle
-            else np.arange(self.count)
+    @classmethod
+    def parse(cls, spec: str, label: str = "--data") -> Source:
+        """``DIR``, ``DIR:WEIGHT``, ``NAME=DIR`` or ``NAME=DIR:WEIGHT`` (the name defaults to the
+        folder's name). Raises DataError naming the spec."""
+        name, sep, rest = spec.partition("=")
+        if not sep or "/" in name or not name:
+            name, rest = "", spec
+        path, weight = rest, 1.0
+        head, colon, tail = rest.rpartition(":")
+        if colon:
+            try:
+                path, weight = head, float(tail)
+            except ValueError:
+                path, weight = rest, 1.0
+        if not path:
+            raise DataError(f"{label} {spec!r}: no folder given (expected NAME=DIR:WEIGHT)")
+        if not weight > 0 or math.isinf(weight):
+            raise DataError(f"{label} {spec!r}: the weight must be a positive number")
+        return cls(name or Path(path).name or "data", Path(path), weight)
+
+
+def parse_sources(specs: list[str], label: str = "--data") -> list[Source]:
+    sources = [Source.parse(spec, label) for spec in specs]
+    names = [s.name for s in sources]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise DataError(f"{label}: source name {duplicated[0]!r} is used twice (name them: NAME=DIR:WEIGHT)")
+    return sources
+
+
+@dataclasses.dataclass
+class SourceData:
+    """A source opened: its training and held-out blocks, its share of the blend, and the tokenizer
+    its manifest names (None when the folder has no manifest.json)."""
+
+    name: str
+    share: float
+    train: Blocks
+    eval: Blocks | None
+    stream: TokenStream
+    tokenizer_sha256: str | None
+
+    @property
+    def train_tokens(self) -> int:
+        return self.train.count * self.train.seq_len
+
+
+def manifest_tokenizer(data_dir: Path) -> dict | None:
+    """The tokenizer identity the pipeline wrote into DATA/manifest.json, if any."""
+    path = data_dir / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("tokenizer")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable manifest ({exc})") from None
+
+
+def open_sources(
+    sources: list[Source], seq_len: int, doc_mask: bool, holdout_fraction: float
+) -> list[SourceData]:
+    """Every source opened; token folders written with different tokenizers are refused."""
+    total = sum(s.weight for s in sources)
+    opened = []
+    for source in sources:
+        train, held, stream = open_splits(source.path, seq_len, doc_mask, holdout_fraction)
+        tokenizer = manifest_tokenizer(source.path)
+        sha = tokenizer.get("sha256") if tokenizer else None
+        opened.append(SourceData(source.name, source.weight / total, train, held, stream, sha))
+    with_hash = [s for s in opened if s.tokenizer_sha256]
+    for other in with_hash[1:]:
+        if other.tokenizer_sha256 != with_hash[0].tokenizer_sha256:
+            first = with_hash[0]
+            raise DataError(
+                f"--data: {first.name} and {other.name} were tokenised with different tokenizers "
+                f"(manifest sha256 {first.tokenizer_sha256[:12]} vs {other.tokenizer_sha256[:12]}); "
+                "tokenise every source with the same tokenizer"
+            )
+    shapes = {(s.stream.vocab_size, s.stream.bos_id) for s in opened}
+    if len(shapes) > 1:
+        raise DataError(
+            "--data: the sources' token shards disagree on vocab_size/bos_id "
+            f"({', '.join(f'{s.name}: {s.stream.vocab_size}/{s.stream.bos_id}' for s in opened)}); "
+            "they were written with different tokenizers"
         )
-        return order[self.rank :: self.world][: self.per_rank]
+    return opened
 
-    def take(self, k: int) -> list[int]:
-        out: list[int] = []
+
+class BlendOrder:
+    """Which block of which source each training example is: deterministic and resumable.
+
+    The blend is one global sequence of examples. Example ``g`` comes from the source whose share of
+    the first ``g + 1`` examples is furthest behind its weight (ties: the first source), so every
+    prefix of the sequence is within one example of the weights. A source's ``j``-th example is block
+    ``j mod count`` of that source's permutation for epoch ``j // count`` (seeded by the run seed,
+    the source's position and the epoch). Rank ``r`` of ``world`` takes examples ``g ≡ r (mod
+    world)``, so DDP sees what one process with ``world`` times the batch would. The position is
+    the global example index plus the per-source counts: saved in checkpoints, it continues the
+    same sequence on resume.
+    """
+
+    def __init__(
+        self,
+        counts: list[int],
+        shares: list[float],
+        seed: int,
+        shuffle: bool,
+        rank: int = 0,
+        world: int = 1,
+    ):
+        if len(counts) != len(shares) or not counts:
+            raise ValueError("one count and one share per source")
+        self.counts, self.shares = list(counts), list(shares)
+        self.seed, self.shuffle, self.rank, self.world = seed, shuffle, rank, world
+        self.position = 0  # global examples dealt so far (all ranks)
+        self.taken = [0] * len(counts)  # per source, of those
+        self._orders: dict[tuple[int, int], np.ndarray] = {}
+
+    def _block(self, source: int, j: int) -> int:
+        epoch, index = divmod(j, self.counts[source])
+        key = (source, epoch)
+        if key not in self._orders:
+            # Keep only the current epoch's permutation of each source.
+            self._orders = {k: v for k, v in self._orders.items() if k[0] != source}
+            count = self.counts[source]
+            self._orders[key] = (
+                np.random.default_rng([self.seed, source, epoch]).permutation(count)
+                if self.shuffle
+                else np.arange(count)
+            )
+        return int(self._orders[key][index])
+
+    def _next_source(self) -> int:
+        want = self.position + 1
+        return max(range(len(self.counts)), key=lambda i: (self.shares[i] * want - self.taken[i], -i))
+
+    def take(self, k: int) -> list[tuple[int, int]]:
+        """This rank's next ``k`` examples as (source index, block index)."""
+        out: list[tuple[int, int]] = []
         while len(out) < k:
-            if self.cursor == self.per_rank:
-                self.epoch += 1
-                self.cursor = 0
-                self._order = self._epoch_order(self.epoch)
-            n = min(k - len(out), self.per_rank - self.cursor)
-            out.extend(int(i) for i in self._order[self.cursor : self.cursor + n])
-            self.cursor += n
+            source = self._next_source() if len(self.counts) > 1 else 0
+            if self.position % self.world == self.rank:
+                out.append((source, self._block(source, self.taken[source])))
+            self.taken[source] += 1
+            self.position += 1
         return out
 
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "cursor": self.cursor, "count": self.count, "world": self.world}
+    def epochs(self) -> list[float]:
+        """Passes over each source's training blocks so far (all ranks)."""
+        return [t / c for t, c in zip(self.taken, self.counts, strict=True)]
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        if state["count"] != self.count or state["world"] != self.world:
+    def state_dict(self) -> dict:
+        return {
+            "position": self.position,
+            "taken": list(self.taken),
+            "counts": list(self.counts),
+            "shares": list(self.shares),
+            "world": self.world,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if "position" not in state:
+            raise DataError("the checkpoint's data position was saved by an older trainer: cannot resume it")
+        if state["counts"] != self.counts or state["world"] != self.world or state["shares"] != self.shares:
             raise DataError(
-                f"checkpoint was taken on {state['count']} blocks x {state['world']} ranks, "
-                f"now {self.count} x {self.world}: data changed, cannot resume the data position"
+                f"checkpoint was taken on {state['counts']} blocks x {state['world']} ranks with shares "
+                f"{state['shares']}, now {self.counts} x {self.world} with {self.shares}: the data or the "
+                "blend changed, cannot resume the data position"
             )
-        self.epoch, self.cursor = state["epoch"], state["cursor"]
-        self._order = self._epoch_order(self.epoch)
+        self.position, self.taken = state["position"], list(state["taken"])
+
+
+def blend_batch(sources: list[SourceData], picks: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
+    """One batch of examples drawn from several sources."""
+    return stack([sources[s].train.example(b) for s, b in picks])

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from train.config import TrainConfig
-from train.tokenizer import SP_NAME, decompose, load_sp, sp_model_path
+from train.tokenizer import TokenizerError, load_tokenizer, new_token_pieces
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +51,17 @@ def build_model(
 def new_token_sources(
     tokenizer: str | Path, base_tokenizer: str | Path, old_vocab: int, new_vocab: int
 ) -> list[list[int]]:
-    """For each new id in ``[old_vocab, new_vocab)``, the base ids its piece decomposes into ([] = none)."""
-    new_sp, base_sp = load_sp(tokenizer), load_sp(base_tokenizer)
-    mismatched = sum(
-        new_sp.id_to_piece(i) != base_sp.id_to_piece(i)
-        for i in range(min(old_vocab, base_sp.get_piece_size()))
-    )
+    """For each new id in ``[old_vocab, new_vocab)``, the base ids its token decomposes into ([] = none)."""
+    new, base = load_tokenizer(tokenizer), load_tokenizer(base_tokenizer)
+    mismatched = sum(new.token(i) != base.token(i) for i in range(min(old_vocab, base.vocab_size)))
     if mismatched:
         log.warning(
-            "%d of the first %d pieces differ between the tokenizer and the base tokenizer: "
+            "%d of the first %d tokens differ between the tokenizer and the base tokenizer: "
             "the tokenizer does not extend the model's",
             mismatched,
             old_vocab,
         )
-    sources = []
-    for i in range(old_vocab, new_vocab):
-        if new_sp.is_control(i) or new_sp.is_unknown(i) or new_sp.is_byte(i):
-            sources.append([])
-        else:
-            sources.append([j for j in decompose(new_sp.id_to_piece(i), base_sp) if j < old_vocab])
-    return sources
+    return [[j for j in new_token_pieces(new, base, i) if j < old_vocab] for i in range(old_vocab, new_vocab)]
 
 
 @torch.no_grad()
@@ -89,8 +80,9 @@ def resize_vocab(
     sources: list[list[int]] = [[] for _ in range(new_vocab - old_vocab)]
     if init in ("decompose", "decompose_input"):
         if base_tokenizer is None or tokenizer is None:
-            raise ValueError(
-                "decompose init needs the base tokenizer (config base_tokenizer or MODEL/tokenizer.model)"
+            raise TokenizerError(
+                "decompose init needs the base tokenizer "
+                "(config base_tokenizer, or MODEL/tokenizer.model or MODEL/tokenizer.json)"
             )
         sources = new_token_sources(tokenizer, base_tokenizer, old_vocab, new_vocab)
     tied = model.get_output_embeddings() is None or (
@@ -118,10 +110,13 @@ def resize_vocab(
 
 
 def default_base_tokenizer(cfg: TrainConfig, model_dir: Path | None) -> Path | None:
+    """config ``base_tokenizer``, else the tokenizer saved with the --model checkpoint (if any)."""
     if cfg.base_tokenizer:
-        return sp_model_path(cfg.base_tokenizer)
-    if model_dir is not None and (model_dir / SP_NAME).is_file():
-        return model_dir / SP_NAME
+        return Path(load_tokenizer(cfg.base_tokenizer).path)
+    if model_dir is not None:
+        for name in ("tokenizer.model", "tokenizer.json"):
+            if (model_dir / name).is_file():
+                return model_dir / name
     return None
 
 

@@ -1,5 +1,6 @@
-"""Tokenizer handling for the trainer: locate the sentencepiece model, decompose new pieces into base
-pieces (to initialise their embeddings), and copy tokenizer files next to the saved model."""
+"""Tokenizer handling for the trainer: open the tokenizer (sentencepiece or a Hugging Face byte-level BPE
+tokenizer.json, see stages/tokenizer_files.py), decompose new tokens into base tokens (to initialise their
+embeddings), and copy tokenizer files next to the saved model."""
 
 from __future__ import annotations
 
@@ -8,34 +9,38 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
-import sentencepiece as spm
+from stages.tokenizer_files import HF_CONFIG, HF_NAME, SENTENCEPIECE, SP_NAME, TokenizerFile, open_tokenizer
 
-SP_NAME = "tokenizer.model"
+__all__ = [
+    "SP_NAME",
+    "TokenizerError",
+    "decompose",
+    "load_tokenizer",
+    "new_token_pieces",
+    "save_tokenizer_files",
+]
 
 
 class TokenizerError(ValueError):
     pass
 
 
-def sp_model_path(path: str | Path) -> Path:
-    """``path`` is a ``tokenizer.model`` file or a (merged, HF-style) directory holding one."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / SP_NAME
-    if not p.is_file():
-        raise TokenizerError(f"{path}: no sentencepiece model ({SP_NAME}) found")
-    return p
+def load_tokenizer(path: str | Path) -> TokenizerFile:
+    """``path`` is a tokenizer.model / tokenizer.json or a (merged or extended) tokenizer directory."""
+    try:
+        tokenizer = open_tokenizer(path)
+        tokenizer.eos_id  # noqa: B018 - fails here, with the reason, for a tokenizer.json without an EOS
+    except (FileNotFoundError, ValueError) as exc:
+        raise TokenizerError(str(exc)) from None
+    return tokenizer
 
 
-def load_sp(path: str | Path) -> spm.SentencePieceProcessor:
-    return spm.SentencePieceProcessor(model_file=str(sp_model_path(path)))
-
-
-def decompose(piece: str, base: spm.SentencePieceProcessor) -> list[int]:
-    """Split ``piece`` into the fewest base-vocabulary pieces (ties: higher total base score), using
-    base byte pieces (``<0xNN>``) for characters the base vocabulary lacks. Working on the piece string
-    itself keeps the word-start marker ``▁`` exactly where the new piece has it, which encoding the
-    surface text would not (sentencepiece adds a dummy prefix). Returns [] when no split exists."""
+def decompose(piece: str, base) -> list[int]:
+    """Split a sentencepiece ``piece`` into the fewest base-vocabulary pieces (ties: higher total base
+    score), using base byte pieces (``<0xNN>``) for characters the base vocabulary lacks. Working on the
+    piece string itself keeps the word-start marker ``▁`` exactly where the new piece has it, which
+    encoding the surface text would not (sentencepiece adds a dummy prefix). ``base`` is a
+    SentencePieceProcessor. Returns [] when no split exists."""
     vocab, max_len, byte_ids = _base_index(base)
     n = len(piece)
     # best[i] = (pieces, -score, ids) for piece[:i]
@@ -62,7 +67,7 @@ def decompose(piece: str, base: spm.SentencePieceProcessor) -> list[int]:
 
 
 @lru_cache(maxsize=4)
-def _base_index(base: spm.SentencePieceProcessor) -> tuple[dict[str, tuple[int, float]], int, dict[int, int]]:
+def _base_index(base) -> tuple[dict[str, tuple[int, float]], int, dict[int, int]]:
     vocab: dict[str, tuple[int, float]] = {}
     byte_ids: dict[int, int] = {}
     for i in range(base.get_piece_size()):
@@ -74,9 +79,32 @@ def _base_index(base: spm.SentencePieceProcessor) -> tuple[dict[str, tuple[int, 
     return vocab, max((len(p) for p in vocab), default=1), byte_ids
 
 
+def new_token_pieces(new: TokenizerFile, base: TokenizerFile, token_id: int) -> list[int]:
+    """The base ids a new token decomposes into ([] for special and byte tokens, or when none).
+
+    sentencepiece: the fewest base pieces spelling it (``decompose``). Byte-level BPE: what the base
+    model's own BPE makes of the token's bytes as one word, i.e. the base tokens the new merges join.
+    """
+    if new.kind != base.kind:
+        raise TokenizerError(f"the tokenizer is {new.kind} but the base tokenizer is {base.kind}")
+    if new.kind == SENTENCEPIECE:
+        sp = new.sp
+        if sp.is_control(token_id) or sp.is_unknown(token_id) or sp.is_byte(token_id):
+            return []
+        return decompose(sp.id_to_piece(token_id), base.sp)
+    token = new.hf.id_to_token(token_id)
+    if token is None or token in _special_contents(new):
+        return []
+    return [t.id for t in base.hf.model.tokenize(token)]
+
+
+def _special_contents(tokenizer: TokenizerFile) -> set[str]:
+    return {t.content for t in tokenizer.hf.get_added_tokens_decoder().values() if t.special}
+
+
 def save_tokenizer_files(tokenizer: str | Path, out_dir: Path) -> None:
     """Copy the tokenizer next to the model: every file of a tokenizer directory, or the single
-    ``tokenizer.model`` plus a minimal ``tokenizer_config.json`` naming the LLaMA tokenizer class."""
+    tokenizer file plus a minimal ``tokenizer_config.json`` naming its class and BOS/EOS."""
     src = Path(tokenizer)
     out_dir.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
@@ -84,14 +112,16 @@ def save_tokenizer_files(tokenizer: str | Path, out_dir: Path) -> None:
             if f.is_file():
                 shutil.copy2(f, out_dir / f.name)
         return
-    shutil.copy2(src, out_dir / SP_NAME)
-    sp = load_sp(src)
+    tok = load_tokenizer(src)
+    sentencepiece = tok.kind == SENTENCEPIECE
+    shutil.copy2(src, out_dir / (SP_NAME if sentencepiece else HF_NAME))
+    unk = tok.sp.unk_id() if sentencepiece else -1
     config = {
-        "tokenizer_class": "LlamaTokenizer",
-        "bos_token": sp.id_to_piece(sp.bos_id()) if sp.bos_id() >= 0 else None,
-        "eos_token": sp.id_to_piece(sp.eos_id()) if sp.eos_id() >= 0 else None,
-        "unk_token": sp.id_to_piece(sp.unk_id()) if sp.unk_id() >= 0 else None,
-        "add_bos_token": True,
-        "add_eos_token": False,
+        "tokenizer_class": "LlamaTokenizer" if sentencepiece else "PreTrainedTokenizerFast",
+        "bos_token": tok.token(tok.bos_id) if tok.bos_id >= 0 else None,
+        "eos_token": tok.token(tok.eos_id) if tok.eos_id >= 0 else None,
+        "unk_token": tok.token(unk) if unk >= 0 else None,
     }
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    if sentencepiece:
+        config.update(add_bos_token=True, add_eos_token=False)
+    (out_dir / HF_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")

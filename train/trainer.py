@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from train.config import TrainConfig, to_dict
-from train.data import IGNORE_INDEX, BlockOrder, DataError, open_splits
+from train.data import IGNORE_INDEX, BlendOrder, DataError, Source, blend_batch, open_sources
 from train.model import (
     build_model,
     default_base_tokenizer,
@@ -31,7 +31,7 @@ from train.model import (
     trainable_names,
     wrap_lora,
 )
-from train.tokenizer import load_sp, save_tokenizer_files
+from train.tokenizer import load_tokenizer, save_tokenizer_files
 
 log = logging.getLogger(__name__)
 STEP_DIR_RE = re.compile(r"^step-(\d+)$")
@@ -116,32 +116,48 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# What a finished or interrupted run leaves in --output (removed by --overwrite).
+RUN_FILES = ("metrics.jsonl", "config.json", "generation_config.json", "model.safetensors")
+RUN_GLOBS = ("model-*.safetensors", "model.safetensors.index.json")
+
+
+def earlier_run(output: Path) -> list[str]:
+    """What in ``output`` shows an earlier training run there (empty: none)."""
+    return [
+        name for name in ("metrics.jsonl", "checkpoints", "model.safetensors") if (output / name).exists()
+    ]
+
+
+def remove_earlier_run(output: Path) -> None:
+    """Delete what an earlier run wrote to ``output`` (nothing else in the folder)."""
+    shutil.rmtree(output / "checkpoints", ignore_errors=True)
+    for path in [output / n for n in RUN_FILES] + [p for g in RUN_GLOBS for p in output.glob(g)]:
+        path.unlink(missing_ok=True)
+
+
 class Trainer:
     def __init__(
         self,
         cfg: TrainConfig,
-        data_dir: Path,
+        data: Path | list[Source],
         tokenizer: Path,
         output: Path,
         model_dir: Path | None = None,
         resume: bool = False,
+        overwrite: bool = False,
     ) -> None:
         self.cfg, self.output, self.tokenizer = cfg, output, tokenizer
         self.dist = Dist()
         t = cfg.train
-        sp = load_sp(tokenizer)
-        self.vocab = sp.get_piece_size()
-        self.train_blocks, self.eval_blocks, stream = open_splits(
-            data_dir, cfg.data.seq_len, cfg.data.doc_mask, cfg.data.holdout_fraction
-        )
-        if stream.vocab_size and stream.vocab_size > self.vocab:
-            raise DataError(
-                f"shards were tokenised with a {stream.vocab_size}-piece vocabulary, "
-                f"but --tokenizer has {self.vocab} pieces"
-            )
+        tok = load_tokenizer(tokenizer)
+        self.vocab = tok.vocab_size
+        if isinstance(data, (str, Path)):
+            data = [Source(Path(data).name or "data", Path(data), 1.0)]
+        self.sources = open_sources(data, cfg.data.seq_len, cfg.data.doc_mask, cfg.data.holdout_fraction)
+        self._check_tokenizer(tok)
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
-        model = build_model(cfg, model_dir, self.vocab, sp.bos_id(), sp.eos_id())
+        model = build_model(cfg, model_dir, self.vocab, tok.bos_id, tok.eos_id)
         model.config.use_cache = False  # a KV cache is useless in training and disables packed masking
         self.resize_info = resize_vocab(
             model, self.vocab, cfg.embed_init, tokenizer, default_base_tokenizer(cfg, model_dir)
@@ -166,11 +182,17 @@ class Trainer:
         set_stage(self.model, self.names, self.embed_only)
         self.ddp_model = self._wrap()
 
-        self.order = BlockOrder(
-            self.train_blocks.count, cfg.seed, cfg.data.shuffle, self.dist.rank, self.dist.world
+        self.order = BlendOrder(
+            [s.train.count for s in self.sources],
+            [s.share for s in self.sources],
+            cfg.seed,
+            cfg.data.shuffle,
+            self.dist.rank,
+            self.dist.world,
         )
-        per_step = t.micro_batch_size * t.grad_accum
-        self.max_steps = t.max_steps or max(1, math.ceil(t.epochs * self.order.per_rank / per_step))
+        self.examples_per_step = t.micro_batch_size * t.grad_accum * self.dist.world
+        total_blocks = sum(s.train.count for s in self.sources)
+        self.max_steps = t.max_steps or max(1, math.ceil(t.epochs * total_blocks / self.examples_per_step))
         warmup = t.warmup_steps if t.warmup_steps is not None else int(t.warmup_ratio * self.max_steps)
         self.optimizer = make_optimizer(self.model, self.names, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -185,12 +207,91 @@ class Trainer:
         else:
             self.autocast = contextlib.nullcontext
         self.resumed_from: Path | None = None
+        if overwrite and not resume:
+            if self.dist.main:
+                remove_earlier_run(output)
+            self.dist.barrier()
         if resume:
             ckpt = latest_checkpoint(output)
             if ckpt is None:
                 log.warning("--resume: no checkpoint under %s/checkpoints, starting from step 0", output)
             else:
                 self._load(ckpt)
+
+    def _check_tokenizer(self, tok) -> None:
+        for source in self.sources:
+            if source.stream.vocab_size and source.stream.vocab_size > self.vocab:
+                raise DataError(
+                    f"{source.name}: shards were tokenised with a {source.stream.vocab_size}-token "
+                    f"vocabulary, but --tokenizer has {self.vocab} tokens"
+                )
+        hashes = {s.tokenizer_sha256 for s in self.sources} - {None}
+        if hashes and tok.sha256 not in hashes:
+            log.warning(
+                "the token folders' manifest names tokenizer sha256 %s, --tokenizer %s is %s: "
+                "make sure they are the same tokenizer",
+                next(iter(hashes))[:12],
+                self.tokenizer,
+                tok.sha256[:12],
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """What this run will do: model size, batch, steps, and per source what the steps consume."""
+        seq = self.cfg.data.seq_len
+        examples = self.max_steps * self.examples_per_step
+        return {
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+            "vocab_size": self.vocab,
+            "world_size": self.dist.world,
+            "effective_batch_sequences": self.examples_per_step,
+            "tokens_per_step": self.examples_per_step * seq,
+            "steps": self.max_steps,
+            "start_step": self.step,
+            "planned_tokens": examples * seq,
+            "sources": [
+                {
+                    "name": s.name,
+                    "train_tokens": s.train_tokens,
+                    "heldout_tokens": s.eval.count * seq if s.eval is not None else 0,
+                    "share": s.share,
+                    # Passes over the source's training tokens that the planned steps imply.
+                    "epochs": examples * s.share / s.train.count,
+                }
+                for s in self.sources
+            ],
+        }
+
+    def log_summary(self) -> None:
+        if not self.dist.main:
+            return
+        info = self.summary()
+        log.info(
+            "model: %.2fM parameters (%.2fM trainable), vocabulary %d",
+            info["parameters"] / 1e6,
+            info["trainable_parameters"] / 1e6,
+            info["vocab_size"],
+        )
+        log.info(
+            "batch: %d sequences x %d tokens = %d tokens per step (%d rank(s)); %d steps (from step %d), "
+            "%d tokens planned",
+            info["effective_batch_sequences"],
+            self.cfg.data.seq_len,
+            info["tokens_per_step"],
+            info["world_size"],
+            info["steps"],
+            info["start_step"],
+            info["planned_tokens"],
+        )
+        for src in info["sources"]:
+            log.info(
+                "source %s: %d training tokens (%d held out), %.1f%% of the blend, %.3g epochs",
+                src["name"],
+                src["train_tokens"],
+                src["heldout_tokens"],
+                100 * src["share"],
+                src["epochs"],
+            )
 
     def _wrap(self) -> nn.Module:
         if self.dist.world == 1:
@@ -209,9 +310,13 @@ class Trainer:
 
     def train_step(self) -> float:
         t = self.cfg.train
-        micro = [self.train_blocks.batch(self.order.take(t.micro_batch_size)) for _ in range(t.grad_accum)]
-        # Loss = sum over every target token of the whole step / their count (not a mean of means).
+        micro = [blend_batch(self.sources, self.order.take(t.micro_batch_size)) for _ in range(t.grad_accum)]
+        # Loss = sum over every target token of the whole step, on all ranks / their count (not a mean of
+        # per-rank means: with document masking ranks have different counts). DDP averages gradients over
+        # ranks, so each rank divides its sum by count / world.
         num_items = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
+        if self.dist.world > 1:
+            num_items = self.dist.sum([num_items])[0] / self.dist.world
         num_items_t = torch.tensor(max(num_items, 1), device=self.dist.device)
         total = torch.zeros((), device=self.dist.device)
         for k, batch in enumerate(micro):
@@ -229,28 +334,45 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        self.tokens_seen += t.micro_batch_size * t.grad_accum * self.cfg.data.seq_len * self.dist.world
+        self.tokens_seen += self.examples_per_step * self.cfg.data.seq_len
         return float(total)
 
     @torch.no_grad()
-    def evaluate(self) -> float | None:
-        if self.eval_blocks is None:
-            return None
+    def evaluate(self) -> dict[str, float]:
+        """Held-out loss per source (sources without held-out blocks are left out)."""
         mbs = self.cfg.train.micro_batch_size
-        # The first eval_batches x micro_batch x world held-out blocks, dealt round-robin to the ranks.
-        n_blocks = min(self.eval_blocks.count, self.cfg.log.eval_batches * mbs * self.dist.world)
-        mine = list(range(self.dist.rank, n_blocks, self.dist.world))
         self.model.eval()
-        loss_sum, count = 0.0, 0.0
-        for b in range(0, len(mine), mbs):
-            batch = self.eval_blocks.batch(mine[b : b + mbs])
-            n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
-            # num_items_in_batch=1 makes HF return the summed token loss.
-            loss_sum += float(self._forward(batch, torch.tensor(1, device=self.dist.device)))
-            count += n
+        losses: dict[str, float] = {}
+        for source in self.sources:
+            if source.eval is None:
+                continue
+            # The first eval_batches x micro_batch x world held-out blocks, dealt round-robin to the ranks.
+            n_blocks = min(source.eval.count, self.cfg.log.eval_batches * mbs * self.dist.world)
+            mine = list(range(self.dist.rank, n_blocks, self.dist.world))
+            loss_sum, count = 0.0, 0.0
+            for b in range(0, len(mine), mbs):
+                batch = source.eval.batch(mine[b : b + mbs])
+                n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+                # num_items_in_batch=1 makes HF return the summed token loss.
+                loss_sum += float(self._forward(batch, torch.tensor(1, device=self.dist.device)))
+                count += n
+            loss_sum, count = self.dist.sum([loss_sum, count])
+            losses[source.name] = loss_sum / max(count, 1.0)
         self.model.train()
-        loss_sum, count = self.dist.sum([loss_sum, count])
-        return loss_sum / max(count, 1.0)
+        return losses
+
+    def eval_record(self) -> dict[str, float]:
+        """``eval_loss`` (one source: its loss; several: their losses weighted by blend share) and
+        ``eval_ppl``, plus ``eval_loss/<source>`` when there are several sources."""
+        losses = self.evaluate()
+        if not losses:
+            return {}
+        shares = {s.name: s.share for s in self.sources if s.name in losses}
+        overall = sum(losses[n] * shares[n] for n in losses) / sum(shares.values())
+        record = {"eval_loss": overall, "eval_ppl": math.exp(min(overall, 50.0))}
+        if len(self.sources) > 1:
+            record.update({f"eval_loss/{name}": loss for name, loss in losses.items()})
+        return record
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def _model_state(self) -> dict[str, torch.Tensor]:
@@ -343,6 +465,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         t, lg = self.cfg.train, self.cfg.log
         self.output.mkdir(parents=True, exist_ok=True)
+        self.log_summary()
         metrics_path = self._metrics_file()
         stop_at = min(self.max_steps, t.stop_at_step) if t.stop_at_step else self.max_steps
         bar = None
@@ -386,13 +509,15 @@ class Trainer:
                         "lr": self.scheduler.get_last_lr()[0],
                         "tokens_per_s": window_tokens / window_time if window_time else 0.0,
                         "tokens": self.tokens_seen,
-                        "epoch": self.order.epoch + self.order.cursor / self.order.per_rank,
+                        "epoch": self.order.position / sum(self.order.counts),
                     }
+                    if len(self.sources) > 1:
+                        epochs = self.order.epochs()
+                        record.update(
+                            {f"epoch/{s.name}": e for s, e in zip(self.sources, epochs, strict=True)}
+                        )
                     if do_eval:
-                        eval_loss = self.evaluate()
-                        if eval_loss is not None:
-                            record["eval_loss"] = eval_loss
-                            record["eval_ppl"] = math.exp(min(eval_loss, 50.0))
+                        record.update(self.eval_record())
                     if mf is not None:
                         mf.write(json.dumps(record) + "\n")
                         mf.flush()
