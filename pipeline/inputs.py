@@ -34,6 +34,17 @@ LISTING_SUFFIXES = (".paths.gz", ".paths")
 DEFAULT_CC_BASE_URL = "https://data.commoncrawl.org/"
 
 
+class NoMatch(FileNotFoundError):
+    """An input pattern that matches no file; ``str()`` says so in one line."""
+
+    def __init__(self, pattern: str):
+        super().__init__(pattern)
+        self.pattern = pattern
+
+    def __str__(self) -> str:
+        return f"{self.pattern!r} matches no file"
+
+
 @dataclasses.dataclass(frozen=True)
 class Skipped:
     """An entry an input pattern names that is not read: counted as ``read.drop.<reason>``."""
@@ -203,13 +214,13 @@ def expand_input(
 
 def expand_patterns(patterns: Iterable[str], base_url: str = DEFAULT_CC_BASE_URL) -> list[str]:
     """The files of every pattern, each file once, in order: for tools that read inputs outside
-    Beam. Raises FileNotFoundError naming a pattern that matches no file."""
+    Beam. Raises NoMatch (a FileNotFoundError) naming a pattern that matches no file."""
     files: list[str] = []
     seen: set[str] = set()
     for pattern in patterns:
         found = [item[0] for item in expand_input(pattern, base_url) if not isinstance(item, Skipped)]
         if not found:
-            raise FileNotFoundError(pattern)
+            raise NoMatch(pattern)
         for path in found:
             if path not in seen:
                 seen.add(path)

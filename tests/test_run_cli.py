@@ -218,3 +218,24 @@ def test_a_full_disk_is_one_line_and_leaves_no_spill(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: no space left on device while writing the run (temporary files removed): {out}"]
     assert sorted(p.name for p in out.iterdir()) == []  # no spill, no lock, nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "needle"),
+    [
+        ("stages.quality", ["train", "--positive", "{tmp}/none-*.jsonl", "--negative", "{tmp}/x", "--output",
+                            "{tmp}/q.bin"], "matches no file"),
+        ("tokenizer_training.train", ["--input", "{tmp}/nothing", "--output", "{tmp}/t.model"], "matches no file"),
+        ("tokenizer_training.merge", ["--base", "{tmp}/garbage.model", "--extra", "{tmp}/garbage.model", "--output",
+                                      "{tmp}/m"], "--base {tmp}/garbage.model: not a readable sentencepiece model"),
+    ],
+)  # fmt: skip
+def test_the_other_clis_report_bad_input_in_one_line(tmp_path, module, args, needle):
+    (tmp_path / "garbage.model").write_bytes(b"not a model at all")
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *(a.format(tmp=tmp_path) for a in args)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle.format(tmp=tmp_path) in lines[0]

@@ -299,7 +299,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if base_path.is_dir():
         args.base = str(base_path / "tokenizer.model")
-    base, extra = SpModel.load(args.base), SpModel.load(args.extra)
+    loaded = {}
+    for flag, path in (("--base", args.base), ("--extra", args.extra)):
+        try:
+            loaded[flag] = SpModel.load(path)
+        except (OSError, ValueError) as exc:  # missing or not a sentencepiece model: one line, exit 2
+            print(f"error: {flag} {path}: not a readable sentencepiece model ({exc})", file=sys.stderr)
+            return 2
+    base, extra = loaded["--base"], loaded["--extra"]
+    try:
+        lines = first_lines(args.heldout, args.lang, args.heldout_lines) if args.heldout else []
+    except (OSError, ValueError) as exc:
+        print(f"error: --heldout: {exc}", file=sys.stderr)
+        return 2
     result = merge_models(base, extra, args.allow_normalizer_mismatch)
     out = write_merged(result.model, args.output)
     new_ids = list(range(result.base_size, len(result.model.pieces)))
@@ -314,7 +326,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"extra pieces skipped: {dict(result.skipped)}")
     print(f"unreachable pieces:   {len(unreachable)}")
     if args.heldout:
-        lines = first_lines(args.heldout, args.lang, args.heldout_lines)
         report = evaluate(args.base, out, lines)
         print(f"held-out lines:       {report['heldout_lines']} ({report['chinese_chars']} Chinese chars)")
         print(

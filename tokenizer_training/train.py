@@ -224,23 +224,27 @@ def main(argv: list[str] | None = None) -> int:
                 heldout=args.heldout,
                 heldout_lines=args.heldout_lines,
             )
-        except (BaseTokenizerError, FileNotFoundError) as exc:
+        except (BaseTokenizerError, FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     else:
-        summary = train(
-            args.input,
-            args.output,
-            args.vocab_size,
-            lang=args.lang,
-            model_type=args.model_type,
-            sample_lines=args.sample_lines,
-            seed=args.seed,
-            character_coverage=args.character_coverage,
-            max_line_chars=args.max_line_chars,
-            num_threads=args.num_threads,
-            quiet=args.quiet,
-        )
+        try:
+            summary = train(
+                args.input,
+                args.output,
+                args.vocab_size,
+                lang=args.lang,
+                model_type=args.model_type,
+                sample_lines=args.sample_lines,
+                seed=args.seed,
+                character_coverage=args.character_coverage,
+                max_line_chars=args.max_line_chars,
+                num_threads=args.num_threads,
+                quiet=args.quiet,
+            )
+        except (FileNotFoundError, ValueError) as exc:  # bad input: one line, like pipeline.run
+            print(f"error: --input: {exc}", file=sys.stderr)
+            return 2
     for key, value in summary.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     return 0 if not summary.get("unreachable") else 1
