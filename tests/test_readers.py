@@ -8,7 +8,8 @@ import json
 
 import pyarrow as pa
 
-from pipeline.readers import dechunk, parse_http_response, read_arrow, read_jsonl
+from pipeline.http_payload import dechunk, parse_http_response
+from pipeline.readers import read_arrow, read_jsonl
 from stages.base import Drop
 
 
