@@ -74,10 +74,12 @@ def decompressed_chunks(
     inflater = zlib.decompressobj(31)
     in_member = True  # inside a gzip member whose end we have not seen yet
     while True:
-        if not pending:
-            pending = raw.read(READ_SIZE)
-            if not pending:
+        if len(pending) < len(GZIP_MAGIC):
+            # A member may begin in the last byte or two of a read: never judge a partial magic.
+            more = raw.read(READ_SIZE)
+            if not more and not pending:
                 break
+            pending += more
         if not in_member:
             if end is not None and start + raw.total - len(pending) >= end:
                 if len(pending) < 65536:
