@@ -33,6 +33,14 @@ class ReadParams(Params):
     # A gzipped WARC/WET file larger than this is read as byte ranges of this size by several
     # workers (members are whole records in CommonCrawl files); 0 reads every file whole.
     split_mb: float = 64.0
+    # The largest WARC record, or HTTP body once its Content-Encoding is undone, that is kept; a
+    # larger one is skipped without being held in memory and counted (record_too_large,
+    # decoded_too_large). Bounds a worker's memory against compression bombs and giant records.
+    max_decoded_mb: float = 64.0
+
+    def validate(self) -> None:
+        if not 0 < self.max_decoded_mb < float("inf"):
+            raise ValueError(f"max_decoded_mb: must be a positive number, got {self.max_decoded_mb}")
 
 
 @dataclasses.dataclass

@@ -84,10 +84,13 @@ class SplitFile(beam.DoFn):
 class ReadFile(beam.DoFn):
     """One input file -> documents; every record seen is counted as read.in."""
 
-    def __init__(self, extract_enabled: bool, total_bytes: int | None, show_progress: bool):
+    def __init__(
+        self, extract_enabled: bool, total_bytes: int | None, show_progress: bool, max_decoded_bytes: int
+    ):
         self.extract_enabled = extract_enabled
         self.total_bytes = total_bytes
         self.show_progress = show_progress
+        self.max_decoded_bytes = max_decoded_bytes
 
     def process(self, element):
         path, start, end = element
@@ -98,7 +101,10 @@ class ReadFile(beam.DoFn):
                 if start:
                     raw.seek(start)
                 stream = _CountingReader(raw, lambda n: tracker.add(bytes_read=n)) if tracker else raw
-                for item in read_file(stream, path, input_format(path), self.extract_enabled, start, end):
+                items = read_file(
+                    stream, path, input_format(path), self.extract_enabled, start, end, self.max_decoded_bytes
+                )
+                for item in items:
                     if isinstance(item, Note):
                         tally.add(f"read.count.{item.key}")
                         continue
@@ -134,13 +140,14 @@ def build_pipeline(
 ) -> None:
     stages = [load_stage_class(name)(cfg.stage_params[name]) for name in cfg.stages]
 
+    read = ReadFile("extract" in cfg.stages, total_bytes, show_progress, int(cfg.read.max_decoded_mb * 1e6))
     docs = (
         p
         | "inputs" >> beam.Create(inputs)
         | "expand inputs" >> beam.ParDo(ExpandInput(cfg.read.cc_base_url))
         | "split files" >> beam.ParDo(SplitFile(int(cfg.read.split_mb * 1e6)))
         | "spread files" >> beam.Reshuffle()
-        | "read" >> beam.ParDo(ReadFile("extract" in cfg.stages, total_bytes, show_progress))
+        | "read" >> beam.ParDo(read)
     )
 
     if cfg.write.holdout_fraction > 0:

@@ -3,9 +3,10 @@ transfer and content encodings undone (chunked; gzip, deflate, brotli)."""
 
 from __future__ import annotations
 
-import gzip
+import re
 import zlib
 
+from pipeline.warc import MAX_DECODED_BYTES
 from stages.base import Drop
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
@@ -22,8 +23,12 @@ def is_html(content_type: str | None, body: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
 
 
-def parse_http_response(payload: bytes) -> tuple[int, dict[str, str], bytes] | Drop:
-    """Split an HTTP response into status, headers and a decoded body (chunked, gzip, br...)."""
+def parse_http_response(
+    payload: bytes, max_decoded_bytes: int = MAX_DECODED_BYTES
+) -> tuple[int, dict[str, str], bytes] | Drop:
+    """Split an HTTP response into status, headers and a decoded body (chunked, gzip, br...).
+    A body that would decode to more than ``max_decoded_bytes`` is dropped (``decoded_too_large``)
+    before more than that is ever produced."""
     end = payload.find(b"\r\n\r\n")
     sep = 4
     lf_end = payload.find(b"\n\n")
@@ -33,7 +38,11 @@ def parse_http_response(payload: bytes) -> tuple[int, dict[str, str], bytes] | D
         return Drop("bad_http_headers")
     lines = payload[:end].decode("latin-1").splitlines()
     status_line = lines[0].split() if lines else []
-    if len(status_line) < 2 or not status_line[0].upper().startswith("HTTP/") or not status_line[1].isdigit():
+    if (
+        len(status_line) < 2
+        or not status_line[0].upper().startswith("HTTP/")
+        or not _is_status(status_line[1])
+    ):
         return Drop("bad_http_headers")
     headers: dict[str, str] = {}
     for line in lines[1:]:
@@ -45,11 +54,19 @@ def parse_http_response(payload: bytes) -> tuple[int, dict[str, str], bytes] | D
         body = dechunk(body)
     encoding = headers.get("content-encoding", "").lower().strip()
     if encoding and encoding != "identity":
-        decoded = decode_content(body, encoding)
-        if decoded is None:
-            return Drop("bad_content_encoding", encoding)
+        decoded = decode_content(body, encoding, max_decoded_bytes)
+        if isinstance(decoded, Drop):
+            return decoded
         body = decoded
     return int(status_line[1]), headers, body
+
+
+def _is_status(code: str) -> bool:
+    # Three ASCII digits (RFC 9110). str.isdigit alone accepts "²²²", which int() refuses.
+    return len(code) == 3 and code.isascii() and code.isdigit()
+
+
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")  # int(x, 16) would also take "-5", "+5" and "1_0"
 
 
 def dechunk(body: bytes) -> bytes:
@@ -61,10 +78,9 @@ def dechunk(body: bytes) -> bytes:
         if line_end < 0:
             return body
         size_text = body[pos:line_end].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
+        if not _CHUNK_SIZE.fullmatch(size_text):
             return body  # archivers often store the de-chunked body but keep the header
+        size = int(size_text, 16)
         if size == 0:
             return bytes(out)
         out += body[line_end + 2 : line_end + 2 + size]
@@ -72,20 +88,72 @@ def dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
-def decode_content(body: bytes, encoding: str) -> bytes | None:
+class DecodedTooLarge(Exception):
+    """A body decodes to more than the cap; raised as soon as the cap is passed."""
+
+
+def decode_content(body: bytes, encoding: str, max_bytes: int = MAX_DECODED_BYTES) -> bytes | Drop:
+    """``body`` with its Content-Encoding undone; never builds more than about ``max_bytes``."""
     try:
         if encoding in ("gzip", "x-gzip"):
-            return gzip.decompress(body)
+            return _gunzip(body, max_bytes)
         if encoding == "deflate":
             try:
-                return zlib.decompress(body)
+                return _inflate(body, zlib.MAX_WBITS, max_bytes)[0]
             except zlib.error:
-                return zlib.decompress(body, -15)  # raw deflate, as some servers send
+                return _inflate(body, -zlib.MAX_WBITS, max_bytes)[0]  # raw deflate, as some servers send
         if encoding == "br":
-            import brotli
-
-            return brotli.decompress(body)
+            return _unbrotli(body, max_bytes)
+    except DecodedTooLarge:
+        return Drop("decoded_too_large", f"{encoding} body over {max_bytes} bytes")
     except Exception:  # noqa: BLE001 - any decoder failure is the same counted drop
-        # Archivers sometimes store the decoded body but keep the header: accept it if it looks like markup.
-        return body if body.lstrip()[:1] == b"<" else None
-    return body if body.lstrip()[:1] == b"<" else None
+        pass
+    # Archivers sometimes store the decoded body but keep the header: accept it if it looks like markup.
+    return body if body.lstrip()[:1] == b"<" else Drop("bad_content_encoding", encoding)
+
+
+def _inflate(data: bytes, wbits: int, max_bytes: int) -> tuple[bytes, bytes]:
+    """(the output of one complete zlib/gzip/raw deflate stream at the start of ``data``, what follows it)."""
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(data, max_bytes + 1)  # the output limit is what defuses a bomb
+    if len(out) > max_bytes:
+        raise DecodedTooLarge
+    if not inflater.eof:
+        raise zlib.error("compressed stream is cut off")
+    return out, inflater.unused_data
+
+
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    """Like gzip.decompress (members one after the other, zero padding between them), capped."""
+    parts = []
+    budget = max_bytes
+    while data:
+        out, data = _inflate(data, 31, budget)
+        parts.append(out)
+        budget -= len(out)
+        data = data.lstrip(b"\0")
+    return b"".join(parts)
+
+
+def _unbrotli(data: bytes, max_bytes: int) -> bytes:
+    import brotli
+
+    # output_buffer_limit bounds each call (brotli >= 1.2), so a few KB that expand to gigabytes
+    # are stopped after max_bytes; calls with no input continue where the last one stopped.
+    decoder = brotli.Decompressor()
+    parts = []
+    total = 0
+    piece = decoder.process(data, output_buffer_limit=_BROTLI_STEP)
+    while True:
+        parts.append(piece)
+        total += len(piece)
+        if total > max_bytes:
+            raise DecodedTooLarge
+        if decoder.is_finished():
+            return b"".join(parts)
+        if not piece:
+            raise ValueError("brotli stream is cut off")
+        piece = decoder.process(b"", output_buffer_limit=_BROTLI_STEP)
+
+
+_BROTLI_STEP = 1 << 20

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from pipeline.http_payload import is_html, parse_http_response
-from pipeline.warc import Problem, WarcRecord, decompressed_chunks, iter_records
+from pipeline.warc import MAX_DECODED_BYTES, Problem, WarcRecord, decompressed_chunks, iter_records
 from stages.base import Doc, Drop
 
 BASE_FIELDS = ("id", "url", "text", "date", "source")  # every document has these (all strings)
@@ -55,10 +55,17 @@ def fallback_id(source: str, offset: int) -> str:
 
 
 def read_file(
-    raw: BinaryIO, source: str, fmt: str, extract_enabled: bool = True, start: int = 0, end: int | None = None
+    raw: BinaryIO,
+    source: str,
+    fmt: str,
+    extract_enabled: bool = True,
+    start: int = 0,
+    end: int | None = None,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
 ) -> Iterator[Doc | Drop | Note]:
     """``start``/``end``: a byte range of a WARC/WET file (see pipeline.warc.decompressed_chunks);
-    ``raw`` is positioned at ``start``. Other formats are always read whole."""
+    ``raw`` is positioned at ``start``. Other formats are always read whole.
+    ``max_decoded_bytes`` (read.max_decoded_mb): the largest WARC record or decoded HTTP body kept."""
     if fmt == "jsonl":
         yield from read_jsonl(raw, source)
     elif fmt == "text":
@@ -66,7 +73,7 @@ def read_file(
     elif fmt == "arrow":
         yield from read_arrow(raw, source)
     else:
-        yield from read_warc(raw, source, extract_enabled, start, end)
+        yield from read_warc(raw, source, extract_enabled, start, end, max_decoded_bytes)
 
 
 # ----------------------------------------------------------------------------- WARC / WET
@@ -80,7 +87,12 @@ class Note:
 
 
 def read_warc(
-    raw: BinaryIO, source: str, extract_enabled: bool = True, start: int = 0, end: int | None = None
+    raw: BinaryIO,
+    source: str,
+    extract_enabled: bool = True,
+    start: int = 0,
+    end: int | None = None,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
 ) -> Iterator[Doc | Drop | Note]:
     problems: list[tuple[str, str]] = []
     chunks = decompressed_chunks(raw, lambda reason, detail: problems.append((reason, detail)), start, end)
@@ -89,7 +101,7 @@ def read_warc(
     seen_record = False
     seen_ids: set[str] = set()  # real files reuse record ids (cc_net's sample does); ids must be unique
     garbage: Problem | None = None  # leading non-WARC data: a bad file, or junk before records
-    for item in iter_records(chunks):
+    for item in iter_records(chunks, max_decoded_bytes):
         # Decompression problems are reported as they happen; surface them in order.
         while problems:
             yield Drop(*problems.pop(0))
@@ -105,7 +117,7 @@ def read_warc(
         seen_record = True
         if item.repaired:
             yield Note(f"repaired_{item.repaired}")
-        doc = record_to_doc(item, source, extract_enabled, id_source)
+        doc = record_to_doc(item, source, extract_enabled, id_source, max_decoded_bytes)
         if isinstance(doc, dict):
             if doc["id"] in seen_ids:
                 doc["id"] = f"{doc['id']}@{item.offset}"
@@ -119,7 +131,11 @@ def read_warc(
 
 
 def record_to_doc(
-    record: WarcRecord, source: str, extract_enabled: bool, id_source: str | None = None
+    record: WarcRecord,
+    source: str,
+    extract_enabled: bool,
+    id_source: str | None = None,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
 ) -> Doc | Drop:
     rtype = record.type
     headers = record.headers
@@ -132,7 +148,7 @@ def record_to_doc(
         content_type = headers.get("content-type", "").lower()
         if "application/http" not in content_type:
             return Drop("not_http")
-        parsed = parse_http_response(record.body)
+        parsed = parse_http_response(record.body, max_decoded_bytes)
         if isinstance(parsed, Drop):
             return parsed
         status, http_headers, body = parsed
