@@ -101,7 +101,7 @@ def read_warc(
     seen_record = False
     seen_ids: set[str] = set()  # real files reuse record ids (cc_net's sample does); ids must be unique
     garbage: Problem | None = None  # leading non-WARC data: a bad file, or junk before records
-    for item in iter_records(chunks, max_decoded_bytes):
+    for item in _guarded(iter_records(chunks, max_decoded_bytes)):
         # Decompression problems are reported as they happen; surface them in order.
         while problems:
             yield Drop(*problems.pop(0))
@@ -117,7 +117,10 @@ def read_warc(
         seen_record = True
         if item.repaired:
             yield Note(f"repaired_{item.repaired}")
-        doc = record_to_doc(item, source, extract_enabled, id_source, max_decoded_bytes)
+        try:
+            doc = record_to_doc(item, source, extract_enabled, id_source, max_decoded_bytes)
+        except Exception as exc:  # noqa: BLE001 - one record's surprise is one counted drop, not a failed bundle
+            doc = Drop("reader_error", f"{type(exc).__name__} at offset {item.offset}: {exc}"[:200])
         if isinstance(doc, dict):
             if doc["id"] in seen_ids:
                 doc["id"] = f"{doc['id']}@{item.offset}"
@@ -128,6 +131,17 @@ def read_warc(
     if not seen_record and not start:
         # Nothing recognisable at all (also an empty file): one drop for the whole file.
         yield Drop("not_warc_file", garbage.detail if garbage else "no WARC record found")
+
+
+def _guarded(records: Iterator[WarcRecord | Problem]) -> Iterator[WarcRecord | Problem]:
+    """``records``, but an unexpected error in the framing layer ends the file as one counted
+    ``reader_error`` instead of failing the bundle (that layer cannot resume after one)."""
+    try:
+        yield from records
+    except OSError:
+        raise  # the stream itself failed: the caller counts the file as unreadable
+    except Exception as exc:  # noqa: BLE001
+        yield Problem("reader_error", -1, f"{type(exc).__name__}, reading stopped: {exc}"[:200])
 
 
 def record_to_doc(

@@ -18,6 +18,7 @@ import brotli
 import pytest
 from conftest import read_shards
 
+import pipeline.readers
 from pipeline.config import ConfigError, load_config
 from pipeline.http_payload import dechunk, decode_content, parse_http_response
 from pipeline.readers import Note, read_warc
@@ -246,6 +247,43 @@ def test_member_starting_just_before_a_read_boundary_is_not_bad_gzip(before_boun
             for item in read_warc(raw, "mem.warc.gz", start=start, end=end):
                 (drops if isinstance(item, Drop) else texts).append(item)
         assert [d["text"][:6] for d in texts] == ["tttttt", "second"] and drops == [], split
+
+
+def test_an_unexpected_error_in_one_record_is_one_counted_drop(monkeypatch):
+    real = pipeline.readers.parse_http_response
+
+    def fragile(payload, max_decoded_bytes):
+        if b"explode" in payload:
+            raise ZeroDivisionError("division by zero")
+        return real(payload, max_decoded_bytes)
+
+    monkeypatch.setattr(pipeline.readers, "parse_http_response", fragile)
+    data = http_record(PAGE, "first") + http_record(b"<p>explode</p>", "bad") + http_record(PAGE, "last")
+    docs, drops, _ = read(data)
+    assert [d["url"].rsplit("/", 1)[1] for d in docs] == ["first", "last"]
+    assert reasons(drops) == ["reader_error"] and drops[0][1].startswith("ZeroDivisionError")
+
+
+def test_an_error_in_the_framing_layer_ends_the_file_as_one_counted_drop(monkeypatch):
+    real = pipeline.readers.iter_records
+
+    def breaks_after_one(chunks, max_record_bytes):
+        records = real(chunks, max_record_bytes)
+        yield next(records)
+        raise RuntimeError("a framing bug")
+
+    monkeypatch.setattr(pipeline.readers, "iter_records", breaks_after_one)
+    docs, drops, _ = read(text_record("one", "a") + text_record("two", "b"))
+    assert [d["text"] for d in docs] == ["one"]
+    assert reasons(drops) == ["reader_error"] and drops[0][1].startswith("RuntimeError")
+
+    class Unreadable(io.BytesIO):
+        def read(self, n=-1):
+            raise OSError("connection reset")
+
+    # A failing stream is not a record's fault: it reaches ReadFile, which counts unreadable_file.
+    with pytest.raises(OSError):
+        list(read_warc(Unreadable(), "net.warc"))
 
 
 def test_a_run_over_hostile_records_completes_and_balances(tmp_path):
