@@ -17,6 +17,7 @@ import zlib
 import brotli
 import pytest
 from conftest import read_shards
+from warc_builders import PAGE, compressed, http_record, text_record, zeros
 
 import pipeline.readers
 from pipeline.config import ConfigError, load_config
@@ -27,28 +28,6 @@ from pipeline.warc import READ_SIZE, decompressed_chunks, iter_records
 from stages.base import Drop
 
 CAP = 1_000_000  # max_decoded_bytes for these tests: a "bomb" only has to pass 1 MB
-
-
-def warc_record(rtype: str, block: bytes, rid: str, content_type: str, length: str | None = None) -> bytes:
-    length = str(len(block)) if length is None else length
-    head = (
-        f"WARC/1.0\r\nWARC-Type: {rtype}\r\nWARC-Record-ID: <urn:uuid:{rid}>\r\n"
-        f"WARC-Target-URI: https://example.com/{rid}\r\nContent-Type: {content_type}\r\n"
-        f"Content-Length: {length}\r\n\r\n"
-    )
-    return head.encode() + block + b"\r\n\r\n"
-
-
-def text_record(text: str, rid: str, length: str | None = None) -> bytes:
-    return warc_record("conversion", text.encode(), rid, "text/plain", length)
-
-
-def http_record(body: bytes, rid: str, headers: str = "", status: str = "200 OK") -> bytes:
-    payload = f"HTTP/1.1 {status}\r\nContent-Type: text/html\r\n{headers}\r\n".encode() + body
-    return warc_record("response", payload, rid, "application/http; msgtype=response")
-
-
-PAGE = b"<html><body><p>a good page</p></body></html>"
 
 
 def read(data: bytes, cap: int = CAP, **kwargs) -> tuple[list, list[tuple[str, str]], list[str]]:
@@ -69,7 +48,7 @@ def reasons(drops: list[tuple[str, str]]) -> list[str]:
 
 
 def gzip_of_zeros(n: int) -> bytes:
-    return gzip.compress(bytes(n), compresslevel=9, mtime=0)
+    return b"".join(compressed(zeros(n)))
 
 
 # ----------------------------------------------------------------------------- decoder caps
@@ -160,7 +139,7 @@ def test_inflating_is_bounded_per_chunk():
 
 
 def test_config_key_sets_the_cap():
-    assert load_config().read.max_decoded_mb == 64
+    assert load_config().read.max_decoded_mb == 32
     assert load_config(sets=["read.max_decoded_mb=0.5"]).read.max_decoded_mb == 0.5
     with pytest.raises(ConfigError, match="'read.max_decoded_mb': must be a positive number"):
         load_config(sets=["read.max_decoded_mb=0"])
