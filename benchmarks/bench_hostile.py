@@ -102,7 +102,7 @@ def text_body(size: int) -> Iterator[bytes]:
 
 def build_page_under_cap(path: Path) -> None:
     paragraphs = (
-        b"<p>Paragraph %d: all work and no play makes Jack a dull boy.</p>\n" % i for i in range(900_000)
+        b"<p>Paragraph %d: all work and no play makes Jack a dull boy.</p>\n" % i for i in range(440_000)
     )
     html = itertools.chain([b"<html><body>"], paragraphs, [b"</body></html>"])
     page = http_record(b"".join(compressed(html)), "huge-page", "Content-Encoding: gzip\r\n")

@@ -36,7 +36,7 @@ class ReadParams(Params):
     # The largest WARC record, or HTTP body once its Content-Encoding is undone, that is kept; a
     # larger one is skipped without being held in memory and counted (record_too_large,
     # decoded_too_large). Bounds a worker's memory against compression bombs and giant records.
-    max_decoded_mb: float = 64.0
+    max_decoded_mb: float = 32.0
 
     def validate(self) -> None:
         if not 0 < self.max_decoded_mb < float("inf"):

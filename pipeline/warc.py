@@ -26,7 +26,7 @@ READ_SIZE = 1 << 20  # compressed bytes per read, and decompressed bytes per chu
 GZIP_MAGIC = b"\x1f\x8b\x08"
 # The default of read.max_decoded_mb: a record (or an HTTP body once decoded) larger than this is
 # skipped and counted, never held whole: one giant or hostile record must not exhaust a worker.
-MAX_DECODED_BYTES = 64_000_000
+MAX_DECODED_BYTES = 32_000_000
 MAX_HEADER_BYTES = 1 << 16  # a WARC header block is a few hundred bytes; search no further
 _VERSION_MARKS = (b"WARC/1.", b"WARC/0.")
 _NOT_BLANK = re.compile(rb"\S")
