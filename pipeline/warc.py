@@ -261,13 +261,12 @@ def _record_start_in(data: bytearray, scan: int, line_start: int, final: bool, e
     from ``_LOOKAHEAD`` bytes before the end."""
     i = data.find(b"WARC/", scan, end)
     while i >= 0:
-        near_end = i > len(data) - _LOOKAHEAD
-        if near_end and not final and i > len(data) - 7:
+        if not final and i > len(data) - 7:
             return -1
         if data[i : i + 7] in _VERSION_MARKS:
             if i == line_start or (i > 0 and data[i - 1] in (0x0A, 0x0D)):
                 return i
-            if near_end and not final:
+            if not final and i > len(data) - _LOOKAHEAD:
                 return -1
             if _VERSION_LINE.match(data, i):
                 return i

@@ -132,6 +132,16 @@ def test_zeros_between_gzip_members_are_one_counted_drop():
     assert drops == [("not_warc_data", f"{3 * CAP + 4} bytes are not a WARC record")]
 
 
+def test_a_record_right_after_junk_or_at_the_very_end_is_found():
+    # No line break between the junk and the next record, and a last record shorter than the
+    # bytes the scanner wants to see after a candidate: both records still come out.
+    tiny = b"WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 1\r\n\r\nz"
+    docs, drops, _ = read(text_record("fine", "a") + b"\0\0" + tiny)
+    assert [d["text"] for d in docs] == ["fine", "z"] and reasons(drops) == ["not_warc_data"]
+    docs, drops, notes = read(text_record("no length", "a", length="") + tiny)
+    assert [d["text"] for d in docs] == ["no length", "z"] and drops == []
+
+
 def test_inflating_is_bounded_per_chunk():
     # 3 MB of zeros in one small member come out READ_SIZE at a time, never in one piece.
     sizes = [len(c) for c in decompressed_chunks(io.BytesIO(gzip_of_zeros(3 * CAP)), lambda *a: None)]
