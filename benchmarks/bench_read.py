@@ -1,6 +1,6 @@
 """Throughput of read + extract + normalize per core, on the shared real crawl files.
 
-    python benchmarks/bench_read.py [--mb 50] [--repeats 3]
+    python benchmarks/bench_read.py [--mb 50] [--repeats 3] [--modes read,cores,beam]
 
 Builds a WET input and a WARC input of at least --mb MB of compressed data by concatenating the
 real files under ../shared/data/warc (gzip members concatenate into a valid file), then times
@@ -55,6 +55,17 @@ def build_input(names: list[str], target_mb: float, path: Path) -> int:
             out.write(blob)
             written += len(blob)
     return written
+
+
+def time_reader(path: Path) -> tuple[float, int]:
+    from pipeline.readers import read_file
+
+    docs = 0
+    start = time.process_time()
+    with open(path, "rb") as raw:
+        for item in read_file(raw, str(path), "warc"):
+            docs += isinstance(item, dict)
+    return time.process_time() - start, docs
 
 
 def time_cores(path: Path) -> tuple[float, int]:
@@ -114,6 +125,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=float, default=50)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--modes", default="read,cores,beam", help="comma-separated subset of read,cores,beam"
+    )
     args = parser.parse_args()
     print(
         f"# machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -122,15 +136,20 @@ def main() -> None:
         # The fixed cost of one run (interpreter, imports, graph, report) on a 3 KB input; the
         # "steady" figure below is the input over the Beam CPU time less this.
         tiny = WARC_DIR / "commoncrawl__whirlwind-python" / "whirlwind.warc.wet.gz"
-        fixed = statistics.median(time_beam(tiny, Path(tmp) / f"fixed-{i}")[0] for i in range(args.repeats))
-        print(f"fixed cost of a pipeline run (3 KB input): median {fixed:.2f} CPU s")
+        if "beam" in args.modes:
+            fixed = statistics.median(
+                time_beam(tiny, Path(tmp) / f"fixed-{i}")[0] for i in range(args.repeats)
+            )
+            print(f"fixed cost of a pipeline run (3 KB input): median {fixed:.2f} CPU s")
         for label, names in (("WET", WET_FILES), ("WARC", WARC_FILES)):
             path = Path(tmp) / f"bench-{label.lower()}.warc.gz"
             size = build_input(names, args.mb, path)
-            for mode in ("cores", "beam"):
+            for mode in args.modes.split(","):
                 runs = []
                 for i in range(args.repeats):
-                    if mode == "cores":
+                    if mode == "read":
+                        elapsed, docs = time_reader(path)
+                    elif mode == "cores":
                         elapsed, docs = time_cores(path)
                     else:
                         elapsed, docs = time_beam(path, Path(tmp) / f"out-{label}-{i}")

@@ -38,10 +38,16 @@ class ReadParams(Params):
     # Document field -> the input's column or key, for JSONL and Parquet inputs named otherwise,
     # e.g. {text: content, lang: language}; fields not named here use their own name.
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The largest WARC record, or HTTP body once its Content-Encoding is undone, that is kept; a
+    # larger one is skipped without being held in memory and counted (record_too_large,
+    # decoded_too_large). Bounds a worker's memory against compression bombs and giant records.
+    max_decoded_mb: float = 32.0
 
     def validate(self) -> None:
         from stages.base import BASE_FIELDS, STEP_FIELDS
 
+        if not 0 < self.max_decoded_mb < float("inf"):
+            raise ValueError(f"max_decoded_mb: must be a positive number, got {self.max_decoded_mb}")
         for field in self.fields:
             if field not in BASE_FIELDS and field not in STEP_FIELDS:
                 known = ", ".join([*BASE_FIELDS, *STEP_FIELDS])

@@ -211,7 +211,11 @@ def build_pipeline(
         | "group by path" >> beam.GroupByKey()
         | "one input per path" >> beam.ParDo(OneInputPerPath()).with_outputs(STATS, main="files")
     )
-    options = ReadOptions(fields=dict(cfg.read.fields), extract_enabled=bool(cfg.steps_of_type("extract")))
+    options = ReadOptions(
+        fields=dict(cfg.read.fields),
+        extract_enabled=bool(cfg.steps_of_type("extract")),
+        max_decoded_bytes=int(cfg.read.max_decoded_mb * 1e6),
+    )
     read = (
         unique.files
         | "split files" >> beam.ParDo(SplitFile(int(cfg.read.split_mb * 1e6)))

@@ -15,7 +15,6 @@ configuration error instead of an empty run.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import re
 import stat
@@ -26,8 +25,7 @@ from typing import BinaryIO
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.readers import ReadOptions, input_format, read_file
-from pipeline.warc import decompressed_chunks
+from pipeline.readers import ReadOptions, input_format, read_file, stream_lines
 from stages.base import Doc
 
 LISTING_SUFFIXES = (".paths.gz", ".paths")
@@ -85,12 +83,12 @@ def documents_in(path: str, options: ReadOptions | None = None) -> Iterator[Doc]
 def read_listing(path: str, base_url: str) -> Iterator[str]:
     """Entries of a CommonCrawl ``warc.paths.gz``/``wet.paths.gz``, resolved against ``base_url``."""
     with open_input(path) as raw:
-        data = b"".join(decompressed_chunks(raw, lambda reason, detail: None))
-    for line in io.StringIO(data.decode("utf-8", "replace")):
-        entry = line.strip()
-        if not entry or entry.startswith("#"):
-            continue
-        yield entry if has_scheme(entry) else base_url.rstrip("/") + "/" + entry.lstrip("/")
+        # Streamed line by line: a listing of ~100,000 paths stays small, a bomb posing as one too.
+        for _, line in stream_lines(raw, lambda reason, detail: None, max_line=1 << 16):
+            entry = line.decode("utf-8", "replace").strip() if line is not None else ""
+            if not entry or entry.startswith("#"):
+                continue
+            yield entry if has_scheme(entry) else base_url.rstrip("/") + "/" + entry.lstrip("/")
 
 
 # ----------------------------------------------------------------------------- local walks

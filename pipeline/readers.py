@@ -15,23 +15,21 @@ fields and step fields (``lang``, ``quality_score`` ...) at the top level, every
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
 import io
 import json
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.ipc
 
-from pipeline.warc import Problem, WarcRecord, decompressed_chunks, iter_records
+from pipeline.http_payload import is_html, parse_http_response
+from pipeline.warc import MAX_DECODED_BYTES, Problem, WarcRecord, decompressed_chunks, iter_records
 from pipeline.wiki_dump import WIKI_DUMP_NAME, read_wiki_dump
 from stages.base import BASE_FIELDS, STEP_FIELDS, Doc, Drop
 
-HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
 # Metadata nested deeper than this is refused (a counted drop): deep nesting costs recursion in
 # every later (de)serialiser, and no real corpus needs it.
 MAX_META_DEPTH = 32
@@ -86,6 +84,8 @@ class ReadOptions:
 
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
     extract_enabled: bool = True  # HTML records become documents only when extract will run
+    # The largest WARC record, decoded HTTP body or JSONL/text line kept (read.max_decoded_mb).
+    max_decoded_bytes: int = MAX_DECODED_BYTES
 
     def column(self, field: str) -> str:
         return self.fields.get(field, field)
@@ -116,7 +116,7 @@ def read_file(
     ``raw`` is positioned at ``start``. Other formats are always read whole."""
     options = options or ReadOptions()
     if fmt == "warc":
-        yield from read_warc(raw, source, options.extract_enabled, start, end)
+        yield from read_warc(raw, source, options.extract_enabled, start, end, options.max_decoded_bytes)
         return
     readers: dict[str, Callable[..., Iterator[Doc | Drop | Note]]] = {
         "jsonl": read_jsonl,
@@ -241,7 +241,12 @@ class Note:
 
 
 def read_warc(
-    raw: BinaryIO, source: str, extract_enabled: bool = True, start: int = 0, end: int | None = None
+    raw: BinaryIO,
+    source: str,
+    extract_enabled: bool = True,
+    start: int = 0,
+    end: int | None = None,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
 ) -> Iterator[Doc | Drop | Note]:
     problems: list[tuple[str, str]] = []
     chunks = decompressed_chunks(raw, lambda reason, detail: problems.append((reason, detail)), start, end)
@@ -250,7 +255,7 @@ def read_warc(
     seen_record = False
     seen_ids: set[str] = set()  # real files reuse record ids (cc_net's sample does); ids must be unique
     garbage: Problem | None = None  # leading non-WARC data: a bad file, or junk before records
-    for item in iter_records(chunks):
+    for item in _guarded(iter_records(chunks, max_decoded_bytes)):
         # Decompression problems are reported as they happen; surface them in order.
         while problems:
             yield Drop(*problems.pop(0))
@@ -266,7 +271,10 @@ def read_warc(
         seen_record = True
         if item.repaired:
             yield Note(f"repaired_{item.repaired}")
-        doc = record_to_doc(item, source, extract_enabled, id_source)
+        try:
+            doc = record_to_doc(item, source, extract_enabled, id_source, max_decoded_bytes)
+        except Exception as exc:  # noqa: BLE001 - one record's surprise is one counted drop, not a failed bundle
+            doc = Drop("reader_error", f"{type(exc).__name__} at offset {item.offset}: {exc}"[:200])
         if isinstance(doc, dict):
             if doc["id"] in seen_ids:
                 doc["id"] = f"{doc['id']}@{item.offset}"
@@ -279,8 +287,23 @@ def read_warc(
         yield Drop("not_warc_file", garbage.detail if garbage else "no WARC record found")
 
 
+def _guarded(records: Iterator[WarcRecord | Problem]) -> Iterator[WarcRecord | Problem]:
+    """``records``, but an unexpected error in the framing layer ends the file as one counted
+    ``reader_error`` instead of failing the bundle (that layer cannot resume after one)."""
+    try:
+        yield from records
+    except OSError:
+        raise  # the stream itself failed: the caller counts the file as unreadable
+    except Exception as exc:  # noqa: BLE001
+        yield Problem("reader_error", -1, f"{type(exc).__name__}, reading stopped: {exc}"[:200])
+
+
 def record_to_doc(
-    record: WarcRecord, source: str, extract_enabled: bool, id_source: str | None = None
+    record: WarcRecord,
+    source: str,
+    extract_enabled: bool,
+    id_source: str | None = None,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
 ) -> Doc | Drop:
     rtype = record.type
     headers = record.headers
@@ -293,7 +316,7 @@ def record_to_doc(
         content_type = headers.get("content-type", "").lower()
         if "application/http" not in content_type:
             return Drop("not_http")
-        parsed = parse_http_response(record.body)
+        parsed = parse_http_response(record.body, max_decoded_bytes)
         if isinstance(parsed, Drop):
             return parsed
         status, http_headers, body = parsed
@@ -342,110 +365,64 @@ def _html_doc(
     return _warc_doc(record, source, id_source, html=body, content_type=content_type)
 
 
-def is_html(content_type: str | None, body: bytes) -> bool:
-    if content_type:
-        mime = content_type.split(";", 1)[0].strip().lower()
-        if mime in HTML_TYPES:
-            return True
-        if mime not in ("", "application/octet-stream", "unknown/unknown", "text/plain"):
-            return False
-    head = body[:1024].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
-
-
-def parse_http_response(payload: bytes) -> tuple[int, dict[str, str], bytes] | Drop:
-    """Split an HTTP response into status, headers and a decoded body (chunked, gzip, br...)."""
-    end = payload.find(b"\r\n\r\n")
-    sep = 4
-    lf_end = payload.find(b"\n\n")
-    if end < 0 or (0 <= lf_end < end):
-        end, sep = lf_end, 2
-    if end < 0:
-        return Drop("bad_http_headers")
-    lines = payload[:end].decode("latin-1").splitlines()
-    status_line = lines[0].split() if lines else []
-    if len(status_line) < 2 or not status_line[0].upper().startswith("HTTP/") or not status_line[1].isdigit():
-        return Drop("bad_http_headers")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, found, value = line.partition(":")
-        if found:
-            headers.setdefault(name.strip().lower(), value.strip())
-    body = payload[end + sep :]
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = dechunk(body)
-    encoding = headers.get("content-encoding", "").lower().strip()
-    if encoding and encoding != "identity":
-        decoded = decode_content(body, encoding)
-        if decoded is None:
-            return Drop("bad_content_encoding", encoding)
-        body = decoded
-    return int(status_line[1]), headers, body
-
-
-def dechunk(body: bytes) -> bytes:
-    """Undo chunked transfer encoding; if the body is not really chunked, return it as is."""
-    out = bytearray()
-    pos = 0
-    while pos < len(body):
-        line_end = body.find(b"\r\n", pos)
-        if line_end < 0:
-            return body
-        size_text = body[pos:line_end].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            return body  # archivers often store the de-chunked body but keep the header
-        if size == 0:
-            return bytes(out)
-        out += body[line_end + 2 : line_end + 2 + size]
-        pos = line_end + 2 + size + 2
-    return bytes(out)
-
-
-def decode_content(body: bytes, encoding: str) -> bytes | None:
-    try:
-        if encoding in ("gzip", "x-gzip"):
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            try:
-                return zlib.decompress(body)
-            except zlib.error:
-                return zlib.decompress(body, -15)  # raw deflate, as some servers send
-        if encoding == "br":
-            import brotli
-
-            return brotli.decompress(body)
-    except Exception:  # noqa: BLE001 - any decoder failure is the same counted drop
-        # Archivers sometimes store the decoded body but keep the header: accept it if it looks like markup.
-        return body if body.lstrip()[:1] == b"<" else None
-    return body if body.lstrip()[:1] == b"<" else None
-
-
 # ----------------------------------------------------------------------------- JSONL
 
 
-def _lines(raw: BinaryIO, report) -> Iterator[tuple[int, bytes]]:
-    pending = b""
+def stream_lines(
+    raw: BinaryIO, report, max_line: int = MAX_DECODED_BYTES
+) -> Iterator[tuple[int, bytes | None]]:
+    """(offset, line) for each line of a (possibly gzipped) stream; (offset, None) for a line
+    longer than ``max_line``, which is skipped without being held in memory."""
+    pending = bytearray()
     offset = 0
+    skipped = -1  # bytes of an over-long line passed over so far; -1 when not skipping
     for chunk in decompressed_chunks(raw, report):
-        pending += chunk
-        lines = pending.split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            yield offset, line
-            offset += len(line) + 1
-    if pending:
-        yield offset, pending
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                if skipped >= 0:
+                    skipped += len(chunk) - start
+                else:
+                    pending += chunk[start:]
+                    if len(pending) > max_line:
+                        skipped, pending = len(pending), bytearray()
+                break
+            if skipped >= 0:
+                yield offset, None
+                offset += skipped + end - start + 1
+                skipped = -1
+            elif pending:
+                pending += chunk[start:end]
+                yield offset, (bytes(pending) if len(pending) <= max_line else None)
+                offset += len(pending) + 1
+                pending = bytearray()
+            else:
+                yield offset, (chunk[start:end] if end - start <= max_line else None)
+                offset += end - start + 1
+            start = end + 1
+    if skipped >= 0:
+        yield offset, None
+    elif pending:
+        yield offset, bytes(pending)
+
+
+def _too_long(options: ReadOptions) -> Drop:
+    return Drop(
+        "record_too_large", f"line longer than read.max_decoded_mb ({options.max_decoded_bytes:,} bytes)"
+    )
 
 
 def read_jsonl(raw: BinaryIO, source: str, options: ReadOptions | None = None) -> Iterator[Doc | Drop]:
     options = options or ReadOptions()
     problems: list[tuple[str, str]] = []
     ids = _UniqueIds()
-    for offset, line in _lines(raw, lambda r, d: problems.append((r, d))):
+    for offset, line in stream_lines(raw, lambda r, d: problems.append((r, d)), options.max_decoded_bytes):
         while problems:
             yield Drop(*problems.pop(0))
+        if line is None:
+            yield _too_long(options)
+            continue
         if not line.strip():
             continue
         try:
@@ -469,10 +446,14 @@ def read_jsonl(raw: BinaryIO, source: str, options: ReadOptions | None = None) -
 
 def read_text_lines(raw: BinaryIO, source: str, options: ReadOptions | None = None) -> Iterator[Doc | Drop]:
     """Plain text (optionally gzipped): every non-empty line is a document."""
+    options = options or ReadOptions()
     problems: list[tuple[str, str]] = []
-    for offset, line in _lines(raw, lambda r, d: problems.append((r, d))):
+    for offset, line in stream_lines(raw, lambda r, d: problems.append((r, d)), options.max_decoded_bytes):
         while problems:
             yield Drop(*problems.pop(0))
+        if line is None:
+            yield _too_long(options)
+            continue
         text = line.decode("utf-8", "replace").strip()
         if text:
             yield {"id": fallback_id(source, offset), "url": "", "text": text, "date": "", "source": source}

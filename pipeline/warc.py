@@ -5,25 +5,33 @@ per record, wrong Content-Length, LF-only headers, garbage between records). war
 stop at the first such fault; this reader reports the fault as a counted problem and resumes at
 the next record, so good records before and after a broken one are kept.
 
-Two layers, both generators over bounded memory:
-- ``decompressed_chunks`` turns a binary stream (plain or gzip, any number of members) into bytes,
-  reporting ``bad_gzip`` / ``truncated_gzip`` and skipping to the next gzip member on corruption;
-- ``iter_records`` cuts that byte stream into ``WarcRecord`` or ``Problem`` items.
+Two layers, both generators over bounded memory, whatever the input (a 2 GiB gzip member of
+zeros, a record that claims or has gigabytes):
+- ``decompressed_chunks`` turns a binary stream (plain or gzip, any number of members) into chunks
+  of at most ``READ_SIZE`` bytes, reporting ``bad_gzip`` / ``truncated_gzip`` and skipping to the
+  next gzip member on corruption;
+- ``iter_records`` cuts that byte stream into ``WarcRecord`` or ``Problem`` items, holding at most
+  one record of ``max_record_bytes`` plus a chunk; what it skips it lets go of as it goes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
-READ_SIZE = 1 << 20
+READ_SIZE = 1 << 20  # compressed bytes per read, and decompressed bytes per chunk at most
 GZIP_MAGIC = b"\x1f\x8b\x08"
-# A record larger than this is skipped (counted): one giant record must not exhaust a worker.
-MAX_RECORD_BYTES = 64 << 20
+# The default of read.max_decoded_mb: a record (or an HTTP body once decoded) larger than this is
+# skipped and counted, never held whole: one giant or hostile record must not exhaust a worker.
+MAX_DECODED_BYTES = 32_000_000
 MAX_HEADER_BYTES = 1 << 16  # a WARC header block is a few hundred bytes; search no further
 _VERSION_MARKS = (b"WARC/1.", b"WARC/0.")
+_NOT_BLANK = re.compile(rb"\S")
+_VERSION_LINE = re.compile(rb"WARC/[01]\.[0-9]+\r?\n[!-9;-~]+:")  # the version, then a header field
+_LOOKAHEAD = 64  # bytes after a candidate mark needed to judge it
 
 
 @dataclasses.dataclass(slots=True)
@@ -74,10 +82,12 @@ def decompressed_chunks(
     inflater = zlib.decompressobj(31)
     in_member = True  # inside a gzip member whose end we have not seen yet
     while True:
-        if not pending:
-            pending = raw.read(READ_SIZE)
-            if not pending:
+        if len(pending) < len(GZIP_MAGIC):
+            # A member may begin in the last byte or two of a read: never judge a partial magic.
+            more = raw.read(READ_SIZE)
+            if not more and not pending:
                 break
+            pending += more
         if not in_member:
             if end is not None and start + raw.total - len(pending) >= end:
                 if len(pending) < 65536:
@@ -95,18 +105,24 @@ def decompressed_chunks(
                     return
             inflater = zlib.decompressobj(31)
             in_member = True
+        rest = pending
         try:
-            out = inflater.decompress(pending)
+            # Output is taken READ_SIZE at a time: 1 MiB of input can inflate to 1 GiB.
+            while True:
+                out = inflater.decompress(rest, READ_SIZE)
+                rest = inflater.unconsumed_tail
+                if out:
+                    yield out
+                if inflater.eof or len(out) < READ_SIZE:
+                    break
         except zlib.error as exc:
             report("bad_gzip", str(exc))
             # Resume at the next member after the corrupt one.
-            pending = _seek_magic(raw, pending[1:])
+            pending = _seek_magic(raw, rest[1:])
             in_member = False
             if not pending:
                 return
             continue
-        if out:
-            yield out
         if inflater.eof:
             pending = inflater.unused_data
             in_member = False
@@ -201,9 +217,14 @@ class _Buffer:
     def compact(self) -> None:
         """Drop consumed bytes. Only call between records: it shifts every window index."""
         if self.pos > (1 << 22) and self.pos > len(self.data) // 2:
-            del self.data[: self.pos]
-            self.base += self.pos
-            self.pos = 0
+            self.release(self.pos)
+
+    def release(self, upto: int) -> None:
+        """Forget the bytes before window index ``upto``; shifts every window index."""
+        if upto > 0:
+            del self.data[:upto]
+            self.base += upto
+            self.pos -= upto
 
     def find(self, needle: bytes, start: int, limit: int | None = None) -> int:
         """Window index of ``needle`` at/after ``start`` (and before ``start + limit``), reading
@@ -231,19 +252,71 @@ class _Buffer:
         return self.base + self.pos
 
 
-def _find_record_start(buf: _Buffer) -> int:
-    """Index of the next line beginning with a WARC version mark, or -1 at EOF."""
-    start = buf.pos
+def _record_start_in(data: bytearray, scan: int, line_start: int, final: bool, end: int | None = None) -> int:
+    """Index of the first record start in ``data`` at/after ``scan`` (and before ``end``), -1 if
+    there is none. A record starts with a WARC version mark at the start of a line (``line_start``
+    counts as one), or anywhere if a header field follows it (the mark then follows data that is
+    not a record, e.g. zeros, with no line break). Unless ``final`` (no more data will come), a
+    candidate too close to the end to be judged ends the scan: callers read more and scan again
+    from ``_LOOKAHEAD`` bytes before the end."""
+    i = data.find(b"WARC/", scan, end)
+    while i >= 0:
+        if not final and i > len(data) - 7:
+            return -1
+        if data[i : i + 7] in _VERSION_MARKS:
+            if i == line_start or (i > 0 and data[i - 1] in (0x0A, 0x0D)):
+                return i
+            if not final and i > len(data) - _LOOKAHEAD:
+                return -1
+            if _VERSION_LINE.match(data, i):
+                return i
+        i = data.find(b"WARC/", i + 1, end)
+    return -1
+
+
+def _find_record_start(buf: _Buffer, start: int, limit: int) -> int:
+    """Window index of the next record start at/after ``start`` (a line start), reading more as
+    needed but not past ``start + limit``; -1 if there is none there."""
+    end = start + limit
+    scan = start
     while True:
-        i = buf.find(b"WARC/", start)
-        if i < 0:
-            return -1
-        if not buf.ensure(i + 7):
-            return -1
-        at_line_start = i == buf.pos or buf.data[i - 1] in (0x0A, 0x0D)
-        if at_line_start and bytes(buf.data[i : i + 7]) in _VERSION_MARKS:
+        i = _record_start_in(buf.data, scan, start, buf.eof, end)
+        if i >= 0 or buf.eof or len(buf.data) >= end + _LOOKAHEAD:
             return i
-        start = i + 1
+        scan = max(start, len(buf.data) - _LOOKAHEAD)
+        buf.fill()
+
+
+def _skip_to_record_start(buf: _Buffer) -> tuple[int, bool]:
+    """Move ``buf.pos`` to the next record start (the end of the stream if there is none), letting
+    go of what it passes over as it goes: skipping gigabytes holds one chunk. Returns the number of
+    bytes passed over and whether any of them was not blank."""
+    passed, not_blank = 0, False
+    entry = buf.offset  # the position after a record (or the stream start) counts as a line start
+    while True:
+        i = _record_start_in(buf.data, buf.pos, entry - buf.base, buf.eof)
+        if i >= 0:
+            stop = i
+        elif buf.eof:
+            stop = len(buf.data)
+        else:  # keep the bytes a record start may still begin in, and the one byte before them
+            stop = max(buf.pos, len(buf.data) - _LOOKAHEAD)
+        if stop > buf.pos:
+            not_blank = not_blank or _NOT_BLANK.search(buf.data, buf.pos, stop) is not None
+            passed += stop - buf.pos
+            buf.pos = stop
+        if i >= 0 or buf.eof:
+            return passed, not_blank
+        buf.release(buf.pos - 1)
+        buf.fill()
+
+
+def _declared_length(text: str) -> int:
+    """Content-Length as a number, -1 when missing or not ASCII digits (str.isdigit accepts "²",
+    which int() refuses). A length of 19 digits or more is past any limit; int() refuses 4,300."""
+    if not (text.isascii() and text.isdigit()):
+        return -1
+    return int(text) if len(text) < 19 else 10**18
 
 
 def _parse_headers(block: bytes) -> dict[str, str]:
@@ -265,25 +338,30 @@ def _parse_headers(block: bytes) -> dict[str, str]:
     return headers
 
 
-def iter_records(chunks: Iterable[bytes]) -> Iterator[WarcRecord | Problem]:
+def iter_records(
+    chunks: Iterable[bytes], max_record_bytes: int = MAX_DECODED_BYTES
+) -> Iterator[WarcRecord | Problem]:
     """Cut a decompressed byte stream into WARC records.
 
     Length faults are repaired, not fatal: when Content-Length is missing or wrong, or the stream
     ends inside a body, the body runs to the next WARC header line (or EOF) and the record carries
-    ``repaired`` naming the fault, so its content is kept and the repair is counted. Only data that
-    is not a record at all (garbage, headers that never end) becomes a ``Problem``.
+    ``repaired`` naming the fault, so its content is kept and the repair is counted. A length that
+    is followed by the proper record end (CRLF CRLF) is trusted even when what comes next is not a
+    record: that data is counted as ``not_warc_data``, never appended to the record. Only data that
+    is not a record at all (garbage, headers that never end) becomes a ``Problem``, and so does a
+    record over ``max_record_bytes`` (``record_too_large``), which is passed over without being held.
     """
     buf = _Buffer(chunks)
     buf.fill()
     while True:
         buf.compact()
-        start = _find_record_start(buf)
-        skipped = buf.data[buf.pos : start if start >= 0 else len(buf.data)]
-        if skipped.strip():
-            yield Problem("not_warc_data", buf.offset, f"{len(skipped)} bytes are not a WARC record")
-        if start < 0:
+        offset = buf.offset
+        passed, not_blank = _skip_to_record_start(buf)
+        if not_blank:
+            yield Problem("not_warc_data", offset, f"{passed} bytes are not a WARC record")
+        if buf.pos >= len(buf.data):
             return
-        buf.pos = start
+        start = buf.pos
         offset = buf.offset
         # Header block ends at the first empty line; accept LF-only files too.
         end_crlf = buf.find(b"\r\n\r\n", start, MAX_HEADER_BYTES)
@@ -303,11 +381,11 @@ def iter_records(chunks: Iterable[bytes]) -> Iterator[WarcRecord | Problem]:
         headers = _parse_headers(bytes(buf.data[start:head_end]))
         body_start = head_end + sep_len
         repaired = ""
-        length_text = headers.get("content-length", "")
-        length = int(length_text) if length_text.isdigit() else -1
-        if length > MAX_RECORD_BYTES:
-            yield Problem("record_too_large", offset, f"{length} bytes")
+        length = _declared_length(headers.get("content-length", ""))
+        if length > max_record_bytes:
+            yield Problem("record_too_large", offset, f"Content-Length {length}")
             buf.pos = body_start
+            _skip_to_record_start(buf)  # the body, counted with its record
             continue
         if length < 0:
             repaired = "missing_content_length"
@@ -316,15 +394,21 @@ def iter_records(chunks: Iterable[bytes]) -> Iterator[WarcRecord | Problem]:
         else:
             # A correct body is followed by blank lines, then the next record or EOF.
             buf.ensure(body_start + length + 16)
-            after = bytes(buf.data[body_start + length : body_start + length + 16]).lstrip(b"\r\n")
-            if after and not after.startswith(b"WARC/"):
+            tail = bytes(buf.data[body_start + length : body_start + length + 16])
+            after = tail.lstrip(b"\r\n")
+            if after and not after.startswith(b"WARC/") and not tail.startswith(b"\r\n\r\n"):
                 repaired = "bad_content_length"
         if repaired:
-            buf.pos = body_start
-            nxt = _find_record_start(buf)
-            body_end = nxt if nxt >= 0 else len(buf.data)
+            body_end = _find_record_start(buf, body_start, max_record_bytes + 4)
+            if body_end < 0 and len(buf.data) > body_start + max_record_bytes + 4:
+                yield Problem("record_too_large", offset, f"no record end within {max_record_bytes} bytes")
+                buf.pos = body_start + max_record_bytes
+                _skip_to_record_start(buf)  # the rest of the body, counted with its record
+                continue
+            if body_end < 0:
+                body_end = len(buf.data)
             body = bytes(buf.data[body_start:body_end]).rstrip(b"\r\n")
-            if len(body) > MAX_RECORD_BYTES:
+            if len(body) > max_record_bytes:
                 yield Problem("record_too_large", offset, f"{len(body)} bytes")
                 buf.pos = body_end
                 continue

@@ -9,7 +9,8 @@ import json
 import pyarrow as pa
 import pytest
 
-from pipeline.readers import dechunk, parse_http_response, read_arrow, read_jsonl
+from pipeline.http_payload import dechunk, parse_http_response
+from pipeline.readers import read_arrow, read_jsonl
 from stages.base import Drop
 
 
@@ -194,3 +195,25 @@ def test_corrupt_arrow_input_is_counted_not_fatal():
         assert all(isinstance(i, dict) or i.reason == "bad_arrow" for i in items)
         flipped += any(isinstance(i, Drop) for i in items)
     assert flipped > 0
+
+
+def test_an_over_long_line_is_skipped_unbuffered_and_counted():
+    """A JSONL or text line longer than read.max_decoded_mb is one record_too_large drop; the lines
+    around it are read, and offsets (ids) after it stay right."""
+    from pipeline.readers import ReadOptions, read_text_lines, stream_lines
+
+    cap = ReadOptions(max_decoded_bytes=1000)
+    long_line = json.dumps({"id": "big", "text": "x" * 5000})
+    data = "\n".join(
+        [json.dumps({"id": "a", "text": "first"}), long_line, json.dumps({"id": "c", "text": "last"})]
+    )
+    items = list(read_jsonl(io.BytesIO(gzip.compress(data.encode())), "l.jsonl.gz", cap))
+    assert [i["id"] if isinstance(i, dict) else i.reason for i in items] == ["a", "record_too_large", "c"]
+    lines = list(stream_lines(io.BytesIO(data.encode()), lambda r, d: None, max_line=1000))
+    assert [offset for offset, _ in lines] == [0, data.index(long_line), data.index('{"id": "c"')]
+    text = list(read_text_lines(io.BytesIO(("short\n" + "y" * 3000 + "\nend").encode()), "t.txt", cap))
+    assert [i["text"] if isinstance(i, dict) else i.reason for i in text] == [
+        "short",
+        "record_too_large",
+        "end",
+    ]
