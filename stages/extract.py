@@ -1,15 +1,21 @@
 """HTML -> main text, for documents read from WARC files.
 
-Pure core: ``decode_html`` (bytes -> str the way browsers pick a charset) and
-``extract_main_text`` (str -> main text, one block per line). ``ExtractStage`` wraps them.
+Pure core: ``decode_html`` (bytes -> str the way browsers pick a charset), ``html_hazard``
+(pages that would make a parser do superlinear work) and ``extract_main_text`` (str -> main
+text, one block per line). ``ExtractStage`` wraps them.
 
-The default extractor ("blocks") is built for speed: the DOM walk and text rendering are
-done by resiliparse in C (``extract_plain_text`` with ``minimal_html`` output, which keeps
-block boundaries, headings and link markup), furniture elements (nav, aside, footer ...) are
-skipped by CSS selector in C, and Python only sees the rendered blocks: each is scored by its
-non-link text, punctuation and link text, and the best-scoring contiguous run of blocks
-(maximum subarray, after Pasternack & Roth 2009) is the main content. A Python walk over the
-DOM would be 3-4x slower than all of this together.
+The default extractor ("blocks") is built for speed: the DOM walk and text rendering are done by
+resiliparse in C (``extract_plain_text`` with ``minimal_html`` output, which keeps block
+boundaries, headings and link markup), furniture elements (nav, aside, footer ...) are skipped
+by CSS selector in C, and Python only sees the rendered lines. Each line is scored on its own
+(text, punctuation, link text, legal notices; short lines repeated down the page are per-item
+furniture such as Reply/Like/author-date lines), and the page's content regions are the runs
+of lines that maximise the total score minus a cost per region (a two-state Viterbi; with a
+single region this is the maximum-sum run of Pasternack & Roth 2009). The main region is the
+one after the page's <title> line when there is one; further regions are kept when they are
+large and close to it (the other posts of a thread, an article cut by an inline related-links
+box), except record lists beside an article (its comments). A Python walk over the DOM would be
+3-4x slower than all of this together.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import codecs
 import dataclasses
 import html as htmllib
 import re
+from collections import Counter
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -150,33 +157,85 @@ SKIP_SELECTORS: tuple[str, ...] = (
     "[aria-hidden=true]",
 )
 
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """Line scores and region choice of the "blocks" extractor, in CJK-character units (an
+    ideograph = 1, three Latin letters = 1). Chosen by a coarse coordinate search on the tuning
+    halves of the annotated sets (benchmarks/extract_quality.py); neighbouring values move the
+    mean F1 by < 0.005."""
+
+    punct: float = 2.0  # bonus per sentence punctuation mark
+    link: float = 2.0  # penalty per unit of link text
+    offset: float = 5.0  # a text line must carry more than this to count as content
+    bare_offset: float = 5.0  # ... plus this when it has no sentence punctuation (headline lists)
+    record_offset: float = 4.0  # offset for a text line next to repeated per-item lines (a reply)
+    neutral: float = 4.0  # cost of a heading, a code line or a short text line inside a region
+    furniture: float = 1.0  # cost of a repeated or metadata line
+    item_link: float = 3.0  # most a short link line among repeated lines (an author name) costs
+    thread_link: float = 6.0  # a thread goes on through link lines up to this long (author names)
+    inline_link: float = 15.0  # most a lone link line between two text lines (a related story) costs
+    link_line: float = 5.0  # cost of a line that is mostly link text ...
+    link_run: float = 8.0  # ... plus this for each link line right before it (menus, up to 10)
+    legal: float = 40.0  # cost of a line carrying a copyright / licence / reprint notice
+    switch: float = 20.0  # cost of opening one more content region
+    secondary: float = 0.1  # another region must score this share of the main one ...
+    gap: float = 1.2  # ... and this share of the negative score separating them
+    title_bonus: float = 100.0  # the region that follows the page's title line wins by this much
+    title_window: int = 30  # ... when it starts within this many lines of it
+    record_ratio: float = 0.3  # repeated/metadata lines per text line that make a region a list of records
+    article_min: float = 100.0  # a main region scoring this much is an article: its record lists are comments
+    link_mode: float = 0.0  # below this main score, a page of long links (a table of contents) ...
+    link_mode_ratio: float = 2.0  # ... is taken as links when they score this many times more
+    link_offset: float = 6.0  # offset of a link line scored as content
+    short_chars: int = 40  # lines up to this long may be repeated furniture or metadata
+    repeats: int = 3  # a short line seen this often on the page is furniture (Reply, Like, Share)
+    meta_digits: float = 0.3  # a short line without punctuation this much digits is metadata (dates, counts)
+
+
+DEFAULT_WEIGHTS = Weights()
+
+# Kinds of rendered lines.
+TEXT, LINKS, HEADING, LEGAL, REPEATED, META, PRE, CODE, ROW = range(9)
+_OUTPUT_KINDS = frozenset((TEXT, HEADING, PRE, CODE, ROW))
+# A line is (text, kind, units, link units, punctuation marks).
+_Line = tuple[str, int, float, float, int]
+
 _TAG = re.compile(r"<[^>]*>")
 _LINK_OPEN = re.compile(r"<a\b[^>]*>")
-_LINK = re.compile(r"<a>(.*?)</a>", re.DOTALL)
-# Legal boilerplate that sits in page footers on practically every site (Chinese sites must
-# show their ICP licence number); a block carrying it is never content.
-_LEGAL = (
+_LINK = re.compile(r"<a>(.*?)</a>")
+# Legal boilerplate: copyright, licence numbers (Chinese sites must show their ICP number),
+# reprint and disclaimer notices. Found with str.find over the rendered page (far faster than
+# one regex of alternatives), applied per line.
+_LEGAL_MARKERS = (
     "©",
     "&copy;",
     "opyright",
     "OPYRIGHT",
     "ights reserved",
+    "ights Reserved",
     "IGHTS RESERVED",
+    "may not be published",
+    "may not be republished",
+    "written permission",
     "版权所有",
     "ICP备",
     "ICP证",
     "公网安备",
+    "禁止转载",
+    "请勿转载",
+    "不得转载",
+    "仅提供信息存储",
+    "仅代表作者",
 )
+# Markers that count only in context: 未经…授权 ("without authorisation") and a line that
+# opens with a …声明： heading (特别声明, 免责声明, 版权声明, 平台声明).
+_UNAUTHORISED = re.compile(r"未经.{0,12}授权")
+_NOTICE_HEAD = re.compile(r"(?:<[^>\n]*>)*\s*\S{0,4}声明[:：]")
 # Sentence punctuation, full- and half-width: a line of prose carries it, a menu does not.
 _PUNCT = re.compile(r"[，。！？；：、,.!?;:「」“”（）]")
-
-# Block scores: chosen on the annotated zh pages by a coarse grid (offsets 5-40, punctuation
-# weight 1-8, link weight 1-3); the optimum is flat, neighbouring values lose < 0.01 mean F1.
-PUNCT_WEIGHT = 2.0
-LINK_WEIGHT = 2.0
-LINE_OFFSET = 15.0  # a prose line must be longer than this (in CJK units) to count as content
-LINK_LINE_OFFSET = 25.0  # offset for lines that are mostly link text
-BR_LINE_OFFSET = 3.0  # for each further <br>-separated line of a block
+_NONZERO_DIGIT = re.compile(r"[1-9]")
+_DIGIT = re.compile(r"[0-9]")
 
 
 def _units(text: str) -> float:
@@ -184,18 +243,20 @@ def _units(text: str) -> float:
     as three letters, so Chinese and Latin-script lines are scored on one scale. CJK
     characters are found by their UTF-8 length (3 bytes, 2 extra) to stay in C; a 2-byte
     letter (Cyrillic, Greek, accented Latin) counts as half an ideograph."""
-    wide = (len(text.encode("utf-8", "surrogatepass")) - len(text)) / 2.0
     nonspace = len(text) - text.count(" ")
+    if text.isascii():
+        return nonspace / 3.0
+    wide = (len(text.encode("utf-8", "surrogatepass")) - len(text)) / 2.0
     return wide + (nonspace - wide) / 3.0
 
 
-def _render(html: str) -> str:
+def _render(html: str) -> tuple[str, str]:
+    """(rendered page, <title>). The render keeps one block per line plus <a>/<h1-6>/<p>/<pre>
+    markup, so link text and headings are read off the lines without walking the DOM in Python."""
     tree = HTMLTree.parse(html)
     if tree.body is None:
-        return ""
-    # minimal_html keeps one block per line plus <a>/<h1-6> markup: link density and headings
-    # are read off the lines without walking the DOM in Python.
-    return extract_plain_text(
+        return "", ""
+    rendered = extract_plain_text(
         tree,
         preserve_formatting="minimal_html",
         links=True,
@@ -203,96 +264,239 @@ def _render(html: str) -> str:
         list_bullets=False,
         skip_elements=list(SKIP_SELECTORS),
     )
+    return rendered, tree.title or ""
 
 
-def _blocks(rendered: str) -> tuple[list[str], list[float], list[bool]]:
-    """Rendered output -> (clean text, score, is-link-list) per block. A block is one rendered
-    line, except that lines joined by ``<br>`` or inside ``<pre>`` form one block (a poem,
-    a forum post with line breaks, a code listing): they are scored together and kept or
-    dropped together, but keep their line breaks."""
-    texts: list[str] = []
-    scores: list[float] = []
-    linky: list[bool] = []
-    parts: list[str] = []
-    units = link_units = 0.0
-    punct = 0
-    heading = in_pre = legal = False
-
-    def close() -> None:
-        link = min(link_units, units)
-        is_links = link > 0.5 * units
-        score = (units - link) + PUNCT_WEIGHT * punct - LINK_WEIGHT * link
-        score -= (LINK_LINE_OFFSET if is_links else LINE_OFFSET) + BR_LINE_OFFSET * (len(parts) - 1)
-        text = parts[0] if len(parts) == 1 else "\n".join(parts)
-        if heading:
-            score = min(score, 0.0)  # a heading starts a run only through the text under it
-        if legal:
-            score = min(score, -LINK_LINE_OFFSET)
-        texts.append("\x00" + text if heading else text)
-        scores.append(score)
-        linky.append(is_links and punct == 0)
-
-    # Drop link targets once, in C, so the per-line work below scans short strings.
-    rendered = _LINK_OPEN.sub("<a>", rendered).replace("\n</a>", "</a>")
-    # Footer markers are searched once over the whole page (rare), then looked up per line.
-    legal_lines = set()
-    for marker in _LEGAL:  # str.find: far faster than one regex over the whole page
+def _legal_offsets(rendered: str) -> list[int]:
+    """Offsets in the rendered page where a legal marker starts."""
+    offsets = []
+    for marker in _LEGAL_MARKERS:
         pos = rendered.find(marker)
         while pos >= 0:
-            legal_lines.add(rendered.count("\n", 0, pos))
+            offsets.append(pos)
             pos = rendered.find(marker, pos + 1)
-    for lineno, raw in enumerate(rendered.split("\n")):
-        continues = False
-        if lineno in legal_lines:
-            legal = True
-        if not raw:
-            pass
-        elif raw.startswith("<a>") and raw.endswith("</a>") and raw.count("<") == 2:
-            # Fast path for the commonest line on real pages: a lone link (menus, lists).
-            text = raw[3:-4].strip()
-            if "&" in text:
-                text = htmllib.unescape(text)
-            if text:
-                n = _units(text)
-                parts.append(text)
-                units += n
-                link_units += n
-                punct += len(_PUNCT.findall(text))
-        else:
-            if "<" in raw:
-                text = _TAG.sub("", raw)
-                if "<a>" in raw:
-                    link_units += _units(_TAG.sub("", "".join(_LINK.findall(raw))))
-                if not parts:
-                    heading = raw.lstrip().startswith("<h")
-                if "<pre" in raw:
-                    in_pre = True
-                if "</pre>" in raw:
-                    in_pre = False
-                continues = raw.endswith("<br>")
-            else:
-                text = raw
-            if "&" in text:
-                text = htmllib.unescape(text)
-            text = text.strip()
-            if text:
-                parts.append(text)
-                units += _units(text)
-                punct += len(_PUNCT.findall(text))
-        if continues or in_pre or not parts:
+    pos = rendered.find("未经")
+    while pos >= 0:
+        if _UNAUTHORISED.match(rendered, pos):
+            offsets.append(pos)
+        pos = rendered.find("未经", pos + 1)
+    for head in ("声明：", "声明:"):
+        pos = rendered.find(head)
+        while pos >= 0:
+            line_start = rendered.rfind("\n", max(0, pos - 200), pos) + 1
+            if _NOTICE_HEAD.fullmatch(rendered, line_start, pos + len(head)):
+                offsets.append(pos)
+            pos = rendered.find(head, pos + 1)
+    offsets.sort()
+    return offsets
+
+
+def _legal_lines(rendered: str, lines: list[str]) -> set[int]:
+    """Numbers of the lines holding a legal marker: the markers' offsets, then one forward
+    walk mapping offsets to lines (linear, however many markers there are)."""
+    found: set[int] = set()
+    offsets = _legal_offsets(rendered)
+    if not offsets:
+        return found
+    k, line_end = 0, -1
+    for lineno, raw in enumerate(lines):
+        line_end += len(raw) + 1
+        while k < len(offsets) and offsets[k] <= line_end:
+            found.add(lineno)
+            k += 1
+        if k == len(offsets):
+            break
+    return found
+
+
+def _lines(rendered: str) -> tuple[list[_Line], int]:
+    """Rendered page -> its non-empty lines with kind, size, link share and punctuation, and
+    the index of the first long <h1> (-1 if none). A <pre> listing is one line (a code block
+    stays whole); a table row is one line with tab-separated cells."""
+    rendered = _LINK_OPEN.sub("<a>", rendered)
+    raw_lines = rendered.split("\n")
+    legal = _legal_lines(rendered, raw_lines)
+    out: list[_Line] = []
+    h1 = -1
+    pre: list[str] | None = None
+    pos = 0
+    link_until = -1  # offset of the </a> closing a link opened on an earlier line
+    for lineno, raw in enumerate(raw_lines):
+        line_start = pos
+        pos += len(raw) + 1
+        if pre is not None or ("<pre" in raw and "</pre>" not in raw):
+            if pre is None:
+                pre = []
+            pre.append(_TAG.sub("", raw))
+            if "</pre>" in raw or pos >= len(rendered):
+                text = htmllib.unescape("\n".join(pre)).strip("\n")
+                if text.strip():
+                    out.append((text, PRE, _units(text), 0.0, 0))
+                pre = None
             continue
-        close()
-        parts = []
-        units = link_units = 0.0
-        punct = 0
-        heading = legal = False
-    if parts:  # unterminated <pre> or trailing <br>
-        close()
-    return texts, scores, linky
+        if not raw or raw.isspace():
+            continue
+        continued = link_until >= line_start
+        if raw.startswith("<a>") and raw.endswith("</a>") and raw.count("<") == 2:
+            # Fast path for the commonest line on real pages: a lone link (menus, lists).
+            text = link_text = raw[3:-4]
+        elif "<" in raw:
+            if continued:
+                end = link_until - line_start
+                link_text = raw[:end] + "".join(_LINK.findall(raw, end))
+            else:
+                link_text = "".join(_LINK.findall(raw)) if "<a>" in raw else ""
+            if "<" in link_text:
+                link_text = _TAG.sub("", link_text)
+            text = _TAG.sub("", raw)
+            last_open = raw.rfind("<a>")
+            if last_open >= 0 and raw.find("</a>", last_open) < 0:
+                # A link still open at the end of the line spans lines if its </a> comes soon
+                # and before the next <a> (the renderer leaves <a name> anchors unclosed).
+                start = line_start + last_open + 3
+                next_open = rendered.find("<a>", start, start + 400)
+                link_until = rendered.find("</a>", start, next_open if next_open >= 0 else start + 400)
+                if link_until >= 0:
+                    link_text += _TAG.sub("", raw[last_open:])
+        else:
+            text = raw
+            link_text = raw if continued else ""
+        if "&" in text:
+            lone_link = link_text is text
+            text = htmllib.unescape(text)
+            link_text = text if lone_link else htmllib.unescape(link_text)
+        text = text.strip()
+        if not text:
+            continue
+        units = _units(text)
+        if link_text is text:
+            link_units = units
+        else:
+            link_text = link_text.strip()
+            link_units = min(_units(link_text), units) if link_text else 0.0
+        punct = len(_PUNCT.findall(text))
+        if lineno in legal:
+            kind = LEGAL
+        elif raw.startswith("<h") and raw[2:3].isdigit():
+            kind = HEADING
+            if h1 < 0 and raw[2] == "1" and units >= 8:
+                h1 = len(out)
+        elif link_units > 0.5 * units:
+            kind = LINKS
+        elif "\t\t" in text:
+            kind = ROW
+        elif (
+            ("{" in text or "=" in text)
+            and len(text) > 20
+            and 25 * (text.count(";") + text.count("{") + text.count("}") + text.count("=")) > len(text)
+        ):
+            kind = CODE  # script or style text outside <pre>
+        else:
+            kind = TEXT
+        out.append((text, kind, units, link_units, punct))
+    return out, h1
+
+
+def _furniture(lines: list[_Line], w: Weights) -> list[int]:
+    """Line kinds with short text lines that repeat on the page (Reply, Like, per-item
+    labels; digits ignored) marked REPEATED, and short digit-heavy lines without punctuation
+    (dates, counters, "6765 有用 2024-04-07 13:19") marked META."""
+    keys: list[str | None] = []
+    seen: Counter[str] = Counter()
+    for text, kind, _, _, _ in lines:
+        key = _NONZERO_DIGIT.sub("0", text) if kind == TEXT and len(text) <= w.short_chars else None
+        keys.append(key)
+        if key is not None:
+            seen[key] += 1
+    kinds = []
+    for (text, kind, _, _, punct), key in zip(lines, keys, strict=True):
+        if key is not None:
+            if seen[key] >= w.repeats:
+                kind = REPEATED
+            elif not punct:
+                nonspace = len(text) - text.count(" ")
+                digits = len(_DIGIT.findall(text))
+                if digits >= w.meta_digits * nonspace:
+                    kind = META
+        kinds.append(kind)
+    return kinds
+
+
+def _scores(lines: list[_Line], kinds: list[int], w: Weights) -> list[float]:
+    """Score per line: prose scores its length, punctuation and (negatively) its link text
+    minus an offset; furniture costs little (it must not split a thread of replies); link
+    lines cost more the longer the run of links they are in (menus); legal lines cost most."""
+    n = len(lines)
+    near_repeats = [False] * n  # short unique lines among per-item furniture are the items
+    for i, kind in enumerate(kinds):
+        if kind == REPEATED or kind == META:
+            for j in range(max(0, i - 2), min(n, i + 3)):
+                near_repeats[j] = True
+    scores = []
+    run = 0
+    for i, ((_, _, units, link_units, punct), kind) in enumerate(zip(lines, kinds, strict=True)):
+        if kind == LINKS:
+            cost = w.link_line + w.link * link_units + w.link_run * min(run, 10)
+            if near_repeats[i]:
+                cost = min(cost, w.item_link)
+            elif 0 < i < n - 1 and kinds[i - 1] == TEXT and kinds[i + 1] == TEXT:
+                cost = min(cost, w.inline_link)
+            scores.append(-cost)
+            run += 1
+            continue
+        run = 0
+        if kind == TEXT or kind == ROW:
+            offset = w.record_offset if near_repeats[i] else w.offset
+            if not punct:
+                offset += w.bare_offset
+            score = units - link_units + w.punct * punct - w.link * link_units - offset
+            scores.append(max(score, -w.neutral))
+        elif kind == PRE:
+            scores.append(units - w.offset)
+        elif kind == LEGAL:
+            scores.append(-w.legal)
+        elif kind == REPEATED or kind == META:
+            scores.append(-w.furniture)
+        else:
+            scores.append(-w.neutral)
+    return scores
+
+
+def _regions(scores: list[float], switch: float) -> list[tuple[int, int]]:
+    """Disjoint runs [start, end) maximising the sum of their scores minus ``switch`` per run:
+    a two-state (in / out of content) Viterbi, O(n). With one run and ``switch`` = 0 this is
+    the maximum-sum subarray (after Pasternack & Roth 2009); a finite switch cost lets a page
+    hold several content regions (a thread of posts, an article cut by a related-links box)."""
+    n = len(scores)
+    out_score, in_score = 0.0, float("-inf")
+    came_in = [False] * n  # the in-state at i was reached from the in-state at i - 1
+    left_in = [False] * n  # the out-state at i was reached from the in-state at i - 1
+    for i, s in enumerate(scores):
+        enter = out_score - switch
+        if in_score > out_score:
+            left_in[i] = True
+            out_score = in_score
+        if in_score >= enter:
+            came_in[i] = True
+            in_score += s
+        else:
+            in_score = enter + s
+    # Walk back through the choices; a run ends where the in-state starts being chosen.
+    runs = []
+    inside, end = in_score > out_score, n
+    for i in range(n - 1, -1, -1):
+        if inside:
+            if not came_in[i]:
+                runs.append((i, end))
+                inside = False
+        elif left_in[i]:
+            inside, end = True, i
+    runs.reverse()
+    return runs
 
 
 def _best_run(scores: list[float]) -> tuple[int, int]:
-    """Maximum-sum contiguous subarray [start, end) (Kadane)."""
+    """Maximum-sum contiguous run [start, end) (Kadane), even when every score is negative."""
     best, best_start, best_end = float("-inf"), 0, 0
     cur, cur_start = 0.0, 0
     for i, s in enumerate(scores):
@@ -305,17 +509,258 @@ def _best_run(scores: list[float]) -> tuple[int, int]:
     return best_start, best_end
 
 
-def extract_blocks(html: str) -> str:
-    """Main text as the best-scoring contiguous run of rendered blocks, one block per line;
-    link-list lines inside the run are dropped."""
-    texts, scores, linky = _blocks(_render(html))
-    if not texts:
+def _title_line(lines: list[_Line], title: str, h1: int) -> int:
+    """Index of the first line that is the page's <title> or a part of it (a heading
+    preferred), else of the first long <h1>, -1 if none: news and forum pages repeat their
+    title right above the text."""
+    title = " ".join(title.split())
+    if len(title) < 4:
+        return h1
+    longest, first = len(title) + 10, -1
+    for i, (text, kind, units, _, _) in enumerate(lines):
+        if len(text) > longest or units < 3 or kind == LINKS:
+            continue
+        if "  " in text or "\t" in text or "\n" in text:
+            text = " ".join(text.split())
+        if text in title or title in text:
+            if kind == HEADING:
+                return i
+            if first < 0:
+                first = i
+    return first if first >= 0 else h1
+
+
+def _select(
+    runs: list[tuple[int, int]], scores: list[float], w: Weights, title_at: int
+) -> list[tuple[int, int]]:
+    """The main region (the best, or the one right after the title line when it is close
+    enough), then further regions by score: each must reach ``secondary`` of the main one and
+    outweigh ``gap`` times the negative score between it and the regions already kept (a
+    sidebar far down the page behind menus is not content; the next post of a thread is)."""
+    prefix = [0.0]
+    for s in scores:
+        prefix.append(prefix[-1] + s)
+    sums = [prefix[b] - prefix[a] for a, b in runs]
+    order = sorted(range(len(runs)), key=lambda k: -sums[k])
+    main = order[0]
+    if title_at >= 0:
+        after = next((k for k, (_, b) in enumerate(runs) if b > title_at), None)
+        if (
+            after is not None
+            and runs[after][0] - title_at <= w.title_window
+            and sums[after] + w.title_bonus > sums[main]
+        ):
+            main = after
+    kept = [main]
+    for k in order:
+        if k == main:
+            continue
+        if sums[k] < w.secondary * sums[main]:
+            break
+        a, b = runs[k]
+        gap = min(
+            -(prefix[a] - prefix[runs[j][1]]) if runs[j][1] <= a else -(prefix[runs[j][0]] - prefix[b])
+            for j in kept
+        )
+        if sums[k] >= w.gap * gap:
+            kept.append(k)
+    kept.sort()
+    return [runs[k] for k in kept]
+
+
+def _is_records(run: tuple[int, int], kinds: list[int], ratio: float) -> bool:
+    """A run of items separated by repeated per-item lines (author, date, Reply, Like)."""
+    furniture = texts = 0
+    for kind in kinds[run[0] : run[1]]:
+        if kind == REPEATED or kind == META:
+            furniture += 1
+        elif kind == TEXT:
+            texts += 1
+    return furniture >= 2 and furniture >= ratio * texts
+
+
+def _drop_comments(
+    runs: list[tuple[int, int]], kinds: list[int], scores: list[float], w: Weights
+) -> list[tuple[int, int]]:
+    """Beside an article (a large main region that is not itself a list of records), further
+    regions that are lists of records are its comment section. On a forum or Q&A page the main
+    region is a list of records, and the other posts stay."""
+    sums = [sum(scores[a:b]) for a, b in runs]
+    main = max(range(len(runs)), key=sums.__getitem__)
+    if sums[main] < w.article_min or _is_records(runs[main], kinds, w.record_ratio):
+        return runs
+    return [run for k, run in enumerate(runs) if k == main or not _is_records(run, kinds, w.record_ratio)]
+
+
+def _thread_line(i: int, lines: list[_Line], kinds: list[int], w: Weights) -> bool:
+    """A line a thread of records goes on through: a repeated or metadata line, a text line
+    with a repeated line next to it, or a short link line (an author name) that does not follow
+    another link."""
+    kind = kinds[i]
+    if kind == LINKS:
+        return lines[i][3] <= w.thread_link and not (i > 0 and kinds[i - 1] == LINKS)
+    if kind == TEXT:
+        return REPEATED in kinds[max(0, i - 2) : i + 3]
+    return kind == REPEATED or kind == META
+
+
+def _extend_threads(
+    runs: list[tuple[int, int]], lines: list[_Line], kinds: list[int], scores: list[float], w: Weights
+) -> list[tuple[int, int]]:
+    """On a page whose main region is no article (a forum thread, Q&A answers), every region
+    that is a list of records, and the main region, goes on through the records around it,
+    however short their texts ("谢谢", "+1"): up to a heading, a legal line, a long link or a
+    link run, or the next region."""
+    sums = [sum(scores[a:b]) for a, b in runs]
+    main = max(range(len(runs)), key=sums.__getitem__)
+    if sums[main] >= w.article_min and not _is_records(runs[main], kinds, w.record_ratio):
+        return runs
+    out = []
+    for k, (a, b) in enumerate(runs):
+        if k == main or _is_records((a, b), kinds, w.record_ratio):
+            low = out[-1][1] if out else 0
+            high = runs[k + 1][0] if k + 1 < len(runs) else len(lines)
+            start, end = a, b
+            i = a - 1
+            while i >= low and _thread_line(i, lines, kinds, w):
+                if kinds[i] == TEXT:
+                    start = i
+                i -= 1
+            i = b
+            while i < high and _thread_line(i, lines, kinds, w):
+                if kinds[i] == TEXT:
+                    end = i + 1
+                i += 1
+            a, b = start, end
+        out.append((a, b))
+    return out
+
+
+def extract_blocks(html: str, weights: Weights = DEFAULT_WEIGHTS) -> str:
+    """Main text, one line per rendered block: the content regions of the page's scored lines
+    (see ``Weights``), each with the headings right above it, without their link lines,
+    legal notices and repeated furniture."""
+    rendered, title = _render(html)
+    return _extract_lines(rendered, title, weights)
+
+
+def _extract_lines(rendered: str, title: str, w: Weights) -> str:
+    lines, h1 = _lines(rendered)
+    if not lines:
         return ""
-    start, end = _best_run(scores)
-    # A heading directly above the run is its title.
-    if start > 0 and texts[start - 1].startswith("\x00"):
-        start -= 1
-    return "\n".join(texts[i].lstrip("\x00") for i in range(start, end) if not linky[i])
+    kinds = _furniture(lines, w)
+    scores = _scores(lines, kinds, w)
+    title_at = _title_line(lines, title, h1)
+    runs = _regions(scores, w.switch) or [_best_run(scores)]
+    runs = _select(runs, scores, w, title_at)
+    if len(runs) > 1:
+        runs = _drop_comments(runs, kinds, scores, w)
+    if w.thread_link:
+        runs = _extend_threads(runs, lines, kinds, scores, w)
+    output_kinds = _OUTPUT_KINDS
+    main_score = max(sum(scores[a:b]) for a, b in runs)
+    if main_score < w.link_mode:
+        # Little prose anywhere: the page may be a list of links (a table of contents, an index).
+        as_links = [lines[i][2] - w.link_offset if k == LINKS else scores[i] for i, k in enumerate(kinds)]
+        link_runs = _regions(as_links, w.switch)
+        if link_runs:
+            link_runs = _select(link_runs, as_links, w, -1)
+            if max(sum(as_links[a:b]) for a, b in link_runs) > w.link_mode_ratio * max(main_score, 1.0):
+                runs, output_kinds = link_runs, _OUTPUT_KINDS | {LINKS}
+    if not any(kinds[i] in output_kinds for a, b in runs for i in range(a, b)):
+        # Nothing but links or furniture scored as content: the best stretch of any lines,
+        # rather than nothing, where the page has text at all.
+        runs = [_best_run([line[2] - w.link_offset for line in lines])]
+        output_kinds = _OUTPUT_KINDS | {LINKS, REPEATED, META}
+    out = []
+    for a, b in runs:
+        top = a
+        while top > 0 and kinds[top - 1] in (HEADING, META) and a - top < 4:
+            top -= 1  # headings (and their date line) right above a region are its title
+        if 0 <= title_at < top and (a, b) == runs[0] and a - title_at <= w.title_window:
+            out.append(lines[title_at][0])
+        out.extend(lines[i][0] for i in range(top, a) if kinds[i] == HEADING)
+        out.extend(lines[i][0] for i in range(a, b) if kinds[i] in output_kinds)
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Work guard: HTML parsers do superlinear work on a few page shapes
+
+# lexbor (resiliparse's parser) does, for some tags, work proportional to the open elements or
+# the active formatting elements, and for each new attribute work proportional to the attributes
+# already on the element: a page built to grow those (5 million attributes on one element,
+# 50,000 unclosed <font size=N>, 50,000 <option>s in a <select>) makes parsing quadratic, minutes
+# to hours for a few MB. Such pages are refused before any parser (lxml, behind trafilatura, is
+# given the same pages). On ordinary pages the checks are a few C-level counts; with at most
+# _CHECK_TAGS tags no shape costs more than about a second.
+_CHECK_TAGS = 20_000
+MAX_UNCLOSED = 10_000  # start tags left open (formatting elements: half of this)
+MAX_ATTRIBUTES = 2_000  # attributes on one element
+_SELF_CLOSING = frozenset(  # void elements and elements whose end tag is implied
+    b"area base br col embed hr img input link meta param source track wbr keygen basefont bgsound "
+    b"frame image isindex nextid spacer p li dt dd td th tr tbody thead tfoot colgroup caption "
+    b"option optgroup rb rt rp rtc html head body".split()
+)
+_FORMATTING = frozenset(b"a b big code em font i nobr s small strike strong tt u".split())
+_TAG_NAME = re.compile(rb"<(/?)([A-Za-z][A-Za-z0-9]*)")
+# A start tag whose attributes run on for 4 KB without '<' or '>': the run stops at the next
+# '<', so every byte is looked at about once.
+_LONG_TAG = re.compile(rb"<[A-Za-z][^\s<>/]*\s[^<>]{4096}")
+# The same, with quoted values that may hold '<' (used only when '<' abound outside tags).
+_LONG_TAG_QUOTED = re.compile(rb"<[A-Za-z][^\s<>/]*\s(?:[^<>\"']|\"[^\"]*+\"|'[^']*+'){4096}")
+_ATTRIBUTE_VALUE = re.compile(rb"=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]*)")
+_ATTRIBUTE_NAME = re.compile(rb"[^\s\"'<>/=]+")
+
+
+def _most_attributes(html: bytes, quoted_lt: bool = False) -> int:
+    """The most attributes on one start tag, among tags over 4 KB long."""
+    pattern = _LONG_TAG_QUOTED if quoted_lt else _LONG_TAG
+    most, pos = 0, 0
+    while (m := pattern.search(html, pos)) is not None:
+        end = html.find(b">", m.end())
+        end = len(html) if end < 0 else end
+        names = _ATTRIBUTE_NAME.findall(_ATTRIBUTE_VALUE.sub(b" ", html[m.start() : end]))
+        most = max(most, len(names) - 1)  # the tag name is not an attribute
+        pos = end
+    return most
+
+
+def html_hazard(html: bytes | str) -> str | None:
+    """Why parsing this page could take superlinear work, or None for an ordinary page. Works
+    on the raw bytes (counting bytes is several times faster than counting characters)."""
+    if isinstance(html, str):
+        html = html.encode("utf-8", "surrogatepass")
+    tags = html.count(b"<")
+    # One huge start tag: few tags for the size, or (diluted among many tags) more '=' than tags.
+    if len(html) > 64 * tags + 65_536 or (tags > _CHECK_TAGS and html.count(b"=") > 4 * tags):
+        if (n := _most_attributes(html)) > MAX_ATTRIBUTES:
+            return f"an element with {n} attributes"
+    if tags <= _CHECK_TAGS or tags - 2 * html.count(b"</") - html.count(b"<!") <= MAX_UNCLOSED // 2:
+        return None  # few tags, or about as many end tags as start tags
+    # Count start and end tags by name: void and implied-end elements close themselves, other
+    # start tags without an end tag grow the parser's stacks.
+    starts: Counter[bytes] = Counter()
+    ends: Counter[bytes] = Counter()
+    for slash, name in _TAG_NAME.findall(html):
+        (ends if slash else starts)[name.lower()] += 1
+    formatting = sum(max(0, starts[name] - ends[name]) for name in _FORMATTING)
+    if formatting > MAX_UNCLOSED // 2:
+        return f"{formatting} unclosed formatting elements"
+    if starts[b"option"] > MAX_UNCLOSED:
+        return f"{starts[b'option']} option elements"
+    unclosed = sum(max(0, n - ends[name]) for name, n in starts.items() if name not in _SELF_CLOSING)
+    if unclosed > MAX_UNCLOSED:
+        return f"{unclosed} unclosed elements"
+    if tags - sum(starts.values()) - sum(ends.values()) > MAX_UNCLOSED:
+        # Many '<' that open no tag: in text, or in the attribute values of one huge tag.
+        if (n := _most_attributes(html, quoted_lt=True)) > MAX_ATTRIBUTES:
+            return f"an element with {n} attributes"
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Other extractors
 
 
 def extract_trafilatura(html: str) -> str:
@@ -359,6 +804,26 @@ class ExtractParams(Params):
     extractor: str = "blocks"
     # Documents whose extracted text has fewer non-space characters are dropped as empty_text.
     min_chars: int = 1
+    # HTML bodies larger than this are dropped as html_too_large before decoding or parsing
+    # (CommonCrawl truncates records at 1 MiB; 8 MB takes ~0.3 CPU-s with "blocks", ~6 s with
+    # trafilatura).
+    max_html_mb: float = 8.0
+
+    def validate(self) -> None:
+        if self.extractor not in EXTRACTORS:
+            raise ValueError(
+                f"extractor: must be one of {', '.join(sorted(EXTRACTORS))}, got {self.extractor!r}"
+            )
+        if not self.max_html_mb > 0:
+            raise ValueError(f"max_html_mb: must be > 0, got {self.max_html_mb}")
+        if self.extractor == "trafilatura":
+            try:
+                import trafilatura  # noqa: F401  (imports justext, which needs lxml.html.clean)
+            except ImportError as exc:
+                raise ValueError(
+                    f"extractor: trafilatura cannot be imported ({exc}); "
+                    "install it with pip install 'cc-pretrain-pipeline[trafilatura]'"
+                ) from None
 
 
 class ExtractStage(Stage):
@@ -368,15 +833,13 @@ class ExtractStage(Stage):
     name = "extract"
     Params = ExtractParams
     columns: ClassVar[dict[str, pa.DataType]] = {}
-    reasons = ("empty_text", "not_html")
+    reasons = ("empty_text", "not_html", "html_too_large", "html_too_complex")
 
     def __init__(self, params: ExtractParams | None = None):
         super().__init__(params)
-        if self.params.extractor not in EXTRACTORS:
-            raise ValueError(
-                f"extract.extractor must be one of {sorted(EXTRACTORS)}, got {self.params.extractor!r}"
-            )
+        self.params.validate()
         self._extract = EXTRACTORS[self.params.extractor]
+        self._max_html = int(self.params.max_html_mb * 1_000_000)
 
     def process(self, doc: Doc) -> Doc | Drop:
         body = doc.pop("html", None)
@@ -388,10 +851,16 @@ class ExtractStage(Stage):
             return Drop("not_html", "no html body")
         if content_type and not _looks_like_html_type(content_type):
             return Drop("not_html", content_type[:100])
-        if isinstance(body, str):
-            html = body
-        else:
-            html = decode_html(bytes(body), content_type)
+        if len(body) > self._max_html:
+            return Drop(
+                "html_too_large",
+                f"{len(body)} bytes of HTML (extract.max_html_mb = {self.params.max_html_mb})",
+            )
+        body = body if isinstance(body, str) else bytes(body)
+        hazard = html_hazard(body)
+        if hazard is not None:
+            return Drop("html_too_complex", hazard)
+        html = body if isinstance(body, str) else decode_html(body, content_type)
         try:
             text = self._extract(html) if html.strip() else ""
         except ValueError as err:  # resiliparse's HTMLParserException/DOMException

