@@ -255,6 +255,7 @@ def list_steps() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _quiet.interrupted = False
     parser = make_parser()
     args, beam_args = split_beam_args(argv, parser)
     level = getattr(logging, str(args.log_level).upper(), None)
@@ -346,7 +347,7 @@ class _InterruptGate:
         self.active = threading.current_thread() is threading.main_thread() and _stderr_is_fd2()
         if not self.active:
             return self
-        signal.signal(signal.SIGINT, _on_interrupt)
+        self.old_handler = signal.signal(signal.SIGINT, _on_interrupt)
         threading.excepthook = _quiet_thread_errors
         sys.stderr.flush()
         self.real_stderr = os.dup(2)
@@ -380,6 +381,9 @@ class _InterruptGate:
         if self.active:
             sys.stderr.flush()
             signal.set_wakeup_fd(self.old_wakeup)
+            if not _quiet.interrupted:  # after Ctrl-C the runner's dying threads stay quiet
+                signal.signal(signal.SIGINT, self.old_handler)
+                threading.excepthook = _default_thread_hook
             os.dup2(self.real_stderr, 2)  # closes this process's write end of the pipe
             os.environ.pop("CC_PIPELINE_TTY", None)
             if not _quiet.interrupted:
