@@ -4,6 +4,7 @@ break exactly one rule is dropped with that rule's reason (other rules switched 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -366,21 +367,23 @@ def test_every_reason_is_declared():
     assert {f.name for f in dataclasses.fields(HeuristicsParams)} >= set(OFF)
 
 
-def _reference_dup_fraction(words: list[str], n: int) -> float:
+def _reference_dup_fraction(words: list[str], n: int, count_first: bool) -> float:
     """Duplicated n-gram character fraction, the slow obvious way: characters of words inside an
-    n-gram that already occurred earlier in the text (its first occurrence does not count)."""
+    n-gram that occurs more than once (``count_first``) or that already occurred earlier."""
+    counts = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
     seen: set[tuple[str, ...]] = set()
     covered = [False] * len(words)
     for i in range(len(words) - n + 1):
         gram = tuple(words[i : i + n])
-        if gram in seen:
+        if (counts[gram] > 1) if count_first else gram in seen:
             covered[i : i + n] = [True] * n
         seen.add(gram)
     return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / sum(map(len, words))
 
 
+@pytest.mark.parametrize("count_first", [True, False])
 @pytest.mark.parametrize("cjk", [False, True])
-def test_dup_ngram_fractions_match_reference(en, zh, cjk):
+def test_dup_ngram_fractions_match_reference(en, zh, cjk, count_first):
     base = zh if cjk else en
     sentences = base.replace("。", "。\n").replace(". ", ".\n").split("\n")
     text = "\n".join(sentences + sentences[::3])  # partly repeated real text
@@ -388,18 +391,23 @@ def test_dup_ngram_fractions_match_reference(en, zh, cjk):
     ids, lengths = token_ids(text, cjk)
     assert ids.size == len(words) and lengths.tolist() == [len(w) for w in words]
     scale = DEFAULTS.cjk_chars_per_word if cjk else 1.0
+    p = dataclasses.replace(only(cjk=cjk), dup_ngram_count_first=count_first)
     for k in range(6):
         n = round((k + 5) * scale)
-        expected = _reference_dup_fraction(words, n)
+        expected = _reference_dup_fraction(words, n, count_first)
         assert 0.05 < expected < 1.0
         limits = [2.0] * 6
         limits[k] = expected - 1e-6
-        drop = repetition_failure(ids, lengths, dataclasses.replace(only(cjk=cjk), dup_ngram_max=limits))
+        drop = repetition_failure(ids, lengths, dataclasses.replace(p, dup_ngram_max=limits))
         assert drop is not None and drop.detail == f"n={n} {expected:.3f}"
         limits[k] = expected + 1e-6
-        assert (
-            repetition_failure(ids, lengths, dataclasses.replace(only(cjk=cjk), dup_ngram_max=limits)) is None
-        )
+        assert repetition_failure(ids, lengths, dataclasses.replace(p, dup_ngram_max=limits)) is None
+
+
+def test_dup_ngram_count_per_language():
+    # English as before (every occurrence); Chinese as FineWeb-2 counts (its thresholds assume it).
+    assert EN.dup_ngram_count_first and not ZH.dup_ngram_count_first
+    assert EN.dup_ngram_max == [0.30, 0.28, 0.26, 0.24, 0.22, 0.20]
 
 
 def test_top_ngram_ties_do_not_depend_on_hash_order():
