@@ -450,9 +450,10 @@ def top_ngram_fraction(h: np.ndarray, n: int, lengths: np.ndarray, total_chars: 
     return float(top * gram_chars[where].max()) / total_chars
 
 
-def _duplicates(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two masks over ``values``: entries whose value occurs more than once, and entries whose
-    value already occurred at an earlier position (every occurrence but the first)."""
+def _duplicates(values: np.ndarray, count_first: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Two masks over ``values``: entries whose value occurs more than once, and the entries that
+    count as duplicates: the same with ``count_first``, else those whose value already occurred
+    at an earlier position (every occurrence but the first)."""
     order = np.argsort(values)
     sv = values[order]
     same = sv[1:] == sv[:-1]
@@ -461,6 +462,8 @@ def _duplicates(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mark[:-1] |= same
     repeated = np.empty_like(mark)
     repeated[order] = mark
+    if count_first:
+        return repeated, repeated
     # The sort is not stable: the first occurrence of a value is the smallest position of its run.
     run_starts = np.flatnonzero(np.concatenate(([True], ~same)))
     later = repeated.copy()
@@ -511,15 +514,15 @@ def repetition_failure(ids: np.ndarray, lengths: np.ndarray, params: HeuristicsP
         if n < target:
             break  # document shorter than the n-gram
         if base is None:
-            base, later = _duplicates(h)
+            base, counted = _duplicates(h, params.dup_ngram_count_first)
             cand, n0 = base, n
-            starts = np.flatnonzero(base if params.dup_ngram_count_first else later)
+            starts = np.flatnonzero(counted)
         else:
             # Every occurrence of a repeated n-gram is a candidate, its first one included, so
             # "occurred earlier" among the candidates is the same as in the whole text.
             idx = np.flatnonzero(cand)
-            which = 0 if params.dup_ngram_count_first else 1
-            starts = idx[_duplicates(h[idx])[which]] if idx.size > 1 else idx[:0]
+            counted = _duplicates(h[idx], params.dup_ngram_count_first)[1] if idx.size > 1 else None
+            starts = idx[counted] if counted is not None else idx[:0]
         frac = dup_ngram_fraction(starts, n, lengths, total)
         if frac > limit:
             return Drop("gopher_dup_ngram", f"n={n} {frac:.3f}")
