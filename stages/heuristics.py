@@ -82,17 +82,8 @@ C4_POLICY = (
 )
 # C4's policy lines, and the legal footer every Chinese site carries: copyright notices, the
 # ICP licence number (备案号, required of every site in mainland China), disclaimers.
-ZH_POLICY = (
-    "隐私政策",
-    "使用条款",
-    "cookie",
-    "版权所有",
-    "版權所有",
-    "all rights reserved",
-    "icp备",
-    "icp证",
-)
-ZH_POLICY += ("免责声明", "免責聲明")
+ZH_POLICY = ("隐私政策", "使用条款", "cookie")
+ZH_POLICY += ("版权所有", "版權所有", "all rights reserved", "icp备", "icp证", "免责声明", "免責聲明")
 _P = np.uint64(1_000_003)
 _TRAILING_REFS = "0123456789[] \u3000"
 _CLOSE_NOTE = {"）": "（", ")": "("}
