@@ -17,14 +17,20 @@ exactly ``text.split()``, so one definition serves both. Chinese sentence punctu
 Two kinds of rules, kept apart:
 - ``c4_clean_lines`` *modifies* text (C4's line removal: lines without terminal punctuation,
   with too few words, mentioning javascript or cookie/privacy boilerplate). It runs only with
-  ``c4_remove_lines: true`` and before the drop rules, and drops the document only if nothing
-  is left (``c4_empty_after_cleaning``).
+  ``c4_remove_lines: true`` and before the drop rules, and drops the document if nothing is left
+  (``c4_empty_after_cleaning``) or, with ``max_c4_removed_ratio``, if it took out most of it
+  (``c4_mostly_removed``).
 - ``check`` *drops* documents and never changes them; it returns the first rule that fails,
   cheapest rules first, so junk is rejected before the n-gram statistics are computed.
 
+Duplicated n-grams, two ways (``dup_ngram_count_first``): the characters of every occurrence of an
+n-gram that occurs more than once (English, as before; a passage repeated once counts twice), or
+only of the occurrences after the first, as FineWeb's implementation of Gopher's rule (datatrove)
+counts them, so that FineWeb-2's per-language thresholds mean the same here (Chinese).
+
 Repetition statistics use integer hashes of tokens and numpy: n-gram hashes are built by a
-rolling polynomial over uint64 (wrapping), duplicates found by sorting. A duplicated n-gram
-(n > 5) consists of duplicated 5-grams, so the duplicated fraction can only shrink with n; if
+rolling polynomial over uint64 (wrapping), duplicates found by sorting. A repeated n-gram
+(n > 5) consists of repeated 5-grams, so the duplicated fraction can only shrink with n; if
 the 5-gram fraction is already below every threshold the larger n are not computed.
 """
 
@@ -60,7 +66,10 @@ ELLIPSIS = ("...", "…")
 BULLETS = ("•", "●", "○", "▪", "◦", "‣", "⁃", "·", "-", "*", "–", "—", "►", "▶", "■", "□", "◆", "◇", "★", "☆")
 EN_STOP = ("the", "be", "to", "of", "and", "that", "have", "with")  # Gopher's
 # The most frequent function characters of written Chinese; real prose has them in every few lines.
+# Then the traditional forms of those that have one (這 與 對 為: a Taiwan or Hong Kong page
+# would count a quarter fewer), and the preposition 于/於 of formal (news) writing.
 ZH_STOP = ("的", "了", "是", "在", "和", "有", "我", "不", "这", "也", "就", "都", "与", "对", "为")
+ZH_STOP += ("這", "與", "對", "為", "于", "於")
 # The most frequent Japanese particles and auxiliaries (hiragana).
 JA_STOP = ("の", "に", "は", "を", "た", "が", "で", "て", "と", "し")
 C4_POLICY = (
@@ -71,7 +80,10 @@ C4_POLICY = (
     "use of cookies",
     "use cookies",
 )
+# C4's policy lines, and the legal footer every Chinese site carries: copyright notices, the
+# ICP licence number (备案号, required of every site in mainland China), disclaimers.
 ZH_POLICY = ("隐私政策", "使用条款", "cookie")
+ZH_POLICY += ("版权所有", "版權所有", "all rights reserved", "icp备", "icp证", "免责声明", "免責聲明")
 _P = np.uint64(1_000_003)
 _TRAILING_REFS = "0123456789[] \u3000"
 _CLOSE_NOTE = {"）": "（", ")": "("}
@@ -125,12 +137,25 @@ ZH_OVERRIDES: dict[str, Any] = {
     # 29% of link-list and 44% of boilerplate pages; of a kept page of the tuning half of the
     # 54 pages, at most 62%.
     "max_c4_removed_ratio": 0.8,
+    # ... counting kept lines under 30 characters (15 words) as removed: what C4 leaves of a list
+    # of news headlines is the headlines that end in ！ or ？. On the tuning halves (issue 14,
+    # round 2): link lists dropped 110/110 (99 with removed lines alone), boilerplate 14/16 (11);
+    # good text lost: 1 of 192 DAnIEL news pages, none of the 20 annotated pages, 1 of 2,435
+    # People's Daily and 4 of 2,341 review documents, no Wikipedia article.
+    "c4_short_line_chars": 30,
     # FineWeb-2's values: top 2/3/4-gram fractions 0.256/0.201/0.171 (ours were 0.20/0.18/0.16
     # and dropped 0.6% of review pages at n=4, FineWeb-2's 0.5%).
     "top_ngram_max": [0.256, 0.201, 0.171],
+    # Duplicated n-grams, counted as FineWeb-2 counts them (module doc): 0.25 at every n (FineWeb-2:
+    # 0.198 at 5 words falling to 0.127 at 10). A news page repeats whole passages - its summary
+    # as the first paragraph, photo captions that repeat the text - and a repeated passage covers
+    # the same share at every n, so falling limits drop it at the longest n. Measured with every
+    # rule on: FineWeb-2's values drop 8 of 192 DAnIEL news pages (tuning half) and 0.5% / 0.4% /
+    # 0.6% of People's Daily / review / Wikipedia documents; 0.25 drops 4 and 0.2% / 0.04% / 0,
+    # and 14 of 16 boilerplate pages (tuning half) instead of 15.
+    "dup_ngram_max": [0.25, 0.25, 0.25, 0.25, 0.25, 0.25],
+    "dup_ngram_count_first": False,
     # Not taken from FineWeb-2 (measured, each rule alone, on good text):
-    # - dup_ngram_max stays 0.30..0.20 (FineWeb-2 0.198..0.127 drops 1.3% of People's Daily and
-    #   2.4% of Wikipedia documents at n=5, ours 0.6% and 0.5%: names and formulaic phrases repeat).
     # - max_newline_ratio stays 0.3 (FineWeb-2 0.178 drops 2.3% of People's Daily, ours 0.7%).
     # - min_alpha_words_ratio stays 0.8 (FineWeb-2 0.735 counts punctuation tokens as words; here
     #   punctuation is no word and 99.5% of good documents score >= 0.99).
@@ -178,6 +203,10 @@ class HeuristicsParams(Params):
     dup_ngram_max: list[float] = dataclasses.field(
         default_factory=lambda: [0.30, 0.28, 0.26, 0.24, 0.22, 0.20]
     )
+    # Duplicated n-grams count every occurrence, the first included (false: only the repeats, as
+    # FineWeb's datatrove counts them; module doc). English keeps true: Gopher's values in
+    # FineWeb's count dropped 2 more of 735 held-out Dragnet pages (benchmarks/RESULTS.md, issue 14).
+    dup_ngram_count_first: bool = True
     # Words without a segmenter: with cjk_characters every CJK character (and CJK punctuation
     # mark) is a token and every whitespace-separated non-CJK run one more, and a word is
     # cjk_chars_per_word tokens (a Chinese word is ~1.5-2 characters): word counts (min/max
@@ -202,6 +231,11 @@ class HeuristicsParams(Params):
     # page of menus after removal is a few stray lines, not a document (RefinedWeb drops
     # documents its line corrections cut heavily, too).
     max_c4_removed_ratio: float | None = None
+    # For max_c4_removed_ratio, kept lines shorter than this count as removed (null: only what
+    # was removed counts). What C4 leaves of a list of headlines or teasers is short lines that
+    # happen to end in ！ or ？; prose is long lines, and a page whose long lines are less than
+    # 1 - max_c4_removed_ratio of it is a list, not an article.
+    c4_short_line_chars: int | None = None
     # FineWeb
     min_line_punct_ratio: float | None = 0.12
     max_short_lines_ratio: float | None = 0.8  # FineWeb: 0.67
@@ -343,6 +377,11 @@ def c4_clean_lines(text: str, params: HeuristicsParams) -> tuple[str, int]:
     prose = params.prose_line_chars
     for line in text.split("\n"):
         s = line.strip()
+        if prose is not None and len(s) >= prose and s.endswith(ELLIPSIS):
+            # A paragraph cut off with "..." (a teaser, or a news page that shows only the start
+            # of its article): its complete sentences stay, the broken last one goes.
+            cut = max(s.rfind(c) for c in "。！？")
+            s = s[: cut + 1] if cut > 0 else s
         if (
             not ends_sentence(s, prose)
             or s.endswith(ELLIPSIS)
@@ -354,6 +393,15 @@ def c4_clean_lines(text: str, params: HeuristicsParams) -> tuple[str, int]:
             continue
         kept.append(s)
     return "\n".join(kept), removed
+
+
+def c4_removed_share(original_chars: int, kept: str, short_line_chars: int | None) -> float:
+    """Share of a document's characters that C4 line removal took out; with ``short_line_chars``,
+    kept lines shorter than that count as taken out too (see HeuristicsParams)."""
+    gone = original_chars - len(kept)
+    if short_line_chars is not None:
+        gone += sum(n for n in map(len, kept.split("\n")) if n < short_line_chars)
+    return gone / original_chars
 
 
 def _dup_stats(items: list[str]) -> tuple[int, int]:
@@ -393,22 +441,30 @@ def top_ngram_fraction(h: np.ndarray, n: int, lengths: np.ndarray, total_chars: 
     return float(top * gram_chars[where].max()) / total_chars
 
 
-def _repeated(values: np.ndarray) -> np.ndarray:
-    """Mask of the entries whose value occurs more than once."""
+def _duplicates(values: np.ndarray, count_first: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Two masks over ``values``: entries whose value occurs more than once, and the entries that
+    count as duplicates: the same with ``count_first``, else those whose value already occurred
+    at an earlier position (every occurrence but the first)."""
     order = np.argsort(values)
     sv = values[order]
     same = sv[1:] == sv[:-1]
     mark = np.zeros(sv.size, dtype=bool)
     mark[1:] |= same
     mark[:-1] |= same
-    mask = np.empty_like(mark)
-    mask[order] = mark
-    return mask
+    repeated = np.empty_like(mark)
+    repeated[order] = mark
+    if count_first:
+        return repeated, repeated
+    # The sort is not stable: the first occurrence of a value is the smallest position of its run.
+    run_starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    later = repeated.copy()
+    later[np.minimum.reduceat(order, run_starts)] = False
+    return repeated, later
 
 
 def dup_ngram_fraction(starts: np.ndarray, n: int, lengths: np.ndarray, total_chars: int) -> float:
-    """Characters of words inside any duplicated n-gram (each word once); ``starts`` are the
-    positions where a duplicated n-gram begins."""
+    """Characters of words inside any repeated n-gram (each word once); ``starts`` are the
+    positions where an n-gram begins that already occurred earlier in the text."""
     if starts.size == 0 or total_chars == 0:
         return 0.0
     cover = np.zeros(lengths.size + 1, dtype=np.int32)
@@ -438,7 +494,7 @@ def repetition_failure(ids: np.ndarray, lengths: np.ndarray, params: HeuristicsP
         if frac > limit:
             return Drop("gopher_top_ngram", f"n={n} {frac:.3f}")
     limits = params.dup_ngram_max
-    base: np.ndarray | None = None  # repeated-mask of the smallest n-gram size, n0
+    base: np.ndarray | None = None  # repeated-mask (all occurrences) of the smallest n-gram size, n0
     cand, n0 = base, 0
     for i, limit in enumerate(limits):
         target = round((i + 5) * scale)
@@ -449,12 +505,15 @@ def repetition_failure(ids: np.ndarray, lengths: np.ndarray, params: HeuristicsP
         if n < target:
             break  # document shorter than the n-gram
         if base is None:
-            base = cand = _repeated(h)
-            n0 = n
-            starts = np.flatnonzero(base)
+            base, counted = _duplicates(h, params.dup_ngram_count_first)
+            cand, n0 = base, n
+            starts = np.flatnonzero(counted)
         else:
+            # Every occurrence of a repeated n-gram is a candidate, its first one included, so
+            # "occurred earlier" among the candidates is the same as in the whole text.
             idx = np.flatnonzero(cand)
-            starts = idx[_repeated(h[idx])] if idx.size > 1 else idx[:0]
+            counted = _duplicates(h[idx], params.dup_ngram_count_first)[1] if idx.size > 1 else None
+            starts = idx[counted] if counted is not None else idx[:0]
         frac = dup_ngram_fraction(starts, n, lengths, total)
         if frac > limit:
             return Drop("gopher_dup_ngram", f"n={n} {frac:.3f}")
@@ -504,7 +563,11 @@ def check(text: str, params: HeuristicsParams) -> Drop | None:
             return Drop("gopher_alpha_words", f"{alpha:.3f}")
     if p.min_stop_words is not None:
         if cjk:  # no word boundaries: occurrences anywhere in the text
-            stops = sum(map(text.count, p.stop_words))
+            stops = 0
+            for word in p.stop_words:  # the most frequent first: usually one pass decides
+                stops += text.count(word)
+                if stops >= p.min_stop_words:
+                    break
         else:
             stops = sum(map(frozenset(p.stop_words).__contains__, low.split()))
         if stops < p.min_stop_words:
@@ -580,9 +643,10 @@ class HeuristicsStage(Stage):
             self.count("c4_lines_removed", removed)
             if not text:
                 return Drop("c4_empty_after_cleaning")
-            share = 1.0 - len(text) / original
-            if p.max_c4_removed_ratio is not None and share > p.max_c4_removed_ratio:
-                return Drop("c4_mostly_removed", f"{share:.3f}")
+            if p.max_c4_removed_ratio is not None:
+                share = c4_removed_share(original, text, p.c4_short_line_chars)
+                if share > p.max_c4_removed_ratio:
+                    return Drop("c4_mostly_removed", f"{share:.3f}")
             doc["text"] = text
         drop = check(text, p)
         return drop if drop is not None else doc

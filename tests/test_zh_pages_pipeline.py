@@ -64,6 +64,7 @@ def test_chinese_pages_kept_as_zh(zh_warc, tmp_path):
     zh = table.column("lang").to_pylist().count("zh")
     drops = {s: e["dropped"] for s, e in stats["stages"].items() if e["dropped"]}
     print(f"kept with lang == zh: {zh}/54 ({zh / 54:.1%}); drops: {drops}")
-    # Measured 44/54 (81.5%; 19/20 of the tuning half, 25/34 of the held-out half): short of the
-    # issue's 90%, see benchmarks/RESULTS.md (issue 14). Was 42/54 before per-language thresholds.
-    assert zh >= 44
+    # Measured 45/54 (83.3%; 19/20 of the tuning half, 26/34 of the held-out half): short of the
+    # issue's 90% on these pages (DAnIEL's held-out news pages: 98.6%), see benchmarks/RESULTS.md
+    # (issue 14). Was 42/54 before per-language thresholds, 44/54 after the first round.
+    assert zh >= 45
