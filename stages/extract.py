@@ -12,10 +12,12 @@ by CSS selector in C, and Python only sees the rendered lines. Each line is scor
 furniture such as Reply/Like/author-date lines), and the page's content regions are the runs
 of lines that maximise the total score minus a cost per region (a two-state Viterbi; with a
 single region this is the maximum-sum run of Pasternack & Roth 2009). The main region is the
-one after the page's <title> line when there is one; further regions are kept when they are
-large and close to it (the other posts of a thread, an article cut by an inline related-links
-box), except record lists beside an article (its comments). A Python walk over the DOM would be
-3-4x slower than all of this together.
+one after the page's <title> line when there is one (and an article there wins over a heavier
+list of dated records: its comments); further regions are kept when they are large and close to
+it (the other posts of a thread, an article cut by an inline related-links box). Lists of
+records beside an article (author/date lines, Reply links: its comments) are dropped unless the
+caller asks for comments; a region that runs from an article into its comments is split where
+the records start. A Python walk over the DOM would be 3-4x slower than all of this together.
 """
 
 from __future__ import annotations
@@ -190,6 +192,7 @@ class Weights:
     link_offset: float = 6.0  # offset of a link line scored as content
     short_chars: int = 40  # lines up to this long may be repeated furniture or metadata
     repeats: int = 3  # a short line seen this often on the page is furniture (Reply, Like, Share)
+    stamp_units: float = 20.0  # a line this short with a date or a time of day is a per-item line
     meta_digits: float = 0.3  # a short line without punctuation this much digits is metadata (dates, counts)
 
 
@@ -235,6 +238,15 @@ _NOTICE_HEAD = re.compile(r"(?:<[^>\n]*>)*\s*\S{0,4}声明[:：]")
 # Sentence punctuation, full- and half-width: a line of prose carries it, a menu does not.
 _PUNCT = re.compile(r"[，。！？；：、,.!?;:「」“”（）]")
 _NONZERO_DIGIT = re.compile(r"[1-9]")
+# A time of day or a full date: on a short line without a sentence end, the per-item line of a
+# comment or a post ("Posted by: dan | Jan 10, 2008 6:02:53 PM", "- Anne, UK, 12/1/2012 11:53").
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+_STAMP = re.compile(
+    r"\d:[0-5]\d|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{4}年\d{1,2}月\d{1,2}日"
+    rf"|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\.? {_MONTH},? \d{{4}}"
+    r"|\d+ (?:minutes?|hours?|days?|weeks?|months?|years?) ago|\d+ ?(?:秒|分钟|小时|天)前"
+)
+_SENTENCE_END = tuple(".!?。！？")
 _DIGIT = re.compile(r"[0-9]")
 
 
@@ -404,20 +416,34 @@ def _furniture(lines: list[_Line], w: Weights) -> list[int]:
     keys: list[str | None] = []
     seen: Counter[str] = Counter()
     for text, kind, _, _, _ in lines:
-        key = _NONZERO_DIGIT.sub("0", text) if kind == TEXT and len(text) <= w.short_chars else None
+        key = (
+            _NONZERO_DIGIT.sub("0", text)
+            if (kind == TEXT or kind == LINKS) and len(text) <= w.short_chars
+            else None
+        )
         keys.append(key)
         if key is not None:
             seen[key] += 1
     kinds = []
-    for (text, kind, _, _, punct), key in zip(lines, keys, strict=True):
+    for i, ((text, kind, _, _, punct), key) in enumerate(zip(lines, keys, strict=True)):
         if key is not None:
-            if seen[key] >= w.repeats:
+            if kind == LINKS:
+                if seen[key] >= w.repeats and i > 0 and lines[i - 1][1] != LINKS:
+                    kind = REPEATED
+            elif seen[key] >= w.repeats:
                 kind = REPEATED
             elif not punct:
                 nonspace = len(text) - text.count(" ")
                 digits = len(_DIGIT.findall(text))
                 if digits >= w.meta_digits * nonspace:
                     kind = META
+        if (
+            (kind == TEXT or kind == LINKS)
+            and lines[i][2] <= w.stamp_units
+            and not text.endswith(_SENTENCE_END)
+            and _STAMP.search(text)
+        ):
+            kind = META
         kinds.append(kind)
     return kinds
 
@@ -510,29 +536,33 @@ def _best_run(scores: list[float]) -> tuple[int, int]:
 
 
 def _title_line(lines: list[_Line], title: str, h1: int) -> int:
-    """Index of the first line that is the page's <title> or a part of it (a heading
-    preferred), else of the first long <h1>, -1 if none: news and forum pages repeat their
-    title right above the text."""
+    """Index of the line that is the page's <title> or the largest part of it (headings
+    first), else of the first long <h1>, -1 if none: news and forum pages
+    repeat their title right above the text; the site's name is only a small part of it."""
     title = " ".join(title.split())
     if len(title) < 4:
         return h1
-    longest, first = len(title) + 10, -1
+    longest, best, best_key = len(title) + 10, -1, (0, False)
     for i, (text, kind, units, _, _) in enumerate(lines):
         if len(text) > longest or units < 3 or kind == LINKS:
             continue
         if "  " in text or "\t" in text or "\n" in text:
             text = " ".join(text.split())
         if text in title or title in text:
-            if kind == HEADING:
-                return i
-            if first < 0:
-                first = i
-    return first if first >= 0 else h1
+            key = (kind == HEADING, min(len(text), len(title)))
+            if key > best_key:
+                best, best_key = i, key
+    return best if best >= 0 else h1
 
 
 def _select(
-    runs: list[tuple[int, int]], scores: list[float], w: Weights, title_at: int
-) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]],
+    scores: list[float],
+    w: Weights,
+    title_at: int,
+    kinds: list[int] | None = None,
+    lines: list[_Line] | None = None,
+) -> tuple[list[tuple[int, int]], int]:
     """The main region (the best, or the one right after the title line when it is close
     enough), then further regions by score: each must reach ``secondary`` of the main one and
     outweigh ``gap`` times the negative score between it and the regions already kept (a
@@ -548,7 +578,17 @@ def _select(
         if (
             after is not None
             and runs[after][0] - title_at <= w.title_window
-            and sums[after] + w.title_bonus > sums[main]
+            and (
+                sums[after] + w.title_bonus > sums[main]
+                or (
+                    kinds is not None
+                    and lines is not None
+                    and sums[after] >= w.article_min
+                    and _is_records(runs[main], kinds, w.record_ratio)
+                    and not _is_records(runs[after], kinds, w.record_ratio)
+                    and _dated_lines(runs[main], lines) >= 2
+                )
+            )
         ):
             main = after
     kept = [main]
@@ -565,7 +605,11 @@ def _select(
         if sums[k] >= w.gap * gap:
             kept.append(k)
     kept.sort()
-    return [runs[k] for k in kept]
+    return [runs[k] for k in kept], kept.index(main)
+
+
+def _dated_lines(run: tuple[int, int], lines: list[_Line]) -> int:
+    return sum(1 for text, _, units, _, _ in lines[run[0] : run[1]] if units <= 20 and _STAMP.search(text))
 
 
 def _is_records(run: tuple[int, int], kinds: list[int], ratio: float) -> bool:
@@ -579,17 +623,75 @@ def _is_records(run: tuple[int, int], kinds: list[int], ratio: float) -> bool:
     return furniture >= 2 and furniture >= ratio * texts
 
 
-def _drop_comments(
+def _split_records(
     runs: list[tuple[int, int]], kinds: list[int], scores: list[float], w: Weights
 ) -> list[tuple[int, int]]:
-    """Beside an article (a large main region that is not itself a list of records), further
-    regions that are lists of records are its comment section. On a forum or Q&A page the main
-    region is a list of records, and the other posts stay."""
-    sums = [sum(scores[a:b]) for a, b in runs]
-    main = max(range(len(runs)), key=sums.__getitem__)
-    if sums[main] < w.article_min or _is_records(runs[main], kinds, w.record_ratio):
-        return runs
-    return [run for k, run in enumerate(runs) if k == main or not _is_records(run, kinds, w.record_ratio)]
+    """A region that holds an article and then a list of records (its comments, under the same
+    container) is two regions: split where the records start, when what comes before scores as
+    an article and holds no per-item line (below its first line): the first post of a forum
+    thread has the same author and date lines as the replies, an article does not."""
+    furniture = [0]
+    texts = [0]
+    prefix = [0.0]
+    for kind, score in zip(kinds, scores, strict=True):
+        furniture.append(furniture[-1] + (kind == REPEATED or kind == META))
+        texts.append(texts[-1] + (kind == TEXT))
+        prefix.append(prefix[-1] + score)
+
+    def records(a: int, b: int) -> bool:
+        f = furniture[b] - furniture[a]
+        return f >= 2 and f >= w.record_ratio * (texts[b] - texts[a])
+
+    out = []
+    for a, b in runs:
+        for k in range(a + 1, b):
+            if (
+                (kinds[k] == REPEATED or kinds[k] == META)
+                and prefix[k] - prefix[a] >= w.article_min
+                and records(k, b)
+                and furniture[k] == furniture[a + 1]
+            ):
+                out.extend(((a, k), (k, b)))
+                break
+        else:
+            out.append((a, b))
+    return out
+
+
+def _comment_section(
+    runs: list[tuple[int, int]],
+    main: int,
+    candidates: list[tuple[int, int]],
+    kinds: list[int],
+    scores: list[float],
+    w: Weights,
+    comments: bool,
+) -> tuple[list[tuple[int, int]], int]:
+    """Beside an article (a large main region that is not itself a list of records), the
+    regions that are lists of records are its comment section: dropped; with ``comments``, the
+    lists of records that follow the article (up to the next region that is neither one nor
+    a part of the article) are kept,
+    whatever separates them from it (share buttons, a comment form). On a forum or Q&A page the
+    main region is a list of records, and the other posts stay."""
+    article = runs[main]
+    if sum(scores[slice(*article)]) < w.article_min or _is_records(article, kinds, w.record_ratio):
+        return runs, main
+    kept = [
+        run
+        for run in runs
+        if run == article
+        or not _is_records(run, kinds, w.record_ratio)
+        or (comments and run[0] >= article[1])
+    ]
+    if comments:
+        for run in candidates:
+            if run[0] < article[1] or run in kept:
+                continue
+            if not _is_records(run, kinds, w.record_ratio):
+                break
+            kept.append(run)
+        kept.sort()
+    return kept, kept.index(article)
 
 
 def _thread_line(i: int, lines: list[_Line], kinds: list[int], w: Weights) -> bool:
@@ -605,15 +707,20 @@ def _thread_line(i: int, lines: list[_Line], kinds: list[int], w: Weights) -> bo
 
 
 def _extend_threads(
-    runs: list[tuple[int, int]], lines: list[_Line], kinds: list[int], scores: list[float], w: Weights
+    runs: list[tuple[int, int]],
+    main: int,
+    lines: list[_Line],
+    kinds: list[int],
+    scores: list[float],
+    w: Weights,
 ) -> list[tuple[int, int]]:
     """On a page whose main region is no article (a forum thread, Q&A answers), every region
     that is a list of records, and the main region, goes on through the records around it,
     however short their texts ("谢谢", "+1"): up to a heading, a legal line, a long link or a
     link run, or the next region."""
-    sums = [sum(scores[a:b]) for a, b in runs]
-    main = max(range(len(runs)), key=sums.__getitem__)
-    if sums[main] >= w.article_min and not _is_records(runs[main], kinds, w.record_ratio):
+    if sum(scores[slice(*runs[main])]) >= w.article_min and not _is_records(
+        runs[main], kinds, w.record_ratio
+    ):
         return runs
     out = []
     for k, (a, b) in enumerate(runs):
@@ -636,42 +743,32 @@ def _extend_threads(
     return out
 
 
-def extract_blocks(html: str, weights: Weights = DEFAULT_WEIGHTS) -> str:
+def extract_blocks(html: str, weights: Weights = DEFAULT_WEIGHTS, comments: bool = False) -> str:
     """Main text, one line per rendered block: the content regions of the page's scored lines
     (see ``Weights``), each with the headings right above it, without their link lines,
-    legal notices and repeated furniture."""
+    legal notices and repeated furniture; with ``comments``, also the comment section that
+    follows an article."""
     rendered, title = _render(html)
-    return _extract_lines(rendered, title, weights)
+    return _extract_lines(rendered, title, weights, comments)
 
 
-def _extract_lines(rendered: str, title: str, w: Weights) -> str:
-    lines, h1 = _lines(rendered)
-    if not lines:
+@dataclasses.dataclass
+class _Layout:
+    """What the extractor decided about a page's lines (kept whole for benchmarks' diagnostics)."""
+
+    lines: list[_Line]
+    kinds: list[int]
+    scores: list[float]
+    title_at: int
+    runs: list[tuple[int, int]]
+    output_kinds: frozenset[int]
+
+
+def _extract_lines(rendered: str, title: str, w: Weights, comments: bool = False) -> str:
+    layout = _layout(rendered, title, w, comments)
+    if layout is None:
         return ""
-    kinds = _furniture(lines, w)
-    scores = _scores(lines, kinds, w)
-    title_at = _title_line(lines, title, h1)
-    runs = _regions(scores, w.switch) or [_best_run(scores)]
-    runs = _select(runs, scores, w, title_at)
-    if len(runs) > 1:
-        runs = _drop_comments(runs, kinds, scores, w)
-    if w.thread_link:
-        runs = _extend_threads(runs, lines, kinds, scores, w)
-    output_kinds = _OUTPUT_KINDS
-    main_score = max(sum(scores[a:b]) for a, b in runs)
-    if main_score < w.link_mode:
-        # Little prose anywhere: the page may be a list of links (a table of contents, an index).
-        as_links = [lines[i][2] - w.link_offset if k == LINKS else scores[i] for i, k in enumerate(kinds)]
-        link_runs = _regions(as_links, w.switch)
-        if link_runs:
-            link_runs = _select(link_runs, as_links, w, -1)
-            if max(sum(as_links[a:b]) for a, b in link_runs) > w.link_mode_ratio * max(main_score, 1.0):
-                runs, output_kinds = link_runs, _OUTPUT_KINDS | {LINKS}
-    if not any(kinds[i] in output_kinds for a, b in runs for i in range(a, b)):
-        # Nothing but links or furniture scored as content: the best stretch of any lines,
-        # rather than nothing, where the page has text at all.
-        runs = [_best_run([line[2] - w.link_offset for line in lines])]
-        output_kinds = _OUTPUT_KINDS | {LINKS, REPEATED, META}
+    lines, kinds, title_at, runs = layout.lines, layout.kinds, layout.title_at, layout.runs
     out = []
     for a, b in runs:
         top = a
@@ -680,8 +777,65 @@ def _extract_lines(rendered: str, title: str, w: Weights) -> str:
         if 0 <= title_at < top and (a, b) == runs[0] and a - title_at <= w.title_window:
             out.append(lines[title_at][0])
         out.extend(lines[i][0] for i in range(top, a) if kinds[i] == HEADING)
-        out.extend(lines[i][0] for i in range(a, b) if kinds[i] in output_kinds)
-    return "\n".join(out)
+        out.extend(lines[i][0] for i in range(a, b) if kinds[i] in layout.output_kinds)
+    return "\n".join(_drop_copies(out, w.short_chars))
+
+
+def _drop_copies(out: list[str], short: int) -> list[str]:
+    """Without a second copy of a stretch of at least three long lines: a page may carry its
+    article twice (a hidden print or mobile copy). Short lines inside the stretch go with it."""
+    seen: set[str] = set()
+    copies: list[int] = []  # indices of long lines seen before, in order
+    for i, text in enumerate(out):
+        if len(text) > short:
+            if text in seen:
+                copies.append(i)
+            seen.add(text)
+    if len(copies) < 5:
+        return out
+    drop: set[int] = set()
+    start = 0
+    for k in range(1, len(copies) + 1):
+        # A stretch ends where a long line that is not a copy comes between two copies.
+        if k == len(copies) or any(
+            len(out[i]) > short and out[i] not in out[: copies[start]]
+            for i in range(copies[k - 1] + 1, copies[k])
+        ):
+            if k - start >= 5:
+                drop.update(range(copies[start], copies[k - 1] + 1))
+            start = k
+    return [text for i, text in enumerate(out) if i not in drop]
+
+
+def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _Layout | None:
+    lines, h1 = _lines(rendered)
+    if not lines:
+        return None
+    kinds = _furniture(lines, w)
+    scores = _scores(lines, kinds, w)
+    title_at = _title_line(lines, title, h1)
+    candidates = _split_records(_regions(scores, w.switch) or [_best_run(scores)], kinds, scores, w)
+    runs, main = _select(candidates, scores, w, title_at, kinds, lines)
+    if len(candidates) > 1:
+        runs, main = _comment_section(runs, main, candidates, kinds, scores, w, comments)
+    if w.thread_link:
+        runs = _extend_threads(runs, main, lines, kinds, scores, w)
+    output_kinds = _OUTPUT_KINDS
+    main_score = max(sum(scores[a:b]) for a, b in runs)
+    if main_score < w.link_mode:
+        # Little prose anywhere: the page may be a list of links (a table of contents, an index).
+        as_links = [lines[i][2] - w.link_offset if k == LINKS else scores[i] for i, k in enumerate(kinds)]
+        link_runs = _regions(as_links, w.switch)
+        if link_runs:
+            link_runs = _select(link_runs, as_links, w, -1)[0]
+            if max(sum(as_links[a:b]) for a, b in link_runs) > w.link_mode_ratio * max(main_score, 1.0):
+                runs, output_kinds = link_runs, _OUTPUT_KINDS | {LINKS}
+    if not any(kinds[i] in output_kinds for a, b in runs for i in range(a, b)):
+        # Nothing but links or furniture scored as content: the best stretch of any lines,
+        # rather than nothing, where the page has text at all.
+        runs = [_best_run([line[2] - w.link_offset for line in lines])]
+        output_kinds = _OUTPUT_KINDS | {LINKS, REPEATED, META}
+    return _Layout(lines, kinds, scores, title_at, runs, output_kinds)
 
 
 # ---------------------------------------------------------------------------------------
@@ -763,28 +917,33 @@ def html_hazard(html: bytes | str) -> str | None:
 # Other extractors
 
 
-def extract_trafilatura(html: str) -> str:
+def extract_trafilatura(html: str, comments: bool = False) -> str:
     import trafilatura  # imported lazily: slow to import and only an alternative
 
     # favor_precision was its best setting on the annotated pages (F1 0.789; default 0.758,
     # favor_recall 0.775).
-    return trafilatura.extract(html, favor_precision=True, include_comments=True, include_tables=True) or ""
+    return (
+        trafilatura.extract(html, favor_precision=True, include_comments=comments, include_tables=True) or ""
+    )
 
 
-def extract_resiliparse(html: str) -> str:
+def extract_resiliparse(html: str, comments: bool = False) -> str:
     tree = HTMLTree.parse(html)
-    return extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=False)
+    return extract_plain_text(
+        tree, preserve_formatting=True, main_content=True, list_bullets=False, comments=comments
+    )
 
 
-EXTRACTORS: dict[str, Callable[[str], str]] = {
+# Each takes (html, comments=False): with comments, the comment section under an article is kept.
+EXTRACTORS: dict[str, Callable[..., str]] = {
     "blocks": extract_blocks,
     "trafilatura": extract_trafilatura,
     "resiliparse": extract_resiliparse,
 }
 
 
-def extract_main_text(html: str, extractor: str = "blocks") -> str:
-    return EXTRACTORS[extractor](html)
+def extract_main_text(html: str, extractor: str = "blocks", comments: bool = False) -> str:
+    return EXTRACTORS[extractor](html, comments=comments)
 
 
 # ---------------------------------------------------------------------------------------
@@ -808,6 +967,11 @@ class ExtractParams(Params):
     # (CommonCrawl truncates records at 1 MiB; 8 MB takes ~0.3 CPU-s with "blocks", ~6 s with
     # trafilatura).
     max_html_mb: float = 8.0
+    # Keep the comment section that follows an article (readers' comments under a blog post or a
+    # news story). Off by default: most annotated news sets, and pretraining corpora built with
+    # trafilatura's include_comments=False, take the article alone. Forum and Q&A threads are
+    # kept either way (there the posts are the content).
+    comments: bool = False
 
     def validate(self) -> None:
         if self.extractor not in EXTRACTORS:
@@ -862,7 +1026,7 @@ class ExtractStage(Stage):
             return Drop("html_too_complex", hazard)
         html = body if isinstance(body, str) else decode_html(body, content_type)
         try:
-            text = self._extract(html) if html.strip() else ""
+            text = self._extract(html, comments=self.params.comments) if html.strip() else ""
         except ValueError as err:  # resiliparse's HTMLParserException/DOMException
             return Drop("not_html", f"unparseable: {err}"[:200])
         chars = len(text) - sum(text.count(c) for c in " \n\t")

@@ -444,6 +444,84 @@ def test_pattern_per_comment_metadata_lines_are_dropped():
     assert not any("有用" in line for line in lines)
 
 
+_ARTICLE = [
+    "The city council voted on Tuesday to extend the opening hours of every public library.",
+    "Libraries will stay open until nine in the evening on weekdays, starting next month.",
+    "The change costs about two million a year and is paid for by the culture budget.",
+    "Librarians welcomed the decision but asked for more staff to cover the late shifts.",
+    "Three branches in the north of the city will also open on Sunday afternoons from May.",
+    "The council will review the new hours after a year, using visitor counts at each branch.",
+]
+_COMMENTS = [
+    "Finally! I have been asking for this for years, great news for students like me.",
+    "Who is going to pay for the extra staff? This will end up raising our taxes again.",
+    "Our branch is already closed on Mondays, I hope they fix that first, it is absurd.",
+    "Good decision. Late opening hours make a real difference for people who work all day.",
+    "I agree with the previous comment, the Monday closures are the bigger problem here.",
+    "Great for families too: we can go together after dinner instead of rushing at noon.",
+]
+
+
+def _commented_article(container: bool) -> str:
+    """An article and its comment section, each comment under an author/date line and over
+    Reply / Report links; the comments together outweigh the article."""
+    comments = "".join(
+        f'<div class="c"><a href="/u{i}">reader{i}</a> wrote on Jan {i + 1}, 2024 at 10:1{i} AM<p>{c} {c}</p>'
+        f'<a href="#r">Reply</a> <a href="#x">Report abuse</a></div>'
+        for i, c in enumerate(_COMMENTS)
+    )
+    article = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    if container:  # article and comments under one element, no link lines between them
+        body = f"<h1>Libraries open late</h1><div>{article}<h3>Comments</h3>{comments}</div>"
+    else:
+        body = f"<h1>Libraries open late</h1><div>{article}</div>{_MENU}<div>{comments}</div>{_MENU}"
+    return _page(body, "Libraries open late | City News")
+
+
+@pytest.mark.parametrize("container", [False, True])
+def test_pattern_comments_under_an_article_follow_the_comments_setting(container):
+    html = _commented_article(container)
+    article_only = _lines_of(extract_main_text(html))
+    assert all(p in article_only for p in _ARTICLE)  # the article wins over its heavier comments
+    assert not any(c in line for c in _COMMENTS for line in article_only)
+    assert not any("Reply" in line or "reader1" in line for line in article_only)
+    with_comments = extract_main_text(html, comments=True)
+    assert all(p in with_comments for p in _ARTICLE)
+    assert all(c in with_comments for c in _COMMENTS)
+    assert "Report abuse" not in with_comments
+
+
+def test_comments_setting_reaches_the_stage():
+    html = _commented_article(False).encode()
+    keep = ExtractStage(ExtractParams(comments=True)).process({"html": html, "content_type": "text/html"})
+    drop = ExtractStage().process({"html": html, "content_type": "text/html"})
+    assert _COMMENTS[0] in keep["text"] and _COMMENTS[0] not in drop["text"]
+
+
+def test_the_title_line_is_the_largest_part_of_the_title():
+    # The site's name is a heading too, and a part of <title>; the post's heading is a larger part.
+    teaser = "We are two sisters who love to travel and write about the places we visit together."
+    post = "Last week we walked the old harbour trail, twelve kilometres along the cliffs and beaches."
+    html = _page(
+        f"<h1>Nomad Sisters</h1><p>{teaser}</p>{_MENU}<h2>Walking the harbour trail</h2><p>{post}</p>",
+        "Walking the harbour trail - Nomad Sisters",
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert post in lines and teaser not in lines
+
+
+def test_an_article_printed_twice_is_kept_once():
+    paragraphs = [
+        f"Paragraph {i} of the long essay on the history of the northern railway line." for i in range(6)
+    ]
+    copy = "".join(f"<p>{p}</p>" for p in paragraphs)
+    html = _page(
+        f"<h1>The northern line</h1><div>{copy}</div><div class='print'>{copy}</div>", "The northern line"
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert all(lines.count(p) == 1 for p in paragraphs)
+
+
 def test_code_blocks_and_tables_stay_in_the_content():
     code = "def add(a, b):\n    return a + b\n\nprint(add(1, 2))"
     html = _page(
