@@ -22,9 +22,11 @@ the records start. A Python walk over the DOM would be 3-4x slower than all of t
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import dataclasses
 import html as htmllib
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -120,10 +122,12 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     if m:
         candidates.append(_python_codec(m.group(1)) or "")
     candidates.append("utf-8")
-    candidates.append(_python_codec(detect_encoding(body)) or "cp1252")
+    candidates.append("detect")  # detected from the bytes only when the labels above fail
     best: tuple[int, str] | None = None
     tried: set[str] = set()
     for codec in candidates:
+        if codec == "detect":
+            codec = _python_codec(detect_encoding(body)) or "cp1252"
         if not codec or codec in tried:
             continue
         tried.add(codec)
@@ -204,9 +208,9 @@ _OUTPUT_KINDS = frozenset((TEXT, HEADING, PRE, CODE, ROW))
 # A line is (text, kind, units, link units, punctuation marks).
 _Line = tuple[str, int, float, float, int]
 
-_TAG = re.compile(r"<[^>]*>")
 _LINK_OPEN = re.compile(r"<a\b[^>]*>")
-_LINK = re.compile(r"<a>(.*?)</a>")
+_TAG = re.compile(r"<[^>\n]*>")  # never across a line
+_LINK = re.compile(r"<a>.*?</a>")  # a link and its text, on one line
 # Legal boilerplate: copyright, licence numbers (Chinese sites must show their ICP number),
 # reprint and disclaimer notices. Found with str.find over the rendered page (far faster than
 # one regex of alternatives), applied per line.
@@ -241,25 +245,27 @@ _NONZERO_DIGIT = re.compile(r"[1-9]")
 # A time of day or a full date: on a short line without a sentence end, the per-item line of a
 # comment or a post ("Posted by: dan | Jan 10, 2008 6:02:53 PM", "- Anne, UK, 12/1/2012 11:53").
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
-_STAMP = re.compile(
-    r"\d:[0-5]\d|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{4}年\d{1,2}月\d{1,2}日"
-    rf"|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\.? {_MONTH},? \d{{4}}"
-    r"|\d+ (?:minutes?|hours?|days?|weeks?|months?|years?) ago|\d+ ?(?:秒|分钟|小时|天)前"
+_STAMP = re.compile(  # every alternative starts with a digit: the scan skips to digits in C
+    r"\d(?::[0-5]\d|\d{3}[-/.]\d{1,2}[-/.]\d{1,2}|\d?[-/.]\d{1,2}[-/.]\d{2,4}|\d{3}年\d{1,2}月\d{1,2}日"
+    rf"|\d?(?:st|nd|rd|th)?,? (?:19|20)\d\d|\d?(?:st|nd|rd|th)?\.? {_MONTH},? \d{{4}}"
+    r"| (?:minutes?|hours?|days?|weeks?|months?|years?) ago| ?(?:秒|分钟|小时|天)前)"
 )
 _SENTENCE_END = tuple(".!?。！？")
 _DIGIT = re.compile(r"[0-9]")
 
 
 def _units(text: str) -> float:
-    """Non-space length in CJK-character units: an ideograph carries about as much content
-    as three letters, so Chinese and Latin-script lines are scored on one scale. CJK
-    characters are found by their UTF-8 length (3 bytes, 2 extra) to stay in C; a 2-byte
-    letter (Cyrillic, Greek, accented Latin) counts as half an ideograph."""
-    nonspace = len(text) - text.count(" ")
+    """Length without blanks (space, tab, no-break and ideographic space) in CJK-character
+    units: an ideograph carries about as much content as three letters, so Chinese and
+    Latin-script lines are scored on one scale. CJK characters are found by their UTF-8 length
+    (3 bytes, 2 extra) to stay in C; a 2-byte letter (Cyrillic, Greek, accented Latin) counts
+    as half an ideograph."""
     if text.isascii():
-        return nonspace / 3.0
-    wide = (len(text.encode("utf-8", "surrogatepass")) - len(text)) / 2.0
-    return wide + (nonspace - wide) / 3.0
+        return (len(text) - text.count(" ") - text.count("\t")) / 3.0
+    nbsp, ideographic = text.count("\xa0"), text.count("\u3000")
+    nonblank = len(text) - text.count(" ") - text.count("\t") - nbsp - ideographic
+    wide = (len(text.encode("utf-8", "surrogatepass")) - len(text) - nbsp - 2 * ideographic) / 2.0
+    return wide + (nonblank - wide) / 3.0
 
 
 def _render(html: str) -> tuple[str, str]:
@@ -321,72 +327,79 @@ def _legal_lines(rendered: str, lines: list[str]) -> set[int]:
     return found
 
 
-def _lines(rendered: str) -> tuple[list[_Line], int]:
-    """Rendered page -> its non-empty lines with kind, size, link share and punctuation, and
-    the index of the first long <h1> (-1 if none). A <pre> listing is one line (a code block
-    stays whole); a table row is one line with tab-separated cells."""
-    rendered = _LINK_OPEN.sub("<a>", rendered)
-    raw_lines = rendered.split("\n")
-    legal = _legal_lines(rendered, raw_lines)
-    out: list[_Line] = []
-    h1 = -1
-    pre: list[str] | None = None
+def _close_links_at_line_ends(page: str, raw_lines: list[str]) -> tuple[str, set[int]]:
+    """The page with every link that spans lines closed at each line end and reopened on the
+    next line, so that each line carries its own link markup; and the numbers of the lines
+    that were reopened. A link left open at the end of a line spans lines if its </a> comes
+    soon and before the next <a> (the renderer leaves <a name> anchors unclosed)."""
+    if "<a>" not in page:
+        return page, set()
+    lines = list(raw_lines)
+    continued: set[int] = set()
     pos = 0
-    link_until = -1  # offset of the </a> closing a link opened on an earlier line
     for lineno, raw in enumerate(raw_lines):
         line_start = pos
         pos += len(raw) + 1
-        if pre is not None or ("<pre" in raw and "</pre>" not in raw):
-            if pre is None:
-                pre = []
-            pre.append(_TAG.sub("", raw))
-            if "</pre>" in raw or pos >= len(rendered):
-                text = htmllib.unescape("\n".join(pre)).strip("\n")
-                if text.strip():
-                    out.append((text, PRE, _units(text), 0.0, 0))
-                pre = None
+        if "<a>" not in raw:
             continue
-        if not raw or raw.isspace():
+        last_open = raw.rfind("<a>")
+        if raw.find("</a>", last_open) >= 0:
             continue
-        continued = link_until >= line_start
-        if raw.startswith("<a>") and raw.endswith("</a>") and raw.count("<") == 2:
-            # Fast path for the commonest line on real pages: a lone link (menus, lists).
-            text = link_text = raw[3:-4]
-        elif "<" in raw:
-            if continued:
-                end = link_until - line_start
-                link_text = raw[:end] + "".join(_LINK.findall(raw, end))
-            else:
-                link_text = "".join(_LINK.findall(raw)) if "<a>" in raw else ""
-            if "<" in link_text:
-                link_text = _TAG.sub("", link_text)
-            text = _TAG.sub("", raw)
-            last_open = raw.rfind("<a>")
-            if last_open >= 0 and raw.find("</a>", last_open) < 0:
-                # A link still open at the end of the line spans lines if its </a> comes soon
-                # and before the next <a> (the renderer leaves <a name> anchors unclosed).
-                start = line_start + last_open + 3
-                next_open = rendered.find("<a>", start, start + 400)
-                link_until = rendered.find("</a>", start, next_open if next_open >= 0 else start + 400)
-                if link_until >= 0:
-                    link_text += _TAG.sub("", raw[last_open:])
+        start = line_start + last_open + 3
+        next_open = page.find("<a>", start, start + 400)
+        until = page.find("</a>", start, next_open if next_open >= 0 else start + 400)
+        if until < 0:
+            continue
+        lines[lineno] += "</a>"
+        end, k = pos, lineno + 1
+        while end <= until:
+            continued.add(k)
+            lines[k] = "<a>" + lines[k] + ("</a>" if end + len(raw_lines[k]) < until else "")
+            end += len(raw_lines[k]) + 1
+            k += 1
+    return "\n".join(lines), continued
+
+
+def _unescaped_lines(page: str) -> list[str]:
+    return [htmllib.unescape(line) if "&" in line else line for line in page.split("\n")]
+
+
+def _lines(rendered: str) -> tuple[list[_Line], int]:
+    """Rendered page -> its non-empty lines with kind, size, link share and punctuation, and
+    the index of the first long <h1> (-1 if none). A <pre> listing is one line (a code block
+    stays whole); a table row is one line with tab-separated cells. Tags are stripped and link
+    text removed over the whole page at once (no tag or link spans lines once links are closed
+    at line ends); the link units of a line are its units minus those of its text outside links."""
+    page = _LINK_OPEN.sub("<a>", rendered)
+    raw_lines = page.split("\n")
+    legal = _legal_lines(page, raw_lines)
+    pre = _pre_blocks(raw_lines) if "<pre" in page else {}
+    page, continued = _close_links_at_line_ends(page, raw_lines)
+    texts = _unescaped_lines(_TAG.sub("", page))
+    outside = _unescaped_lines(_TAG.sub("", _LINK.sub("", page))) if "<a>" in page else texts
+    stripped = [text.strip() for text in texts]
+    listings = {}
+    for first, end in pre.items():
+        listing = htmllib.unescape("\n".join(_TAG.sub("", line) for line in raw_lines[first:end]))
+        stripped[first:end] = [""] * (end - first)
+        if listing.strip():
+            stripped[first] = listing = listing.strip("\n")
+            listings[first] = listing
+    nonempty = [lineno for lineno, text in enumerate(stripped) if text]
+    out: list[_Line] = []
+    h1 = -1
+    for lineno in nonempty:
+        text = stripped[lineno]
+        units = (len(text) - text.count(" ") - text.count("\t")) / 3.0 if text.isascii() else _units(text)
+        if lineno in listings:
+            out.append((text, PRE, units, 0.0, 0))
+            continue
+        raw = raw_lines[lineno]
+        if "<a>" in raw or lineno in continued:
+            rest = outside[lineno].strip()
+            link_units = units if not rest else 0.0 if rest == text else max(0.0, units - _units(rest))
         else:
-            text = raw
-            link_text = raw if continued else ""
-        if "&" in text:
-            lone_link = link_text is text
-            text = htmllib.unescape(text)
-            link_text = text if lone_link else htmllib.unescape(link_text)
-        text = text.strip()
-        if not text:
-            continue
-        units = _units(text)
-        if link_text is text:
-            link_units = units
-        else:
-            link_text = link_text.strip()
-            link_units = min(_units(link_text), units) if link_text else 0.0
-        punct = len(_PUNCT.findall(text))
+            link_units = 0.0
         if lineno in legal:
             kind = LEGAL
         elif raw.startswith("<h") and raw[2:3].isdigit():
@@ -405,46 +418,59 @@ def _lines(rendered: str) -> tuple[list[_Line], int]:
             kind = CODE  # script or style text outside <pre>
         else:
             kind = TEXT
+        punct = len(_PUNCT.findall(text)) if kind == TEXT or kind == ROW else 0
         out.append((text, kind, units, link_units, punct))
     return out, h1
 
 
+def _pre_blocks(raw_lines: list[str]) -> dict[int, int]:
+    """Line ranges of <pre> listings that span lines: first line -> end (exclusive)."""
+    blocks = {}
+    lineno = 0
+    while lineno < len(raw_lines):
+        raw = raw_lines[lineno]
+        if "<pre" in raw and "</pre>" not in raw:
+            end = lineno + 1
+            while end < len(raw_lines) and "</pre>" not in raw_lines[end - 1]:
+                end += 1
+            blocks[lineno] = end
+            lineno = end
+        else:
+            lineno += 1
+    return blocks
+
+
 def _furniture(lines: list[_Line], w: Weights) -> list[int]:
-    """Line kinds with short text lines that repeat on the page (Reply, Like, per-item
-    labels; digits ignored) marked REPEATED, and short digit-heavy lines without punctuation
-    (dates, counters, "6765 有用 2024-04-07 13:19") marked META."""
-    keys: list[str | None] = []
-    seen: Counter[str] = Counter()
-    for text, kind, _, _, _ in lines:
-        key = (
-            _NONZERO_DIGIT.sub("0", text)
-            if (kind == TEXT or kind == LINKS) and len(text) <= w.short_chars
-            else None
-        )
-        keys.append(key)
-        if key is not None:
-            seen[key] += 1
-    kinds = []
-    for i, ((text, kind, _, _, punct), key) in enumerate(zip(lines, keys, strict=True)):
-        if key is not None:
-            if kind == LINKS:
-                if seen[key] >= w.repeats and i > 0 and lines[i - 1][1] != LINKS:
-                    kind = REPEATED
-            elif seen[key] >= w.repeats:
-                kind = REPEATED
-            elif not punct:
-                nonspace = len(text) - text.count(" ")
-                digits = len(_DIGIT.findall(text))
-                if digits >= w.meta_digits * nonspace:
-                    kind = META
-        if (
-            (kind == TEXT or kind == LINKS)
-            and lines[i][2] <= w.stamp_units
-            and not text.endswith(_SENTENCE_END)
-            and _STAMP.search(text)
-        ):
-            kind = META
-        kinds.append(kind)
+    """Line kinds with short text or link lines that repeat on the page (Reply, Like,
+    per-item labels; digits ignored) marked REPEATED, short digit-heavy lines without
+    punctuation (counters, "6765 有用 2024-04-07 13:19") and short lines with a date or a time
+    of day (author/date lines) marked META. The regular expressions run once over the joined
+    candidate lines (they never cross a line) rather than once per line."""
+    kinds = [kind for _, kind, _, _, _ in lines]
+    short = [
+        i for i, (text, kind, _, _, _) in enumerate(lines) if kind <= LINKS and len(text) <= w.short_chars
+    ]
+    keys = _NONZERO_DIGIT.sub("0", "\n".join(lines[i][0] for i in short)).split("\n") if short else []
+    seen = Counter(keys)
+    for i, key in zip(short, keys, strict=True):
+        text, kind, _, _, punct = lines[i]
+        if kind == LINKS:
+            if seen[key] >= w.repeats and i > 0 and lines[i - 1][1] != LINKS:
+                kinds[i] = REPEATED
+        elif seen[key] >= w.repeats:
+            kinds[i] = REPEATED
+        elif not punct and len(_DIGIT.findall(text)) >= w.meta_digits * (len(text) - text.count(" ")):
+            kinds[i] = META
+    dated = [
+        i
+        for i, (text, _, units, _, _) in enumerate(lines)
+        if kinds[i] <= LINKS and units <= w.stamp_units and not text.endswith(_SENTENCE_END)
+    ]
+    if dated:
+        joined = "\n".join(lines[i][0] for i in dated)
+        starts = list(itertools.accumulate((len(lines[i][0]) + 1 for i in dated), initial=0))
+        for m in _STAMP.finditer(joined):
+            kinds[dated[bisect.bisect_right(starts, m.start()) - 1]] = META
     return kinds
 
 
@@ -456,13 +482,14 @@ def _scores(lines: list[_Line], kinds: list[int], w: Weights) -> list[float]:
     near_repeats = [False] * n  # short unique lines among per-item furniture are the items
     for i, kind in enumerate(kinds):
         if kind == REPEATED or kind == META:
-            for j in range(max(0, i - 2), min(n, i + 3)):
-                near_repeats[j] = True
+            near_repeats[max(0, i - 2) : i + 3] = [True] * (min(n, i + 3) - max(0, i - 2))
+    link, link_line, link_run, neutral = w.link, w.link_line, w.link_run, w.neutral
+    fixed = {PRE: 0.0, LEGAL: -w.legal, REPEATED: -w.furniture, META: -w.furniture}
     scores = []
     run = 0
-    for i, ((_, _, units, link_units, punct), kind) in enumerate(zip(lines, kinds, strict=True)):
+    for i, (line, kind) in enumerate(zip(lines, kinds, strict=True)):
         if kind == LINKS:
-            cost = w.link_line + w.link * link_units + w.link_run * min(run, 10)
+            cost = link_line + link * line[3] + link_run * (run if run < 10 else 10)
             if near_repeats[i]:
                 cost = min(cost, w.item_link)
             elif 0 < i < n - 1 and kinds[i - 1] == TEXT and kinds[i + 1] == TEXT:
@@ -472,19 +499,16 @@ def _scores(lines: list[_Line], kinds: list[int], w: Weights) -> list[float]:
             continue
         run = 0
         if kind == TEXT or kind == ROW:
+            _, _, units, link_units, punct = line
             offset = w.record_offset if near_repeats[i] else w.offset
             if not punct:
                 offset += w.bare_offset
-            score = units - link_units + w.punct * punct - w.link * link_units - offset
-            scores.append(max(score, -w.neutral))
+            score = units - link_units + w.punct * punct - link * link_units - offset
+            scores.append(score if score > -neutral else -neutral)
         elif kind == PRE:
-            scores.append(units - w.offset)
-        elif kind == LEGAL:
-            scores.append(-w.legal)
-        elif kind == REPEATED or kind == META:
-            scores.append(-w.furniture)
+            scores.append(line[2] - w.offset)
         else:
-            scores.append(-w.neutral)
+            scores.append(fixed.get(kind, -neutral))
     return scores
 
 
@@ -627,32 +651,19 @@ def _split_records(
     runs: list[tuple[int, int]], kinds: list[int], scores: list[float], w: Weights
 ) -> list[tuple[int, int]]:
     """A region that holds an article and then a list of records (its comments, under the same
-    container) is two regions: split where the records start, when what comes before scores as
-    an article and holds no per-item line (below its first line): the first post of a forum
-    thread has the same author and date lines as the replies, an article does not."""
-    furniture = [0]
-    texts = [0]
-    prefix = [0.0]
-    for kind, score in zip(kinds, scores, strict=True):
-        furniture.append(furniture[-1] + (kind == REPEATED or kind == META))
-        texts.append(texts[-1] + (kind == TEXT))
-        prefix.append(prefix[-1] + score)
-
-    def records(a: int, b: int) -> bool:
-        f = furniture[b] - furniture[a]
-        return f >= 2 and f >= w.record_ratio * (texts[b] - texts[a])
-
+    container) is two regions: split at its first per-item line below its first line, when
+    what comes before scores as an article and what follows is a list of records (the first
+    post of a forum thread has the same author and date lines as the replies, an article does
+    not)."""
+    items = [i for i, kind in enumerate(kinds) if kind == REPEATED or kind == META]
+    if len(items) < 2:
+        return runs
     out = []
     for a, b in runs:
-        for k in range(a + 1, b):
-            if (
-                (kinds[k] == REPEATED or kinds[k] == META)
-                and prefix[k] - prefix[a] >= w.article_min
-                and records(k, b)
-                and furniture[k] == furniture[a + 1]
-            ):
-                out.extend(((a, k), (k, b)))
-                break
+        n = bisect.bisect_right(items, a)
+        k = items[n] if n < len(items) else b
+        if k < b and sum(scores[a:k]) >= w.article_min and _is_records((k, b), kinds, w.record_ratio):
+            out.extend(((a, k), (k, b)))
         else:
             out.append((a, b))
     return out
