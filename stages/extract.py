@@ -235,6 +235,16 @@ _LEGAL_MARKERS = (
     "仅提供信息存储",
     "仅代表作者",
 )
+# A line this long (in units) whose only marker is the word "copyright" is prose about
+# copyright ("Music copyrights are negotiated country by country"), not a notice.
+_LEGAL_PROSE = 30
+_NOTICE_MARKERS = tuple(m for m in _LEGAL_MARKERS if m != "opyright") + ("Copyright",)
+
+
+def _mentions_copyright(text: str) -> bool:
+    return "copyright" in text and not any(marker in text for marker in _NOTICE_MARKERS)
+
+
 # Markers that count only in context: 未经…授权 ("without authorisation") and a line that
 # opens with a …声明： heading (特别声明, 免责声明, 版权声明, 平台声明).
 _UNAUTHORISED = re.compile(r"未经.{0,12}授权")
@@ -309,21 +319,23 @@ def _legal_offsets(rendered: str) -> list[int]:
     return offsets
 
 
-def _legal_lines(rendered: str, lines: list[str]) -> set[int]:
-    """Numbers of the lines holding a legal marker: the markers' offsets, then one forward
-    walk mapping offsets to lines (linear, however many markers there are)."""
-    found: set[int] = set()
+def _legal_lines(rendered: str, lines: list[str]) -> dict[int, int]:
+    """Lines holding a legal marker, each with the offset of its first marker in the line: the
+    markers' offsets, then one forward walk mapping offsets to lines (linear, however many
+    markers there are)."""
+    found: dict[int, int] = {}
     offsets = _legal_offsets(rendered)
     if not offsets:
         return found
-    k, line_end = 0, -1
+    k, line_start = 0, 0
     for lineno, raw in enumerate(lines):
-        line_end += len(raw) + 1
+        line_end = line_start + len(raw)
         while k < len(offsets) and offsets[k] <= line_end:
-            found.add(lineno)
+            found.setdefault(lineno, offsets[k] - line_start)
             k += 1
         if k == len(offsets):
             break
+        line_start = line_end + 1
     return found
 
 
@@ -400,7 +412,7 @@ def _lines(rendered: str) -> tuple[list[_Line], int]:
             link_units = units if not rest else 0.0 if rest == text else max(0.0, units - _units(rest))
         else:
             link_units = 0.0
-        if lineno in legal:
+        if lineno in legal and (units < _LEGAL_PROSE or not _mentions_copyright(text)):
             kind = LEGAL
         elif raw.startswith("<h") and raw[2:3].isdigit():
             kind = HEADING

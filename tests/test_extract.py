@@ -8,16 +8,19 @@ import statistics
 import pytest
 from conftest import SHARED_DATA as DATA  # noqa: E402
 from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import HTMLTree
 
 from benchmarks.extract_quality import load_pages, prf
 from pipeline.config import ConfigError, build_params
 from stages import load_step_class
 from stages.base import Drop
 from stages.extract import (
+    _LINK_OPEN,
     EXTRACTORS,
     ExtractParams,
     ExtractStage,
     _legal_lines,
+    _lines,
     decode_html,
     extract_main_text,
     html_hazard,
@@ -522,6 +525,38 @@ def test_an_article_printed_twice_is_kept_once():
     assert all(lines.count(p) == 1 for p in paragraphs)
 
 
+def test_prose_about_copyright_is_not_a_legal_notice():
+    prose = (
+        "Music copyrights are negotiated country by country, so the service will now seek to "
+        "renegotiate its licensing deals with the labels in every market where it operates."
+    )
+    notice = "Copyright 2024 Example Media. All rights reserved."
+    html = _page(
+        "<h1>Streaming service expands</h1>"
+        + "<p>The streaming service announced on Monday that it will launch in twelve new countries.</p>"
+        + f"<p>{prose}</p>"
+        + "<p>Analysts expect the expansion to double its number of paying subscribers by next year.</p>"
+        + f"<p>{notice}</p>",
+        "Streaming service expands",
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert prose in lines and notice not in lines
+
+
+def test_a_link_spanning_lines_is_link_text_on_every_line():
+    # A teaser card: heading and summary inside one <a>; the renderer puts them on their own lines.
+    card = (
+        '<a href="/story"><h3>Ten things to do this weekend</h3>'
+        "<div>From markets to concerts, our picks for the next two days in the city.</div></a>"
+    )
+    page = _LINK_OPEN.sub(
+        "<a>", extract_plain_text(HTMLTree.parse(card), preserve_formatting="minimal_html", links=True)
+    )
+    lines, _ = _lines(page)
+    summary = next(line for line in lines if line[0].startswith("From markets"))
+    assert summary[3] == summary[2]  # all of its units are link units
+
+
 def test_code_blocks_and_tables_stay_in_the_content():
     code = "def add(a, b):\n    return a + b\n\nprint(add(1, 2))"
     html = _page(
@@ -546,7 +581,7 @@ def test_legal_marker_lookup_is_linear():
     # for every marker (minutes); this one walks the page once.
     lines = ["<p>© 2024 x</p>"] * 300_000
     rendered = "\n".join(lines)
-    assert _legal_lines(rendered, rendered.split("\n")) == set(range(len(lines)))
+    assert set(_legal_lines(rendered, rendered.split("\n"))) == set(range(len(lines)))
 
 
 def test_page_of_copyright_entities_is_an_empty_text_drop():
