@@ -638,10 +638,23 @@ def _select(
             -(prefix[a] - prefix[runs[j][1]]) if runs[j][1] <= a else -(prefix[runs[j][0]] - prefix[b])
             for j in kept
         )
-        if sums[k] >= w.gap * gap:
+        if sums[k] >= w.gap * gap and (lines is None or _has_sentence(runs[k], lines, kinds)):
             kept.append(k)
     kept.sort()
     return [runs[k] for k in kept], kept.index(main)
+
+
+_SENTENCE_TAIL = tuple('.!?。！？…"”」』)）')
+
+
+def _has_sentence(run: tuple[int, int], lines: list[_Line], kinds: list[int] | None) -> bool:
+    """Whether a region has a line of prose that ends like a sentence (a list of headlines,
+    teasers or video titles has none), or a listing or a table."""
+    for i in range(*run):
+        text, kind = lines[i][0], lines[i][1]
+        if kind == PRE or kind == ROW or (kind == TEXT and text.endswith(_SENTENCE_TAIL)):
+            return True
+    return False
 
 
 def _dated_lines(run: tuple[int, int], lines: list[_Line]) -> int:

@@ -351,6 +351,31 @@ def test_pattern_related_feed_after_short_article_is_dropped():
     assert "摘要" not in text
 
 
+def test_pattern_headline_list_after_a_short_article_is_dropped():
+    # Video or story titles as plain text (not links): prose-like length and punctuation, but no
+    # line ends like a sentence.
+    titles = [
+        "再次打出进攻波！凯尔特人众将发力打出一波十三比零的进攻波不断扩大分差",
+        "一支穿云箭！哈利半场结束时命中一记超远三分技惊四座",
+        "家有一老！哈利伯顿下半场开场迅速连得五分 老将三分苦苦回应",
+        "联盟第一的实力！绿军发力打出十三比零 步行者无奈又一次叫出暂停",
+        "扣篮王成奇兵！托平四分钟砍十一分 绿军优势瞬间荡然无存",
+    ]
+    html = _page(
+        "<h1>直播画面不雅 涉事账号被封禁</h1><p>近日，某汽车门店直播时出现不雅画面，引来大量网友关注和讨论。</p>"
+        "<p>平台发布公告称，近期发现部分主播存在违规行为，已对相关账号作出无限期封禁处理。</p>"
+        + "".join(
+            f"<div>{label}</div>"
+            for label in ("视频分辨率", "编码", "倍速", "画质", "播放器设置", "弹幕", "全屏", "小窗")
+        )
+        + "".join(f"<div>{t}</div>" for t in titles),
+        "直播画面不雅 涉事账号被封禁",
+    )
+    text = extract_main_text(html)
+    assert "无限期封禁处理" in text
+    assert not any(t in text for t in titles)
+
+
 def test_pattern_list_of_links_is_the_content():
     chapters = [
         f"Chapter {i}: The history of the northern railway line and its stations" for i in range(1, 25)
