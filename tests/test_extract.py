@@ -8,16 +8,19 @@ import statistics
 import pytest
 from conftest import SHARED_DATA as DATA  # noqa: E402
 from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import HTMLTree
 
 from benchmarks.extract_quality import load_pages, prf
 from pipeline.config import ConfigError, build_params
 from stages import load_step_class
 from stages.base import Drop
 from stages.extract import (
+    _LINK_OPEN,
     EXTRACTORS,
     ExtractParams,
     ExtractStage,
     _legal_lines,
+    _lines,
     decode_html,
     extract_main_text,
     html_hazard,
@@ -348,6 +351,31 @@ def test_pattern_related_feed_after_short_article_is_dropped():
     assert "摘要" not in text
 
 
+def test_pattern_headline_list_after_a_short_article_is_dropped():
+    # Video or story titles as plain text (not links): prose-like length and punctuation, but no
+    # line ends like a sentence.
+    titles = [
+        "再次打出进攻波！凯尔特人众将发力打出一波十三比零的进攻波不断扩大分差",
+        "一支穿云箭！哈利半场结束时命中一记超远三分技惊四座",
+        "家有一老！哈利伯顿下半场开场迅速连得五分 老将三分苦苦回应",
+        "联盟第一的实力！绿军发力打出十三比零 步行者无奈又一次叫出暂停",
+        "扣篮王成奇兵！托平四分钟砍十一分 绿军优势瞬间荡然无存",
+    ]
+    html = _page(
+        "<h1>直播画面不雅 涉事账号被封禁</h1><p>近日，某汽车门店直播时出现不雅画面，引来大量网友关注和讨论。</p>"
+        "<p>平台发布公告称，近期发现部分主播存在违规行为，已对相关账号作出无限期封禁处理。</p>"
+        + "".join(
+            f"<div>{label}</div>"
+            for label in ("视频分辨率", "编码", "倍速", "画质", "播放器设置", "弹幕", "全屏", "小窗")
+        )
+        + "".join(f"<div>{t}</div>" for t in titles),
+        "直播画面不雅 涉事账号被封禁",
+    )
+    text = extract_main_text(html)
+    assert "无限期封禁处理" in text
+    assert not any(t in text for t in titles)
+
+
 def test_pattern_list_of_links_is_the_content():
     chapters = [
         f"Chapter {i}: The history of the northern railway line and its stations" for i in range(1, 25)
@@ -442,6 +470,116 @@ def test_pattern_per_comment_metadata_lines_are_dropped():
     lines = _lines_of(extract_main_text(html))
     assert all(c in lines for c in comments)
     assert not any("有用" in line for line in lines)
+
+
+_ARTICLE = [
+    "The city council voted on Tuesday to extend the opening hours of every public library.",
+    "Libraries will stay open until nine in the evening on weekdays, starting next month.",
+    "The change costs about two million a year and is paid for by the culture budget.",
+    "Librarians welcomed the decision but asked for more staff to cover the late shifts.",
+    "Three branches in the north of the city will also open on Sunday afternoons from May.",
+    "The council will review the new hours after a year, using visitor counts at each branch.",
+]
+_COMMENTS = [
+    "Finally! I have been asking for this for years, great news for students like me.",
+    "Who is going to pay for the extra staff? This will end up raising our taxes again.",
+    "Our branch is already closed on Mondays, I hope they fix that first, it is absurd.",
+    "Good decision. Late opening hours make a real difference for people who work all day.",
+    "I agree with the previous comment, the Monday closures are the bigger problem here.",
+    "Great for families too: we can go together after dinner instead of rushing at noon.",
+]
+
+
+def _commented_article(container: bool) -> str:
+    """An article and its comment section, each comment under an author/date line and over
+    Reply / Report links; the comments together outweigh the article."""
+    comments = "".join(
+        f'<div class="c"><a href="/u{i}">reader{i}</a> wrote on Jan {i + 1}, 2024 at 10:1{i} AM<p>{c} {c}</p>'
+        f'<a href="#r">Reply</a> <a href="#x">Report abuse</a></div>'
+        for i, c in enumerate(_COMMENTS)
+    )
+    article = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    if container:  # article and comments under one element, no link lines between them
+        body = f"<h1>Libraries open late</h1><div>{article}<h3>Comments</h3>{comments}</div>"
+    else:
+        body = f"<h1>Libraries open late</h1><div>{article}</div>{_MENU}<div>{comments}</div>{_MENU}"
+    return _page(body, "Libraries open late | City News")
+
+
+@pytest.mark.parametrize("container", [False, True])
+def test_pattern_comments_under_an_article_follow_the_comments_setting(container):
+    html = _commented_article(container)
+    article_only = _lines_of(extract_main_text(html))
+    assert all(p in article_only for p in _ARTICLE)  # the article wins over its heavier comments
+    assert not any(c in line for c in _COMMENTS for line in article_only)
+    assert not any("Reply" in line or "reader1" in line for line in article_only)
+    with_comments = extract_main_text(html, comments=True)
+    assert all(p in with_comments for p in _ARTICLE)
+    assert all(c in with_comments for c in _COMMENTS)
+    assert "Report abuse" not in with_comments
+
+
+def test_comments_setting_reaches_the_stage():
+    html = _commented_article(False).encode()
+    keep = ExtractStage(ExtractParams(comments=True)).process({"html": html, "content_type": "text/html"})
+    drop = ExtractStage().process({"html": html, "content_type": "text/html"})
+    assert _COMMENTS[0] in keep["text"] and _COMMENTS[0] not in drop["text"]
+
+
+def test_the_title_line_is_the_largest_part_of_the_title():
+    # The site's name is a heading too, and a part of <title>; the post's heading is a larger part.
+    teaser = "We are two sisters who love to travel and write about the places we visit together."
+    post = "Last week we walked the old harbour trail, twelve kilometres along the cliffs and beaches."
+    html = _page(
+        f"<h1>Nomad Sisters</h1><p>{teaser}</p>{_MENU}<h2>Walking the harbour trail</h2><p>{post}</p>",
+        "Walking the harbour trail - Nomad Sisters",
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert post in lines and teaser not in lines
+
+
+def test_an_article_printed_twice_is_kept_once():
+    paragraphs = [
+        f"Paragraph {i} of the long essay on the history of the northern railway line." for i in range(6)
+    ]
+    copy = "".join(f"<p>{p}</p>" for p in paragraphs)
+    html = _page(
+        f"<h1>The northern line</h1><div>{copy}</div><div class='print'>{copy}</div>", "The northern line"
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert all(lines.count(p) == 1 for p in paragraphs)
+
+
+def test_prose_about_copyright_is_not_a_legal_notice():
+    prose = (
+        "Music copyrights are negotiated country by country, so the service will now seek to "
+        "renegotiate its licensing deals with the labels in every market where it operates."
+    )
+    notice = "Copyright 2024 Example Media. All rights reserved."
+    html = _page(
+        "<h1>Streaming service expands</h1>"
+        + "<p>The streaming service announced on Monday that it will launch in twelve new countries.</p>"
+        + f"<p>{prose}</p>"
+        + "<p>Analysts expect the expansion to double its number of paying subscribers by next year.</p>"
+        + f"<p>{notice}</p>",
+        "Streaming service expands",
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert prose in lines and notice not in lines
+
+
+def test_a_link_spanning_lines_is_link_text_on_every_line():
+    # A teaser card: heading and summary inside one <a>; the renderer puts them on their own lines.
+    card = (
+        '<a href="/story"><h3>Ten things to do this weekend</h3>'
+        "<div>From markets to concerts, our picks for the next two days in the city.</div></a>"
+    )
+    page = _LINK_OPEN.sub(
+        "<a>", extract_plain_text(HTMLTree.parse(card), preserve_formatting="minimal_html", links=True)
+    )
+    lines, _ = _lines(page)
+    summary = next(line for line in lines if line[0].startswith("From markets"))
+    assert summary[3] == summary[2]  # all of its units are link units
 
 
 def test_code_blocks_and_tables_stay_in_the_content():
