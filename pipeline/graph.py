@@ -417,7 +417,6 @@ def summary_files(stats: dict, samples: list[dict[str, Any]] | None, config: dic
     """stats.json, samples.json and (given the run's config) report.html, as bytes to commit."""
     import json
 
-    from pipeline.report import build_report
     from pipeline.stats import dump
 
     files = {
@@ -425,6 +424,10 @@ def summary_files(stats: dict, samples: list[dict[str, Any]] | None, config: dic
         "samples.json": json.dumps(samples or [], ensure_ascii=False, default=str).encode(),
     }
     if config is not None:
+        # Imported only here: the report's plotting library costs ~30 MB, which a chunk (no
+        # report) would otherwise carry into every later chunk of the run.
+        from pipeline.report import build_report
+
         files["report.html"] = build_report(stats, samples or [], config).encode()
     return files
 

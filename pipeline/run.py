@@ -98,7 +98,8 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="run the inputs as chunks, each committed before the next (chunks.mb, chunks.files); "
-        "run the same command again after an interruption and it continues after the last committed chunk",
+        "the same command run again after an interruption continues after the last committed chunk "
+        "(with --overwrite too; --overwrite only lets it replace a different run or plan)",
     )
     parser.add_argument(
         "--allow-empty", action="store_true", help="exit 0 even when the inputs yield no document at all"
@@ -263,6 +264,7 @@ def list_steps() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _chunk_session.__init__()  # a fresh record for this run (tests call main() many times)
     parser = make_parser()
     args, beam_args = split_beam_args(argv, parser)
     level = getattr(logging, str(args.log_level).upper(), None)
@@ -528,18 +530,19 @@ def run_chunked(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: 
     if not cfg.input:
         raise UsageError("--resume needs --input: the built-in sample is written afresh by every run")
     chunks.check_steps(cfg)
-    plan = chunks.make_plan(cfg)
+    run_info = provenance(runner)
+    plan = chunks.make_plan(cfg, run_info)
     state = chunks.prepare(cfg.output, plan, args.overwrite)
     total = len(plan["chunks"])
     start = time.monotonic()
     if state == "complete":
         chunks.tidy_complete(cfg.output, plan)
-        stats = read_stats(cfg.output) or {}
         print(
             f"nothing to do: {cfg.output} already holds this run (all {total} chunks committed)",
             file=sys.stderr,
         )
-        return report_end(stats, cfg, args, 0.0)
+        stats = read_stats(cfg.output)
+        return report_end(stats, cfg, args, 0.0) if stats else 0
     done = chunks.committed(cfg.output, plan)
     todo = [index for index in range(total) if index not in done]
     show_progress = not args.no_progress
@@ -550,7 +553,6 @@ def run_chunked(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: 
         print(f"{total} chunks of at most {cfg.chunks.mb:g} MB; an interrupted run continues where it stopped "
               "when run again with --resume", file=sys.stderr)  # fmt: skip
     _chunk_session.out_dir, _chunk_session.total, _chunk_session.committed = cfg.output, total, len(done)
-    run_info = provenance(runner)
     todo_bytes = sum(plan["chunks"][index]["bytes"] for index in todo)
     session_bytes = 0
     for index in todo:
@@ -578,6 +580,8 @@ def run_chunked(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: 
         _chunk_session.running = None
         _chunk_session.committed += 1
         session_bytes += chunk["bytes"]
+        del pipeline
+        chunks.release_memory()
         if show_progress:
             elapsed = time.monotonic() - start
             left = progress.eta(todo_bytes - session_bytes, session_bytes, elapsed)

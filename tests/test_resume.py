@@ -191,6 +191,39 @@ def test_a_run_killed_in_a_chunk_resumes_and_equals_an_uninterrupted_one(
     assert "nothing to do" in capsys.readouterr().err
 
 
+def test_ctrl_c_in_a_chunk_prints_one_line_and_keeps_the_committed_chunks(crawl, tmp_path):
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.run", *args(crawl, out)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "chunks" / "00000" / "manifest.json").exists() and list(out.glob("chunks/00001/.tmp-*")):
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert lines[-1].startswith("interrupted: 1 of 3 chunks are committed in") and "Traceback" not in err
+    # The committed chunk stays; the one that was running is gone, and so is the lock.
+    assert sorted(p.name for p in (out / "chunks").iterdir()) == ["00000", "plan.json"]
+    assert not (out / ".lock").exists() and not (out / "manifest.json").exists()
+
+
+def test_progress_names_the_chunk_and_the_whole_run_eta():
+    from pipeline.progress import ChunkProgress, Progress
+
+    tracker = Progress(100_000_000, 5.0, ChunkProgress("chunk 3/10", bytes_after=400_000_000, rate=None))
+    tracker.bytes_read = 50_000_000
+    line = tracker.line(tracker.start + 10)
+    # Half of this chunk in 10 s: 10 s left in it, then 400 MB at 5 MB/s.
+    assert line.startswith("chunk 3/10 | ") and "ETA 0:00:10 (50%)" in line and "run ETA 0:01:30" in line
+    tracker.chunk = ChunkProgress("chunk 3/10", bytes_after=400_000_000, rate=10_000_000.0)
+    assert "run ETA 0:00:50" in tracker.line(tracker.start + 10)  # the rate of the earlier chunks
+
+
 def test_resume_refuses_another_run_and_needs_inputs(crawl, uninterrupted, tmp_path, capsys):
     plain = tmp_path / "plain"
     assert main(["--input", str(crawl / "a.jsonl"), "--output", str(plain), "--stages", "normalize",
@@ -218,10 +251,13 @@ def test_chunks_cut_files_and_byte_ranges_and_plans_name_their_difference():
         [["c.jsonl", 0, None, 30], ["d.jsonl", 0, None, 30]],
     ]
     assert cut_chunks(files, max_bytes=0, max_files=0) == [[[p, 0, None, s] for p, s in files]]
-    plan = {"version": 1, "inputs": [["a", 1, 5]], "config": {"steps": [{"pii": {"types": ["email"]}}]},
-            "models": {}, "expansion": {}, "chunks": []}  # fmt: skip
+    plan = {"version": 1, "software": {"package_version": "1"}, "inputs": [["a", 1, 5]],
+            "config": {"steps": [{"pii": {"types": ["email"]}}]}, "models": {}, "expansion": {}, "chunks": []}  # fmt: skip
     assert describe_change(plan, plan) is None
     other = {**plan, "config": {"steps": [{"pii": {"types": ["ip"]}}]}}
     assert describe_change(plan, other) == "config key steps.pii.types changed (['email'] -> ['ip'])"
     assert describe_change(plan, {**plan, "inputs": [["a", 2, 5]]}) == "input a changed size (1 -> 2 bytes)"
     assert describe_change(plan, {**plan, "inputs": []}) == "input a is no longer among the inputs"
+    assert describe_change(plan, {**plan, "software": {"package_version": "2"}}) == (
+        "the pipeline's code changed (package_version 1 -> 2)"
+    )
