@@ -16,6 +16,8 @@ process it waited for (rusage), its memory the peak RSS of the largest of them.
 - memory: peak RSS of a one-shot run at 1x against the one-shot and the chunked runs at
   ``--scale``, and of each chunked case at half the input: growth per input document (RESULTS.md
   has the one-shot figure: 1.08 KB/doc from 1x to 10x).
+- many: the 1x input in 16 chunks in one process against one run of it (peak RSS must not grow
+  with the number of chunks; CPU per extra chunk).
 - resume: a ``--resume`` run in 5 chunks is killed (SIGKILL) once 4 are committed and the fifth has
   begun (80%), then run again; the resumed part's CPU against a whole run from scratch, and the
   final documents against an uninterrupted run with the same chunking.
@@ -106,6 +108,15 @@ def bench_memory(
             "docs_in": big["docs_in"],
             "growth_kb_per_doc_from_1x": round(growth, 3),
         }
+    # Many small chunks in one process: the peak must stay a one-shot run's (no growth per chunk).
+    size = sum(os.path.getsize(p) for p in small)
+    mb = math.ceil(size / 16 / 1e4) / 100
+    many = run_pipeline(small, fresh(tmp / "memory-many"), STAGES_WET, chunked(mb))
+    chunks = json.loads((tmp / "memory-many" / "manifest.json").read_text())["chunks"]["count"]
+    out[f"1x in {chunks} chunks of {mb:g} MB"] = {
+        "rss_mb": round(many["rss_mb"], 1),
+        "docs_in": many["docs_in"],
+    }
     for mb in chunk_mbs:
         name = f"--resume, {mb:g} MB chunks"
         run = run_pipeline(half, fresh(tmp / "memory-half"), STAGES_WET, chunked(mb))
@@ -117,6 +128,24 @@ def bench_memory(
             "growth_kb_per_doc_to_full_input": round(growth, 3),
         }
     return out
+
+
+def bench_many(small: list[str], tmp: Path) -> dict:
+    """The 1x input in 16 chunks in one process against one run of it: what many chunks cost in
+    memory (a chunk's peak must not grow with the chunks before it) and in CPU."""
+    size = sum(os.path.getsize(p) for p in small)
+    mb = math.ceil(size / 16 / 1e4) / 100
+    one = run_pipeline(small, fresh(tmp / "many-one"), STAGES_WET)
+    many = run_pipeline(small, fresh(tmp / "many-chunks"), STAGES_WET, chunked(mb))
+    chunks = json.loads((tmp / "many-chunks" / "manifest.json").read_text())["chunks"]["count"]
+    return {
+        "one run 1x": {"rss_mb": round(one["rss_mb"], 1), "cpu_s": round(one["cpu_s"], 2)},
+        f"1x in {chunks} chunks of {mb:g} MB": {
+            "rss_mb": round(many["rss_mb"], 1),
+            "cpu_s": round(many["cpu_s"], 2),
+            "cpu_s_per_extra_chunk": round((many["cpu_s"] - one["cpu_s"]) / (chunks - 1), 2),
+        },
+    }
 
 
 def killed_run(inputs: list[str], out: Path, extra: list[str], kill_after: int) -> dict:
@@ -186,7 +215,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10, help="the large corpus is this many times --mb")
     parser.add_argument("--chunk-mb", default="32,16", help="chunk sizes (MB) of the chunked cases")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--parts", default="overhead,memory,resume")
+    parser.add_argument("--parts", default="overhead,memory,many,resume")
     parser.add_argument(
         "--workdir", help="keep corpora here between invocations (default: a temporary folder)"
     )
@@ -212,6 +241,9 @@ def main() -> None:
             half_mb = args.mb * args.scale / 2
             half = make_corpus(half_mb, work / f"corpus-{half_mb:g}")["files"]["wet"]
             results["memory"] = bench_memory(small, half, runs, results["overhead"], chunk_mbs)
+        if "many" in parts:
+            small = make_corpus(args.mb, work / f"corpus-{args.mb:g}")["files"]["wet"]
+            results["many"] = bench_many(small, runs)
         if "resume" in parts:
             results["resume"] = bench_resume(wet, size, runs)
         print(json.dumps(results, indent=2))

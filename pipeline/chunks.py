@@ -373,35 +373,28 @@ def _schema_of(path: str) -> pa.Schema:
 
 
 def final_files(cfg: RunConfig, out_dir: str, manifests: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the final commit renames, in chunk order, and the schema of each kind (serialised):
-    fixed in chunks/final.json before the first rename, so a commit that is interrupted and run
-    again renames the same files to the same names."""
-    files, schemas, pieces = [], {}, {}
+    """What the final commit renames, in chunk order, the training-shard pieces to merge (by
+    split and shard) and the schema of each kind (serialised): fixed in chunks/final.json before
+    the first rename, so a commit that is interrupted and run again renames the same files to the
+    same names."""
+    files: list[dict[str, Any]] = []
+    schemas: dict[str, str] = {}
+    pieces: dict[str, dict[str, list[str]]] = {}
+    token_kinds = [kind for kind in (manifests[0] if manifests else {}) if kind.startswith("tokens/")]
     for index, manifest in enumerate(manifests):
         folder = chunk_dir(out_dir, index)
-        for kind in output_kinds(cfg):
+        for kind in output_kinds(cfg) + token_kinds:
             for number, shard in enumerate(manifest[kind]["shards"]):
                 path = FileSystems.join(folder, shard["file"])
-                if kind not in schemas:
+                if kind not in schemas:  # every chunk commits at least an empty shard of each kind
                     schemas[kind] = _schema_of(path).serialize().to_pybytes().hex()
-                if shard["rows"]:
-                    files.append(
-                        {
-                            "kind": kind,
-                            "tmp": path,
-                            "rows": shard["rows"],
-                            "first_id": f"{index:05d}-{number:05d}",
-                        }
-                    )
-        for kind in (k for k in manifest if k.startswith("tokens/")):
-            for shard in manifest[kind]["shards"]:
-                if shard["rows"]:
-                    pieces.setdefault(kind, {}).setdefault(str(shard["shard"]), []).append(
-                        FileSystems.join(folder, shard["file"])
-                    )
-            if kind not in schemas:
-                schemas[kind] = _schema_of(FileSystems.join(folder, manifest[kind]["shards"][0]["file"]))
-                schemas[kind] = schemas[kind].serialize().to_pybytes().hex()
+                if not shard["rows"]:
+                    continue
+                if kind in token_kinds:
+                    pieces.setdefault(kind, {}).setdefault(str(shard["shard"]), []).append(path)
+                else:
+                    first_id = f"{index:05d}-{number:05d}"
+                    files.append({"kind": kind, "tmp": path, "rows": shard["rows"], "first_id": first_id})
     return {"files": files, "schemas": schemas, "token_pieces": pieces}
 
 
@@ -453,11 +446,11 @@ def finish(cfg: RunConfig, plan: dict[str, Any], out_dir: str, run_info: dict[st
         # A chunk's pieces keep each row's id hash; the shard is written as a one-shot run writes it.
         piece = schemas[kind]
         schemas[kind] = pa.schema([piece.field(COLUMN)], metadata=piece.metadata)
-        for shard, pieces in sorted(by_shard.items(), key=lambda item: int(item[0])):
-            path = FileSystems.join(staging_dir(out_dir, run_id, kind), f"{int(shard):05d}.arrow")
+        for number, pieces in sorted((int(shard), pieces) for shard, pieces in by_shard.items()):
+            path = FileSystems.join(staging_dir(out_dir, run_id, kind), f"{number:05d}.arrow")
             rows, tokens = write_shard(pieces, path, schemas[kind])
-            files.append({"kind": kind, "tmp": path, "rows": rows, "tokens": tokens, "first_id": f"{int(shard):05d}",
-                          "shard": int(shard)})  # fmt: skip
+            files.append({"kind": kind, "tmp": path, "rows": rows, "tokens": tokens, "first_id": f"{number:05d}",
+                          "shard": number})  # fmt: skip
 
     sizes = [size or 0 for _, size, _ in plan["inputs"]]
     run = {
