@@ -182,8 +182,11 @@ def test_commit_removes_spill_pieces_where_folders_do_not_exist(tmp_path, monkey
     writer = WriteTrainingShards(str(tmp_path), RUN, SCHEMA, SHARDS, SEED)
     files = [writer.write(item) for item in pieces.items()]
     real_exists = FileSystems.exists
+    # The temporary folders do not "exist" (an object store has only the files under a prefix).
     monkeypatch.setattr(
-        FileSystems, "exists", staticmethod(lambda path: ".tmp-" not in path and real_exists(path))
+        FileSystems,
+        "exists",
+        staticmethod(lambda path: (".tmp-" not in path or path.endswith(".arrow")) and real_exists(path)),
     )
     commit_output(files, str(tmp_path), RUN, {"tokens/train": SCHEMA, "tokens/holdout": SCHEMA}, {}, {})
     left = [p for p in tmp_path.rglob("*") if p.is_file() and ".tmp-" in str(p)]
