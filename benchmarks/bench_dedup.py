@@ -354,11 +354,18 @@ def _run_cli(args: list[str]) -> dict:
 
 def bench_index(n: int = 20000) -> dict:
     """Crawl A: n documents, index saved. Crawl B: n documents, half of them near copies of A's
-    second half. B alone vs B against A's index vs the union A+B in one run (the alternative)."""
+    second half. B alone vs B against A's index vs the union A+B in one run (the alternative).
+    Crawl C: n new documents, none a copy of A's: alone and against A's index (what looking up
+    an index costs when it does not match, the common case for a new crawl or a later chunk)."""
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         paths = {}
-        for name, docs in (("a", _crawl(0, n, False)), ("b", _crawl(n // 2, n + n // 2, True))):
+        crawls = (
+            ("a", _crawl(0, n, False)),
+            ("b", _crawl(n // 2, n + n // 2, True)),
+            ("c", _crawl(2 * n, 3 * n, False)),
+        )
+        for name, docs in crawls:
             paths[name] = t / f"{name}.jsonl"
             paths[name].write_text("\n".join(json.dumps(d) for d in docs) + "\n")
         out = {"docs_per_crawl": n}
@@ -380,6 +387,17 @@ def bench_index(n: int = 20000) -> dict:
         )
         out["A and B in one run"] = _run_cli(
             ["--input", str(paths["a"]), "--input", str(paths["b"]), "--output", str(t / "AB")]
+        )
+        out["C alone"] = _run_cli(["--input", str(paths["c"]), "--output", str(t / "C0")])
+        out["C against A's index"] = _run_cli(
+            [
+                "--input",
+                str(paths["c"]),
+                "--output",
+                str(t / "C1"),
+                "--set",
+                f"minhash_dedup.against=[{t / 'A'}]",
+            ]
         )
         stats = json.loads((t / "B1" / "stats.json").read_text())["stages"]["minhash_dedup"]
         out["B against A: dropped"] = stats["dropped"].get("near_duplicate", 0)

@@ -72,8 +72,27 @@ class WriteParams(Params):
 
 
 @dataclasses.dataclass
+class ChunkParams(Params):
+    """How a resumable run (``resume: true`` or ``--resume``, pipeline.chunks) cuts its inputs."""
+
+    # Input per chunk; a larger gzipped WARC/WET file is cut into byte ranges of this size (0: no
+    # limit). Each chunk is one Beam run (~3 CPU-s of fixed cost), so keep chunks well above that.
+    mb: float = 256.0
+    files: int = 0  # input files per chunk at most (0: no limit)
+
+    def validate(self) -> None:
+        if self.mb < 0:
+            raise ValueError(f"mb: must be >= 0, got {self.mb}")
+        if self.files < 0:
+            raise ValueError(f"files: must be >= 0, got {self.files}")
+
+
+@dataclasses.dataclass
 class TopLevelParams(Params):
     keep_rejected: bool = False  # write dropped documents to OUTPUT/rejected/ with stage and reason
+    # Run the inputs as chunks, each committed under OUTPUT/chunks/ before the next starts; a rerun
+    # with the same inputs and config continues after the last committed chunk (also --resume).
+    resume: bool = False
     # A step (or the reader) that raises on a document drops it as step_error / reader_error; when a
     # worker sees more than max_errors of them in one step AND they are more than max_error_share of
     # what that step saw there, the failure is systematic and the run stops with the first error.
@@ -113,6 +132,8 @@ class RunConfig:
     listed: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the whole steps: list, resolved
     max_errors: int = 100
     max_error_share: float = 0.01
+    resume: bool = False
+    chunks: ChunkParams = dataclasses.field(default_factory=ChunkParams)
 
     @property
     def step_names(self) -> list[str]:
@@ -140,6 +161,8 @@ class RunConfig:
             "keep_rejected": self.keep_rejected,
             "max_errors": self.max_errors,
             "max_error_share": self.max_error_share,
+            "resume": self.resume,
+            "chunks": dataclasses.asdict(self.chunks),
             "read": dataclasses.asdict(self.read),
             "write": dataclasses.asdict(self.write),
             "steps": self.listed,
@@ -154,6 +177,8 @@ TOP_LEVEL = {
     "keep_rejected",
     "max_errors",
     "max_error_share",
+    "resume",
+    "chunks",
     "read",
     "write",
 }
@@ -485,7 +510,7 @@ def load_config(
         raise ConfigError("config key 'output': expected a directory path")
     top = build_params(
         TopLevelParams,
-        {k: data[k] for k in ("keep_rejected", "max_errors", "max_error_share") if k in data},
+        {k: data[k] for k in ("keep_rejected", "max_errors", "max_error_share", "resume") if k in data},
         "",
     )
     return RunConfig(
@@ -497,6 +522,8 @@ def load_config(
         keep_rejected=top.keep_rejected,
         max_errors=top.max_errors,
         max_error_share=top.max_error_share,
+        resume=top.resume,
+        chunks=build_params(ChunkParams, data.get("chunks"), "chunks"),
         read=build_params(ReadParams, data.get("read"), "read"),
         write=build_params(WriteParams, data.get("write"), "write"),
         source_files=sources,

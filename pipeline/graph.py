@@ -21,7 +21,7 @@ from pipeline import progress
 from pipeline.config import RunConfig
 from pipeline.inputs import Skipped, expand_input, open_input
 from pipeline.readers import Note, ReadOptions, input_format, is_splittable, read_file
-from pipeline.token_writer import WriteTrainingShards, is_holdout
+from pipeline.token_writer import WriteTrainingShards, is_holdout, piece_schema
 from pipeline.writer import WriteShards, commit_output, document_schema
 from stages.base import CARRIED_FIELDS, STEP_FIELDS, Drop, RunContext
 from stages.beam import STATS, BundleCounts, CpuClock, apply_stage
@@ -98,21 +98,28 @@ class _CountingReader:
         return True
 
 
+def byte_ranges(
+    path: str, start: int, end: int | None, size: int | None, split_bytes: int
+) -> list[tuple[str, int, int | None]]:
+    """``[start, end)`` of a file of ``size`` bytes (``end`` None: to EOF) as ``(path, start,
+    end)`` ranges of ``split_bytes``. Only gzipped WARC/WET files are split (their gzip members
+    can be found from any offset); the last range keeps ``end``."""
+    stop = end if end is not None else size
+    if not (split_bytes and is_splittable(path) and stop and stop - start > split_bytes):
+        return [(path, start, end)]
+    starts = list(range(start, stop, split_bytes))
+    return [(path, s, starts[i + 1] if i + 1 < len(starts) else end) for i, s in enumerate(starts)]
+
+
 class SplitFile(beam.DoFn):
-    """(path, size) -> (path, start, end) byte ranges of ``split_bytes``. Only gzipped WARC/WET
-    files are split (their gzip members can be found from any offset); ``end`` None = to EOF."""
+    """(path, size) -> (path, start, end) byte ranges of ``split_bytes`` (``byte_ranges``)."""
 
     def __init__(self, split_bytes: int):
         self.split_bytes = split_bytes
 
     def process(self, element):
         path, size = element
-        if not (self.split_bytes and is_splittable(path) and size and size > self.split_bytes):
-            yield path, 0, None
-            return
-        starts = list(range(0, size, self.split_bytes))
-        for index, start in enumerate(starts):
-            yield path, start, starts[index + 1] if index + 1 < len(starts) else None
+        return byte_ranges(path, 0, None, size, self.split_bytes)
 
 
 class ReadFile(beam.DoFn):
@@ -120,10 +127,17 @@ class ReadFile(beam.DoFn):
     Only the reader's own CPU time is counted as ``read.cpu_ns``: the documents it yields are
     processed by the following steps before the reader resumes."""
 
-    def __init__(self, options: ReadOptions, total_bytes: int | None, show_progress: bool):
+    def __init__(
+        self,
+        options: ReadOptions,
+        total_bytes: int | None,
+        show_progress: bool,
+        progress_context: progress.ChunkProgress | None = None,
+    ):
         self.options = options
         self.total_bytes = total_bytes
         self.show_progress = show_progress
+        self.progress_context = progress_context
 
     def setup(self):
         self.clock = CpuClock("read.cpu_ns")
@@ -131,7 +145,9 @@ class ReadFile(beam.DoFn):
     def process(self, element):
         path, start, end = element
         tally = BundleCounts()
-        tracker = progress.tracker(self.total_bytes, 5.0) if self.show_progress else None
+        tracker = (
+            progress.tracker(self.total_bytes, 5.0, self.progress_context) if self.show_progress else None
+        )
         try:
             with open_input(path) as raw:
                 if start:
@@ -188,9 +204,14 @@ def build_pipeline(
     total_bytes: int | None = None,
     show_progress: bool = False,
     run_info: dict[str, Any] | None = None,
+    parts: list[tuple[str, int, int | None, int | None]] | None = None,
+    progress_context: progress.ChunkProgress | None = None,
 ) -> None:
     """``run_info``: what the launcher knows of the run (runner, start time, provenance) for
-    manifest.json and stats.json."""
+    manifest.json and stats.json; with a ``chunk`` entry the run is one chunk of a chunked run
+    (pipeline.chunks). ``parts``: instead of ``inputs`` (patterns expanded on the workers), the
+    exact ``(path, start, end, size)`` byte ranges to read (a chunk's inputs, already expanded)."""
+    chunked = run_info is not None and run_info.get("chunk") is not None
     steps = [step.build() for step in cfg.steps]
     ctx = RunContext(
         cfg.output,
@@ -201,28 +222,44 @@ def build_pipeline(
     )
     write = cfg.write
 
-    expanded = (
-        p
-        | "inputs" >> beam.Create(inputs)
-        | "expand inputs" >> beam.ParDo(ExpandInput(cfg.read.cc_base_url)).with_outputs(STATS, main="files")
-    )
-    unique = (
-        expanded.files
-        | "group by path" >> beam.GroupByKey()
-        | "one input per path" >> beam.ParDo(OneInputPerPath()).with_outputs(STATS, main="files")
-    )
+    split_bytes = int(cfg.read.split_mb * 1e6)
+    if parts is None:
+        expanded = (
+            p
+            | "inputs" >> beam.Create(inputs)
+            | "expand inputs"
+            >> beam.ParDo(ExpandInput(cfg.read.cc_base_url)).with_outputs(STATS, main="files")
+        )
+        unique = (
+            expanded.files
+            | "group by path" >> beam.GroupByKey()
+            | "one input per path" >> beam.ParDo(OneInputPerPath()).with_outputs(STATS, main="files")
+        )
+        ctx.stats += [expanded[STATS], unique[STATS]]
+        ranges = unique.files | "split files" >> beam.ParDo(SplitFile(split_bytes))
+    else:
+        ranges = (
+            p
+            | "parts" >> beam.Create(parts)
+            | "split parts" >> beam.FlatMap(lambda part: byte_ranges(*part, split_bytes))
+        )
+        sizes = {path: size or 0 for path, _, _, size in parts}
+        inputs_tally = {"inputs.files": len(sizes), "inputs.bytes": sum(sizes.values())}
+        ctx.stats.append(p | "input sizes" >> beam.Create([inputs_tally]))
     options = ReadOptions(
         fields=dict(cfg.read.fields),
         extract_enabled=bool(cfg.steps_of_type("extract")),
         max_decoded_bytes=int(cfg.read.max_decoded_mb * 1e6),
     )
     read = (
-        unique.files
-        | "split files" >> beam.ParDo(SplitFile(int(cfg.read.split_mb * 1e6)))
+        ranges
         | "spread files" >> beam.Reshuffle()
-        | "read" >> beam.ParDo(ReadFile(options, total_bytes, show_progress)).with_outputs(STATS, main="docs")
+        | "read"
+        >> beam.ParDo(ReadFile(options, total_bytes, show_progress, progress_context)).with_outputs(
+            STATS, main="docs"
+        )
     )
-    ctx.stats += [expanded[STATS], unique[STATS], read[STATS]]
+    ctx.stats.append(read[STATS])
     docs = read.docs
     if write.holdout_fraction > 0:
         # Mark the held-out split before any step: dedup keeps a held-out document over its training
@@ -276,14 +313,16 @@ def build_pipeline(
         from stages.tokenize import tokenizer_identity
 
         identity = tokenizer_identity(tokenizers[0].params.tokenizer)
+        tokens_schema = token_schema(identity["vocab_size"], identity["bos_id"], identity["eos_id"])
         token_kinds = ["tokens/train"] + (["tokens/holdout"] if write.holdout_fraction > 0 else [])
         for kind in token_kinds:
-            schemas[kind] = token_schema(identity["vocab_size"], identity["bos_id"], identity["eos_id"])
+            # A chunk keeps each row's id hash, so the run's final merge can order all chunks' rows.
+            schemas[kind] = piece_schema(tokens_schema) if chunked else tokens_schema
         files.append(
             docs
             | "training shards"
             >> WriteTrainingShards(
-                cfg.output, run_id, schemas["tokens/train"], write.token_shards, write.shuffle_seed
+                cfg.output, run_id, tokens_schema, write.token_shards, write.shuffle_seed, keep_hash=chunked
             )
         )
         manifest_extra["tokenizer"] = identity
@@ -333,47 +372,67 @@ def finish_run(
     tallies: dict[str, int],
 ) -> dict[str, Any]:
     """The run's last step, on a worker: stats.json, samples.json and report.html from the tallies
-    and samples the graph collected, then the commit (pipeline.writer.commit_output)."""
+    and samples the graph collected, then the commit (pipeline.writer.commit_output). A chunk of
+    a chunked run (``run["chunk"]``) keeps its raw tallies instead of a report: the run's final
+    step sums them (pipeline.chunks)."""
     import json
 
     from pipeline.output_dir import release_lock
-    from pipeline.report import build_report
-    from pipeline.stats import build_stats, check_stats, dump
+    from pipeline.stats import run_stats
 
     finished = time.time()
     started = run.get("started")
-    stats = build_stats(tallies, step_names)
-    stats["run_id"] = run_id
-    stats["runner"] = run.get("runner")
-    if started is not None:
-        stats["elapsed_s"] = round(finished - started, 3)
-    problems = check_stats(stats)
-    for problem in problems:
-        log.warning("stats do not add up: %s", problem)
-    stats["accounting"] = problems or "ok"
-    provenance = {
-        "inputs": {
-            "given": run.get("inputs", []),
-            "files": tallies.get("inputs.files", 0),
-            "bytes": tallies.get("inputs.bytes", 0),
-        },
-        "started": _iso(started) if started is not None else None,
-        "finished": _iso(finished),
-        **{k: v for k, v in run.items() if k not in ("inputs", "started", "run_id", "megatron")},
-    }
-    small_files = {
-        "stats.json": dump(stats).encode(),
-        "samples.json": json.dumps(samples or [], ensure_ascii=False, default=str).encode(),
-        "report.html": build_report(stats, samples or [], run.get("config", {})).encode(),
-    }
+    elapsed = round(finished - started, 3) if started is not None else None
+    stats = run_stats(tallies, step_names, run_id, run.get("runner"), elapsed)
+    # The run's input files and bytes travel with the tallies (OneInputPerPath, or a chunk's parts).
+    provenance = manifest_provenance(
+        run, (tallies.get("inputs.files", 0), tallies.get("inputs.bytes", 0)), finished
+    )
+    if run.get("chunk") is None:
+        small_files = summary_files(stats, samples, run.get("config", {}))
+    else:
+        small_files = summary_files(stats, samples)
+        small_files["tallies.json"] = json.dumps(tallies, sort_keys=True).encode()
     derived = None
-    if run.get("megatron"):
+    if run.get("megatron") and run.get("chunk") is None:  # a chunked run writes it in its final commit
         from pipeline.megatron_writer import write_megatron_outputs as derived
     manifest = commit_output(
         files, out_dir, run_id, schemas, {**provenance, **manifest_extra}, small_files, derived
     )
     release_lock(out_dir, run_id)  # the launcher may not be waiting (a detached job)
     return manifest
+
+
+def manifest_provenance(run: dict[str, Any], input_summary: tuple[int, int], finished: float) -> dict:
+    """What manifest.json records of a run: its inputs (as given; files and bytes read), start and
+    end, and everything else the launcher put in ``run`` (runner, versions, config ...)."""
+    started = run.get("started")
+    count, size = input_summary
+    return {
+        "inputs": {"given": run.get("inputs", []), "files": count, "bytes": size},
+        "started": _iso(started) if started is not None else None,
+        "finished": _iso(finished),
+        **{k: v for k, v in run.items() if k not in ("inputs", "started", "run_id", "megatron")},
+    }
+
+
+def summary_files(stats: dict, samples: list[dict[str, Any]] | None, config: dict | None = None) -> dict:
+    """stats.json, samples.json and (given the run's config) report.html, as bytes to commit."""
+    import json
+
+    from pipeline.stats import dump
+
+    files = {
+        "stats.json": dump(stats).encode(),
+        "samples.json": json.dumps(samples or [], ensure_ascii=False, default=str).encode(),
+    }
+    if config is not None:
+        # Imported only here: the report's plotting library costs ~30 MB, which a chunk (no
+        # report) would otherwise carry into every later chunk of the run.
+        from pipeline.report import build_report
+
+        files["report.html"] = build_report(stats, samples or [], config).encode()
+    return files
 
 
 def _iso(epoch: float) -> str:

@@ -94,6 +94,14 @@ def make_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace the outputs of an earlier run in --output"
     )
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="run the inputs as chunks, each committed before the next (chunks.mb, chunks.files); "
+        "the same command run again after an interruption continues after the last committed chunk "
+        "(with --overwrite too; --overwrite only lets it replace a different run or plan)",
+    )
+    parser.add_argument(
         "--allow-empty", action="store_true", help="exit 0 even when the inputs yield no document at all"
     )
     parser.add_argument("--list-steps", action="store_true", help="print every step type and its parameters")
@@ -174,6 +182,7 @@ def configure(args: argparse.Namespace) -> RunConfig:
         "output": args.output,
         "stages": args.stages,
         "keep_rejected": args.keep_rejected,
+        "resume": args.resume,
     }
     sets = list(args.set)
     if args.cc_base_url:
@@ -256,6 +265,7 @@ def list_steps() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     _quiet.interrupted = False
+    _chunk_session.__init__()  # a fresh record for this run (tests call main() many times)
     parser = make_parser()
     args, beam_args = split_beam_args(argv, parser)
     level = getattr(logging, str(args.log_level).upper(), None)
@@ -287,9 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     runner = options.view_as(StandardOptions).runner
     dry_run = options.view_as(TestOptions).dry_run
     run_id = uuid.uuid4().hex[:12]
+    chunked = cfg.resume and not dry_run
     if not dry_run:
         try:
-            check_empty(cfg.output, args.overwrite)
+            if not chunked:  # a chunked run checks the folder against its plan (pipeline.chunks)
+                check_empty(cfg.output, args.overwrite)
             acquire_lock(cfg.output, run_id)
         except OutputBusy as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -297,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not dry_run:
             remove_stale_temp(cfg.output)
+        if chunked:
+            return run_chunked(cfg, args, options, runner, run_id)
         return run(cfg, args, options, runner, run_id, total_bytes)
+    except (ConfigError, UsageError, OutputBusy) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return _interrupted(cfg.output, run_id)
     except Exception as exc:
@@ -305,13 +322,13 @@ def main(argv: list[str] | None = None) -> int:
             return _interrupted(cfg.output, run_id)
         if _is_disk_full(exc):
             _discard(cfg.output, run_id)
-            print(f"error: no space left on device while writing the run (temporary files removed): {cfg.output}",
-                  file=sys.stderr)  # fmt: skip
+            print(f"error: no space left on device while writing the run (temporary files removed): {cfg.output}"
+                  f"{_chunk_session.note()}", file=sys.stderr)  # fmt: skip
             return 1
         too_many = _too_many_errors(exc)
         if too_many:
             _discard(cfg.output, run_id)
-            print(f"error: {too_many}", file=sys.stderr)
+            print(f"error: {too_many}{_chunk_session.note()}", file=sys.stderr)
             return 1
         raise
     finally:
@@ -465,7 +482,12 @@ def run(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: str, tot
         print(f"submitted in {elapsed:.1f}s; the job writes stats.json, report.html and manifest.json to "
               f"{cfg.output} when it finishes", file=sys.stderr)  # fmt: skip
         return 0
-    print(summary(stats, cfg.output, elapsed), file=sys.stderr)
+    return report_end(stats, cfg, args, elapsed)
+
+
+def report_end(stats: dict, cfg: RunConfig, args, elapsed: float, extra: str = "") -> int:
+    """The summary of a finished run; exit 1 when its inputs yielded no document at all."""
+    print(summary(stats, cfg.output, elapsed) + extra, file=sys.stderr)
     if stats["stages"]["read"]["out"] == 0 and not args.allow_empty:
         given = ", ".join(cfg.input) or "the built-in sample"
         print(f"error: the inputs yielded no document at all ({given}); see {cfg.output}/stats.json "
@@ -474,10 +496,122 @@ def run(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: str, tot
     return 0
 
 
+class _ChunkSession:
+    """Where a chunked run stands, for the one line an interruption or a failure prints."""
+
+    def __init__(self) -> None:
+        self.out_dir = ""
+        self.total = 0
+        self.committed = 0
+        self.running: int | None = None
+
+    def note(self) -> str:
+        if not self.total:
+            return ""
+        return (
+            f" {self.committed} of {self.total} chunks are committed in {self.out_dir}/chunks; "
+            "run the same command again (with --resume) to continue"
+        )
+
+    def discard(self) -> None:
+        """Remove what the chunk that was running left (the next run would, too)."""
+        from pipeline import chunks
+
+        if self.running is not None:
+            try:
+                chunks.clear_chunk(self.out_dir, self.running)
+            except OSError:
+                pass
+
+
+_chunk_session = _ChunkSession()
+
+
+def run_chunked(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: str) -> int:
+    """A resumable run (pipeline.chunks): plan, the chunks not yet committed, the final commit."""
+    from pipeline import chunks
+
+    if not cfg.input:
+        raise UsageError("--resume needs --input: the built-in sample is written afresh by every run")
+    chunks.check_steps(cfg)
+    run_info = provenance(runner)
+    plan = chunks.make_plan(cfg, run_info)
+    state = chunks.prepare(cfg.output, plan, args.overwrite)
+    total = len(plan["chunks"])
+    start = time.monotonic()
+    if state == "complete":
+        chunks.tidy_complete(cfg.output, plan)
+        print(
+            f"nothing to do: {cfg.output} already holds this run (all {total} chunks committed)",
+            file=sys.stderr,
+        )
+        stats = read_stats(cfg.output)
+        return report_end(stats, cfg, args, 0.0) if stats else 0
+    done = chunks.committed(cfg.output, plan)
+    todo = [index for index in range(total) if index not in done]
+    show_progress = not args.no_progress
+    if done:
+        print(f"resuming: {len(done)} of {total} chunks are already committed and are not read again",
+              file=sys.stderr)  # fmt: skip
+    elif show_progress:
+        print(f"{total} chunks of at most {cfg.chunks.mb:g} MB; an interrupted run continues where it stopped "
+              "when run again with --resume", file=sys.stderr)  # fmt: skip
+    _chunk_session.out_dir, _chunk_session.total, _chunk_session.committed = cfg.output, total, len(done)
+    todo_bytes = sum(plan["chunks"][index]["bytes"] for index in todo)
+    session_bytes = 0
+    for index in todo:
+        chunk = plan["chunks"][index]
+        elapsed = time.monotonic() - start
+        context = progress.ChunkProgress(
+            f"chunk {index + 1}/{total}",
+            bytes_after=todo_bytes - session_bytes - chunk["bytes"],
+            rate=session_bytes / elapsed if session_bytes else None,
+        )
+        _chunk_session.running = index
+        chunks.clear_chunk(cfg.output, index)  # what an interrupted attempt left
+        chunk_info = {"index": index, "of": total, "plan_id": plan["plan_id"], "session": run_id}
+        info = {**run_info, "chunk": chunk_info, "started": time.time()}
+        try:
+            pipeline = beam.Pipeline(options=options)
+        except ValueError as exc:
+            print(f"error: Beam pipeline options: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
+        progress._tracker = None
+        build_pipeline(pipeline, chunks.chunk_config(cfg, cfg.output, index), [], uuid.uuid4().hex[:12],
+                       chunk["bytes"], show_progress, info, parts=chunk["parts"], progress_context=context)  # fmt: skip
+        with _InterruptGate():
+            pipeline.run().wait_until_finish()
+        _chunk_session.running = None
+        _chunk_session.committed += 1
+        session_bytes += chunk["bytes"]
+        del pipeline
+        chunks.release_memory()
+        if show_progress:
+            elapsed = time.monotonic() - start
+            left = progress.eta(todo_bytes - session_bytes, session_bytes, elapsed)
+            eta = (
+                f" | run ETA {progress.clock(left)}"
+                if left is not None and session_bytes < todo_bytes
+                else ""
+            )
+            end = "\n" if sys.stderr.isatty() else ""
+            print(f"{end}chunk {index + 1}/{total} committed | {_chunk_session.committed} of {total} done | "
+                  f"elapsed {progress.clock(elapsed)}{eta}", file=sys.stderr)  # fmt: skip
+    chunks.finish(cfg, plan, cfg.output, {**run_info, "session": run_id})
+    _chunk_session.total = 0  # committed: an interruption from here on loses nothing
+    stats = read_stats(cfg.output) or {}
+    extra = f"\nchunks: {total} ({len(done)} committed by an earlier run, {len(todo)} by this one)"
+    return report_end(stats, cfg, args, time.monotonic() - start, extra)
+
+
 def _interrupted(out_dir: str, run_id: str) -> int:
     _quiet.interrupted = True
     _kill_children()
     _discard(out_dir, run_id)
+    if _chunk_session.total:
+        _chunk_session.discard()
+        print(f"\ninterrupted:{_chunk_session.note()}", file=sys.stderr)
+        return 130
     print(f"\ninterrupted: nothing of this run was committed to {out_dir} (its temporary files are removed)",
           file=sys.stderr)  # fmt: skip
     return 130

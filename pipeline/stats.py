@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+log = logging.getLogger("pipeline")
 
 
 def build_stats(tallies: dict[str, int], step_names: list[str]) -> dict[str, Any]:
@@ -43,6 +46,23 @@ def check_stats(stats: dict[str, Any]) -> list[str]:
             problems.append(f"{name}: in {entry['in']} != {previous[0]} out {previous[1]}")
         previous = (name, entry["out"])
     return problems
+
+
+def run_stats(
+    tallies: dict[str, int], step_names: list[str], run_id: str, runner: Any, elapsed_s: float | None
+) -> dict[str, Any]:
+    """stats.json of a run: ``build_stats`` plus the run's id, runner, elapsed time and the
+    accounting check ("ok" or the problems found, each also logged)."""
+    stats = build_stats(tallies, step_names)
+    stats["run_id"] = run_id
+    stats["runner"] = runner
+    if elapsed_s is not None:
+        stats["elapsed_s"] = elapsed_s
+    problems = check_stats(stats)
+    for problem in problems:
+        log.warning("stats do not add up: %s", problem)
+    stats["accounting"] = problems or "ok"
+    return stats
 
 
 def dump(stats: dict[str, Any]) -> str:

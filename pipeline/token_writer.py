@@ -51,6 +51,12 @@ def spill_schema(token_type: pa.DataType) -> pa.Schema:
     return pa.schema([("hash", pa.uint64()), (COLUMN, pa.list_(token_type))])
 
 
+def piece_schema(schema: pa.Schema) -> pa.Schema:
+    """A training shard's rows with their id hash in front: what a chunk of a chunked run
+    commits (pipeline.chunks merges the chunks' pieces of a shard into the shard)."""
+    return spill_schema(schema.field(COLUMN).type.value_type).with_metadata(schema.metadata)
+
+
 class _SpillTokens(beam.DoFn):
     """Documents -> spill pieces; emits ``("<split>/<shard>", piece path)`` at the end of the bundle.
 
@@ -151,6 +157,27 @@ def read_pieces(paths: list[str], dtype: np.dtype) -> tuple[np.ndarray, np.ndarr
     return hashes_all, offsets, np.concatenate(values) if values else np.zeros(0, dtype)
 
 
+def write_shard(pieces: list[str], path: str, schema: pa.Schema, keep_hash: bool = False) -> tuple[int, int]:
+    """The rows of spill pieces (or of chunk pieces, same layout) in shuffle order, as one file
+    at ``path``: a training shard of ``schema``, or with ``keep_hash`` a piece (``piece_schema``)
+    that can be merged with others later. Returns (rows, tokens)."""
+    dtype = np.dtype(schema.field(COLUMN).type.value_type.to_pandas_dtype())
+    hashes, offsets, values = read_pieces(sorted(pieces), dtype)
+    order = shuffle_order(hashes, offsets, values)
+    ids = (values[offsets[i] : offsets[i + 1]] for i in order)
+    out_schema = piece_schema(schema) if keep_hash else schema
+    with FileSystems.create(path) as sink:
+        with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), out_schema) as writer:
+            done = 0
+            for batch in token_batches(ids, schema):
+                if keep_hash:
+                    rows = pa.array(hashes[order[done : done + batch.num_rows]])
+                    batch = pa.record_batch([rows, batch.column(0)], schema=out_schema)
+                done += batch.num_rows
+                writer.write_batch(batch)
+    return len(order), len(values)
+
+
 def shuffle_order(hashes: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Row order by (id hash, packed ids): the deterministic shuffle, total whatever order the
     pieces were read in. Equal hashes (the same id twice) are ordered by their bytes."""
@@ -163,7 +190,9 @@ def shuffle_order(hashes: np.ndarray, offsets: np.ndarray, values: np.ndarray) -
 
 
 class WriteTrainingShards(beam.PTransform):
-    """Documents the graph marked ``holdout`` (see ``is_holdout``) go to tokens/holdout."""
+    """Documents the graph marked ``holdout`` (see ``is_holdout``) go to tokens/holdout. With
+    ``keep_hash`` (a chunk of a chunked run) each shard is written as a piece that keeps the id
+    hash of its rows (``piece_schema``), for the run's final merge."""
 
     def __init__(
         self,
@@ -173,8 +202,10 @@ class WriteTrainingShards(beam.PTransform):
         num_shards: int,
         seed: int,
         spill_buffer_bytes: int | None = None,
+        keep_hash: bool = False,
     ):
         super().__init__()
+        self.keep_hash = keep_hash
         self.out_dir = out_dir
         self.run_id = run_id
         self.schema = schema
@@ -189,21 +220,15 @@ class WriteTrainingShards(beam.PTransform):
     def write(self, element: tuple[str, list[str]]) -> dict[str, Any]:
         key, pieces = element
         split, shard = key.split("/")
-        dtype = np.dtype(self.token_type.to_pandas_dtype())
-        hashes, offsets, values = read_pieces(sorted(pieces), dtype)
-        order = shuffle_order(hashes, offsets, values)
         path = FileSystems.join(staging_dir(self.out_dir, self.run_id, f"tokens/{split}"), f"{shard}.arrow")
-        ids = (values[offsets[i] : offsets[i + 1]] for i in order)
-        with FileSystems.create(path) as sink:
-            with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), self.schema) as writer:
-                for batch in token_batches(ids, self.schema):
-                    writer.write_batch(batch)
+        rows, tokens = write_shard(pieces, path, self.schema, self.keep_hash)
         return {
             "kind": f"tokens/{split}",
             "tmp": path,
-            "rows": len(order),
-            "tokens": len(values),
+            "rows": rows,
+            "tokens": tokens,
             "first_id": shard,
+            "shard": int(shard),
         }
 
     def expand(self, docs):

@@ -193,7 +193,7 @@ def delete_folder(path: str) -> None:
 # folder "hold an earlier run". The manifest is listed first: it goes first and comes back last.
 MANIFEST = "manifest.json"
 OUTPUT_FILES = (MANIFEST, "stats.json", "samples.json", "report.html")
-OUTPUT_FOLDERS = ("documents", "rejected", "tokens", "minhash_index", "megatron")
+OUTPUT_FOLDERS = ("documents", "rejected", "tokens", "minhash_index", "exact_index", "megatron", "chunks")
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -206,14 +206,17 @@ def write_atomically(path: str, data: bytes) -> None:
     FileSystems.rename([tmp], [path])
 
 
-def remove_outputs(out_dir: str, keep: set[str] = frozenset()) -> None:
+def remove_outputs(out_dir: str, keep: set[str] = frozenset(), spare: tuple[str, ...] = ()) -> None:
     """Remove every kind of output an earlier run may have left, the manifest first; files in
-    ``keep`` (this run's own, already committed by an earlier attempt of the commit) stay."""
+    ``keep`` (this run's own, already committed by an earlier attempt of the commit) and the
+    folders named in ``spare`` (a chunked run's ``chunks``, which its commit reads from) stay."""
     for name in OUTPUT_FILES:
         path = FileSystems.join(out_dir, name)
         if FileSystems.exists(path):
             FileSystems.delete([path])
     for name in OUTPUT_FOLDERS:
+        if name in spare:
+            continue
         folder = FileSystems.join(out_dir, name)
         if not any(path.startswith(folder + "/") for path in keep):
             delete_folder(folder)
@@ -245,11 +248,14 @@ def commit_output(
     manifest_extra: dict[str, Any],
     small_files: dict[str, bytes],
     derived: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
+    spare: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Make this run's staged shards and ``small_files`` (name -> bytes: stats.json, report ...)
     the outputs of ``out_dir``, replacing an earlier run's, with manifest.json last (module doc).
+    A file's ``tmp`` may lie anywhere under ``out_dir`` (a chunked run commits its chunks' files).
     ``derived(manifest, out_dir)`` writes outputs made from the committed shards (e.g. Megatron's
-    indexed dataset) and returns their manifest entries, before the manifest is written."""
+    indexed dataset) and returns their manifest entries, before the manifest is written.
+    ``spare``: output folders the commit leaves alone (see ``remove_outputs``)."""
     manifest: dict[str, Any] = {"run_id": run_id}
     renames: list[tuple[str, str]] = []
     for kind, schema in schemas.items():
@@ -265,8 +271,9 @@ def commit_output(
             name = f"part-{index:05d}-of-{len(mine):05d}.arrow"
             renames.append((info["tmp"], FileSystems.join(out_dir, kind, name)))
             shard = {"file": f"{kind}/{name}", "rows": info["rows"]}
-            if "tokens" in info:
-                shard["tokens"] = info["tokens"]
+            for key in ("tokens", "shard"):  # training shards: tokens, and which shard of the split
+                if key in info:
+                    shard[key] = info[key]
             shards.append(shard)
         manifest[kind] = {
             "shards": shards,
@@ -281,7 +288,7 @@ def commit_output(
     committed = _read_manifest(out_dir) if FileSystems.exists(FileSystems.join(out_dir, MANIFEST)) else None
     if committed is not None and committed.get("run_id") == run_id:
         return committed
-    remove_outputs(out_dir, keep={final for _, final in renames})
+    remove_outputs(out_dir, keep={final for _, final in renames}, spare=spare)
     for folder in {final.rsplit("/", 1)[0] for _, final in renames}:
         if "://" not in folder:  # object stores have no folders to make
             os.makedirs(folder, exist_ok=True)

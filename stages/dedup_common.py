@@ -33,6 +33,8 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import pyarrow.ipc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
@@ -164,12 +166,13 @@ def node_digest(node: bytes) -> bytes:
 
 def duplicates_in_group(nodes: Iterable[bytes]) -> Iterator[tuple[str, str]]:
     """For a group of equivalent documents, ``(id, survivor_id)`` for every non-survivor.
-    Repeated identical nodes (the same id twice) are not duplicates of themselves."""
+    Repeated identical nodes (the same id twice) are not duplicates of themselves, and documents
+    of an earlier run's index (``INDEXED_RANK``) are never dropped: they are not in this run."""
     distinct = set(nodes)
     best = min(distinct)
     best_id = node_id(best)
     for node in distinct:
-        if node != best:
+        if node != best and node[:8] != INDEXED_RANK:
             yield node_id(node), best_id
 
 
@@ -457,3 +460,193 @@ def join_drops(
         )
     ctx.stats.append(routed[STATS])
     return routed.kept, routed[REJECTED]
+
+
+# ---------------------------------------------------------------- indexes of earlier runs
+#
+# A dedup step can save what it knows of this run's documents as an output (``save_index``) and
+# deduplicate a later run against such indexes (``against``). A later run never scans an index
+# document by document through its shuffle: each index file is read in Arrow batches, its keys
+# (fingerprints, band keys) are computed or sliced as numpy arrays and looked up in the sorted
+# set of this run's keys (``KeySet``, one side input), and only the index entries that share a
+# key with a document of this run enter the shuffle, as nodes of rank ``INDEXED_RANK``.
+
+
+def shards_in(folder: str) -> list[str]:
+    """The ``part-*.arrow`` shards of an output folder, sorted; none when it does not exist."""
+    try:
+        found = FileSystems.match([FileSystems.join(folder, "part-*.arrow")])[0].metadata_list
+    except Exception:  # noqa: BLE001 - a missing folder is "no index here"
+        return []
+    return sorted(m.path for m in found)
+
+
+def index_files(location: str, kind: str) -> list[str]:
+    """Index shards at ``location``: a run's output folder (its ``kind`` folder) or that folder."""
+    return shards_in(FileSystems.join(location, kind)) or shards_in(location)
+
+
+def schema_identity(schema: pa.Schema) -> dict[str, str]:
+    """The settings an index was built with, from its schema metadata."""
+    return {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+
+
+def file_identity(path: str) -> dict[str, str]:
+    with FileSystems.open(path, compression_type="uncompressed") as handle:
+        return schema_identity(pa.ipc.open_stream(pa.PythonFile(handle, mode="r")).schema)
+
+
+def check_index_locations(
+    locations: list[str], kind: str, identity: dict[str, str], what: str, writer: str
+) -> None:
+    """Each location must hold an index of ``kind`` whose metadata includes ``identity``
+    (``ValueError("against: ...")``, which the config loader turns into one line). ``what`` names
+    the index for the user, ``writer`` the setting that makes one."""
+    for location in locations:
+        files = index_files(location, kind)
+        if not files:
+            raise ValueError(f"against: no {what} in {location!r} (an earlier run writes one with {writer})")
+        theirs = file_identity(files[0])
+        differ = [f"{k}={theirs.get(k)} (this run: {v})" for k, v in identity.items() if theirs.get(k) != v]
+        if differ:
+            raise ValueError(f"against: the index in {location!r} was built with " + ", ".join(differ))
+
+
+def index_batches(path: str, identity: dict[str, str]) -> Iterator[pa.RecordBatch]:
+    """The record batches of one index file, after checking it was built like this run's keys."""
+    with FileSystems.open(path, compression_type="uncompressed") as handle:
+        reader = pa.ipc.open_stream(pa.PythonFile(handle, mode="r"))
+        theirs = schema_identity(reader.schema)
+        if any(theirs.get(k) != v for k, v in identity.items()):
+            raise ValueError(f"{path}: index built with {theirs}, this run uses {identity}")
+        yield from reader
+
+
+def fixed_width(column: pa.Array, width: int) -> np.ndarray:
+    """A ``binary(width)`` column as an (n, width) uint8 array, without a Python object per row."""
+    data = np.frombuffer(column.buffers()[1], dtype=np.uint8)
+    return data[column.offset * width : (column.offset + len(column)) * width].reshape(len(column), width)
+
+
+def key_prefixes(keys: np.ndarray) -> np.ndarray:
+    """The first 8 bytes of each row of an (n, >= 8) uint8 array, as big-endian uint64."""
+    return np.ascontiguousarray(keys[:, :8]).view(">u8").ravel().astype(np.uint64)
+
+
+def contains(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Boolean mask of ``values`` found in ``sorted_keys`` (sorted, unique uint64)."""
+    if len(sorted_keys) == 0:
+        return np.zeros(values.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
+    return sorted_keys[at] == values
+
+
+class KeySet(beam.CombineFn):
+    """Per-bundle uint64 key arrays -> one sorted array of distinct keys (8 bytes a key, no
+    Python object per key): the side input against which index files are matched."""
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, parts, keys):
+        parts.append(keys)
+        return parts
+
+    def merge_accumulators(self, accumulators):
+        merged = [np.unique(np.concatenate(parts)) for parts in accumulators if parts]
+        return [np.unique(np.concatenate(merged))] if merged else []
+
+    def extract_output(self, parts):
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
+
+
+class RowFile:
+    """Rows (tuples in ``schema`` order) written to one Arrow stream file under ``folder``, opened
+    on the first row; ``close()`` returns the file's description as pipeline.writer.commit_output
+    expects it (``kind``, ``tmp``, ``rows``, ``first_id``), or None when no row came."""
+
+    def __init__(self, kind: str, folder: str, schema: pa.Schema, batch_rows: int = 8192):
+        self.kind, self.folder, self.schema, self.batch_rows = kind, folder, schema, batch_rows
+        self.id_column = schema.names.index("id")
+        self.rows: list[tuple] = []
+        self.sink = self.writer = self.info = None
+
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch_rows:
+            self.flush()
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        if self.writer is None:
+            path = FileSystems.join(self.folder, f"{uuid.uuid4().hex}.arrow")
+            self.sink = FileSystems.create(path)
+            self.writer = pa.ipc.new_stream(pa.PythonFile(self.sink, mode="w"), self.schema)
+            first = batch.column(self.id_column)[0].as_py() if batch.num_rows else None
+            self.info = {"kind": self.kind, "tmp": path, "rows": 0, "first_id": first}
+        self.writer.write_batch(batch)
+        self.info["rows"] += batch.num_rows
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        columns = list(zip(*self.rows, strict=True))
+        self.rows = []
+        self.write_batch(
+            pa.record_batch(
+                [pa.array(values, field.type) for values, field in zip(columns, self.schema, strict=True)],
+                schema=self.schema,
+            )
+        )
+
+    def close(self) -> dict[str, Any] | None:
+        self.flush()
+        if self.writer is None:
+            return None
+        self.writer.close()
+        self.sink.close()
+        self.writer = None
+        return self.info
+
+
+class WriteArrowRows(beam.DoFn):
+    """Rows -> one ``RowFile`` per bundle; emits each file's description (an output kind)."""
+
+    def __init__(self, kind: str, folder: str, schema: pa.Schema):
+        self.kind, self.folder, self.schema = kind, folder, schema
+
+    def start_bundle(self):
+        self.file = RowFile(self.kind, self.folder, self.schema)
+
+    def process(self, row):
+        self.file.add(row)
+
+    def finish_bundle(self):
+        info = self.file.close()
+        if info is not None:
+            yield GlobalWindows.windowed_value(info)
+
+
+class KeepSurvivors(beam.DoFn):
+    """(file description of a RowFile with an ``id`` column, dropped ids) -> the same rows less
+    those of dropped documents, as a file of ``kind`` under ``folder``: an index of the documents
+    a dedup step kept. The input file stays (it is in the run's work folder) so a retry can read it."""
+
+    def __init__(self, kind: str, folder: str, schema: pa.Schema):
+        self.kind, self.folder, self.schema = kind, folder, schema
+        self._dropped_from: Any = None
+        self._dropped = pa.array([], pa.string())
+
+    def process(self, info, dropped):
+        import pyarrow.compute as pc
+
+        if dropped is not self._dropped_from:
+            self._dropped_from, self._dropped = dropped, pa.array(list(dropped), pa.string())
+        out = RowFile(self.kind, self.folder, self.schema)
+        with FileSystems.open(info["tmp"], compression_type="uncompressed") as handle:
+            for batch in pa.ipc.open_stream(pa.PythonFile(handle, mode="r")):
+                kept = batch.filter(pc.invert(pc.is_in(batch.column("id"), value_set=self._dropped)))
+                if kept.num_rows:
+                    out.write_batch(kept)
+        written = out.close()
+        if written is not None:
+            yield written

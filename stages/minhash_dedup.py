@@ -19,16 +19,20 @@ Connected components are resolved with large-star/small-star rounds (``stages.co
 every non-minimal node of a component is dropped as a duplicate of the component's best
 document (the minimal node). Drops are joined back onto the documents.
 
-Index mode: with ``save_index`` the signature files become ``OUTPUT/minhash_index/``; a later run
-lists it in ``against``, and its documents enter the band shuffle as nodes of rank
-``INDEXED_RANK``, which sort before every new document, so a new near-duplicate of an indexed
-document is dropped and indexed documents never are.
+Index mode: with ``save_index`` the signature files become ``OUTPUT/minhash_index/`` (every
+document that reached the step) and the step's drops ``minhash_index/duplicates/`` (id ->
+the kept document it duplicates). A later run lists it in ``against``: each index file is read
+in Arrow batches and banded vectorised, and only entries sharing a band key with one of the new
+documents enter the band shuffle, as nodes of rank ``INDEXED_RANK``, which sort before every new
+document: a new near-duplicate of an indexed document is dropped and indexed documents never
+are. When the indexed root of a cluster was itself dropped in its run, ``duplicate_of`` names
+the document kept in its place (from ``duplicates``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -45,16 +49,25 @@ from stages.beam import STATS, BundleCounts, CpuClock
 from stages.components import connected_components
 from stages.dedup_common import (
     INDEXED_RANK,
+    KeySet,
+    WriteArrowRows,
+    check_index_locations,
     check_join,
     check_policy,
+    contains,
+    fixed_width,
     fold_codepoints,
     group_by_key_prefix,
+    index_batches,
     join_drops,
     make_node,
     node_digest,
     node_id,
+    schema_identity,
+    shards_in,
     spill_location,
 )
+from stages.dedup_common import index_files as _index_files
 
 if TYPE_CHECKING:
     from datasketch import LeanMinHash
@@ -246,15 +259,34 @@ class MinHasher:
 
 
 BAND_KEY_BYTES = 8
+_BAND_SEED = _U64(0x9E3779B97F4A7C15)
+_BAND_STEP = _U64(0x100000001B3)
+
+
+def band_key_matrix(values: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64 LSH band keys of n signatures ((n, >= bands*rows) uint32 hashvalues).
+    A band's key hashes its index and its rows: start from the mixed band index, then fold in
+    each row value, mixing after each step (splitmix64). Vectorised over documents and bands, so
+    an index of earlier signatures is banded without a Python call per document."""
+    n = values.shape[0]
+    rows_of = np.ascontiguousarray(values[:, : bands * rows], dtype=np.uint32).reshape(n, bands, rows)
+    with np.errstate(over="ignore"):
+        start = _mix64(np.arange(1, bands + 1, dtype=_U64) * _BAND_SEED)
+        keys = np.repeat(start[None, :], n, axis=0)
+        for j in range(rows):
+            keys = _mix64(keys * _BAND_STEP + rows_of[:, :, j].astype(_U64) + _U64(1))
+    return keys
+
+
+def key_bytes(keys: np.ndarray) -> bytes:
+    """Band keys (uint64, any shape) as their big-endian bytes, BAND_KEY_BYTES each, row by row."""
+    return np.ascontiguousarray(keys, dtype=">u8").tobytes()
 
 
 def band_keys(hashvalues: np.ndarray, bands: int, rows: int) -> list[bytes]:
-    """One 8-byte key per band: a hash of the band index and that band's rows."""
-    rows_of = np.ascontiguousarray(hashvalues[: bands * rows], dtype=np.uint32).reshape(bands, rows)
-    return [
-        hashlib.blake2b(bytes((i,)) + rows_of[i].tobytes(), digest_size=BAND_KEY_BYTES).digest()
-        for i in range(bands)
-    ]
+    """One 8-byte key per band of one signature (``band_key_matrix`` of a single row)."""
+    data = key_bytes(band_key_matrix(np.asarray(hashvalues)[None, :], bands, rows))
+    return [data[i : i + BAND_KEY_BYTES] for i in range(0, len(data), BAND_KEY_BYTES)]
 
 
 def estimated_jaccard(sig_a: bytes, sig_b: bytes) -> float:
@@ -267,6 +299,9 @@ def estimated_jaccard(sig_a: bytes, sig_b: bytes) -> float:
 # ---------------------------------------------------------------- signature files and the index
 
 INDEX_KIND = "minhash_index"
+# The step's drops (id -> the kept document), saved with the index: a later run names the kept
+# document when the indexed root of a cluster was dropped in its own run.
+DUPLICATES_KIND = f"{INDEX_KIND}/duplicates"
 # Bump when folding, shingling or hashing changes what a signature is for the same parameters.
 SIGNATURE_VERSION = "1"
 
@@ -321,18 +356,13 @@ class MinHashDedupParams(Params):
     def validate(self) -> None:
         """Each ``against`` location must hold an index built with the same signature settings."""
         check_join(self.join)
-        mine = self.signature_identity()
-        for location in self.against:
-            files = index_files(location)
-            if not files:
-                raise ValueError(
-                    f"against: no MinHash index in {location!r} (an earlier run writes one with "
-                    "minhash_dedup.save_index: true)"
-                )
-            theirs = signature_file_identity(files[0])
-            differ = [f"{k}={theirs.get(k)} (this run: {v})" for k, v in mine.items() if theirs.get(k) != v]
-            if differ:
-                raise ValueError(f"against: the index in {location!r} was built with " + ", ".join(differ))
+        check_index_locations(
+            self.against,
+            INDEX_KIND,
+            self.signature_identity(),
+            "MinHash index",
+            "minhash_dedup.save_index: true",
+        )
 
 
 def signature_schema(params: MinHashDedupParams) -> pa.Schema:
@@ -343,28 +373,33 @@ def signature_schema(params: MinHashDedupParams) -> pa.Schema:
     )
 
 
+def duplicates_schema() -> pa.Schema:
+    return pa.schema([("id", pa.string()), ("duplicate_of", pa.string())])
+
+
 def index_files(location: str) -> list[str]:
     """Index shards at ``location``: a run's output folder or its minhash_index folder."""
-    for pattern in (
-        FileSystems.join(location, INDEX_KIND, "part-*.arrow"),
-        FileSystems.join(location, "part-*.arrow"),
-    ):
-        try:
-            found = FileSystems.match([pattern])[0].metadata_list
-        except Exception:  # noqa: BLE001 - a missing folder is "no index here"
-            found = []
-        if found:
-            return sorted(m.path for m in found)
-    return []
+    return _index_files(location, INDEX_KIND)
 
 
-def _identity_of(schema: pa.Schema) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+def duplicates_files(location: str) -> list[str]:
+    """The saved drops next to the index at ``location`` (none for an index saved before them)."""
+    return shards_in(FileSystems.join(location, DUPLICATES_KIND)) or shards_in(
+        FileSystems.join(location, "duplicates")
+    )
 
 
-def signature_file_identity(path: str) -> dict[str, str]:
-    with FileSystems.open(path, compression_type="uncompressed") as handle:
-        return _identity_of(pa.ipc.open_stream(pa.PythonFile(handle, mode="r")).schema)
+def read_duplicates(locations: list[str]) -> dict[str, str]:
+    """id -> kept document, from the saved drops of every index location."""
+    survivors: dict[str, str] = {}
+    for location in locations:
+        for path in duplicates_files(location):
+            with FileSystems.open(path, compression_type="uncompressed") as handle:
+                table = pa.ipc.open_stream(pa.PythonFile(handle, mode="r")).read_all()
+            survivors.update(
+                zip(table.column("id").to_pylist(), table.column("duplicate_of").to_pylist(), strict=True)
+            )
+    return survivors
 
 
 def read_signatures(path: str, indexed: bool, identity: dict[str, str]) -> Iterator[tuple[bytes, bytes]]:
@@ -372,7 +407,7 @@ def read_signatures(path: str, indexed: bool, identity: dict[str, str]) -> Itera
     nodes of rank INDEXED_RANK, which sort before every document of this run."""
     with FileSystems.open(path, compression_type="uncompressed") as handle:
         reader = pa.ipc.open_stream(pa.PythonFile(handle, mode="r"))
-        theirs = _identity_of(reader.schema)
+        theirs = schema_identity(reader.schema)
         if theirs != identity:
             raise ValueError(f"{path}: signatures built with {theirs}, this run uses {identity}")
         for batch in reader:
@@ -431,57 +466,84 @@ class MinHashDedupStage(Stage):
 
     def expand(self, docs, keep_rejected: bool, ctx: RunContext):
         name, p = self.name, self.params
-        pipeline = docs.pipeline
         identity = p.signature_identity()
         # Signatures wait in files, not in the shuffle: only candidates' signatures are read back.
         sig_dir = ctx.staging(INDEX_KIND) if p.save_index else ctx.work_dir(name)
-        signed = docs | f"{name}:sign" >> beam.ParDo(_Sign(self, sig_dir)).with_outputs(
-            "files", STATS, main="bands"
-        )
+        signed = docs | f"{name}:sign" >> beam.ParDo(
+            _Sign(self, sig_dir, collect_keys=bool(p.against))
+        ).with_outputs("files", "keys", STATS, main="bands")
         ctx.stats.append(signed[STATS])
         if p.save_index:
             ctx.files.append(signed.files)
             ctx.schemas[INDEX_KIND] = signature_schema(p)
-        sources = [signed.files | f"{name}:sig_paths" >> beam.Map(lambda info: (info["tmp"], False))]
-        bands = [signed.bands]
+        sources = signed.files | f"{name}:sig_paths" >> beam.Map(lambda info: (info["tmp"], False))
+        bands = signed.bands
+        indexed = None
         if p.against:
-            indexed = (
-                pipeline
+            keys = signed.keys | f"{name}:key_set" >> beam.CombineGlobally(KeySet())
+            matched = (
+                docs.pipeline
                 | f"{name}:against" >> beam.Create(p.against)
-                | f"{name}:index_files"
-                >> beam.FlatMap(lambda loc: ((path, True) for path in index_files(loc)))
+                | f"{name}:index_files" >> beam.FlatMap(index_files)
                 | f"{name}:spread_index" >> beam.Reshuffle()
+                | f"{name}:match_index"
+                >> beam.ParDo(_MatchIndex(self, identity), beam.pvalue.AsSingleton(keys)).with_outputs(
+                    "signatures", main="bands"
+                )
             )
-            sources.append(indexed)
-            bands.append(indexed | f"{name}:index_bands" >> beam.ParDo(_IndexBands(self, identity)))
+            bands = (bands, matched.bands) | f"{name}:all_bands" >> beam.Flatten()
+            indexed = matched.signatures
         spill = spill_location(p.join, p.spill_dir, ctx, name)
         # Candidate pairs: members of one band bucket, linked to the bucket's smallest digest.
         candidates = (
-            group_by_key_prefix(
-                bands | f"{name}:all_bands" >> beam.Flatten(), f"{name}:buckets", BAND_KEY_BYTES, spill
-            )
+            group_by_key_prefix(bands, f"{name}:buckets", BAND_KEY_BYTES, spill)
             | f"{name}:stars" >> beam.FlatMap(_star_edges)
             | f"{name}:distinct_edges" >> beam.Distinct()
         )
-        payload = _candidate_signatures(
-            sources | f"{name}:sources" >> beam.Flatten(), candidates, name, identity, lean=spill is not None
-        )
+        payload = _candidate_signatures(sources, candidates, name, identity, spill is not None, indexed)
         threshold = p.threshold - p.verify_margin if p.verify else None
         edges = _resolve_edges(candidates, payload, name, threshold, lean=spill is not None)
         drops = connected_components(edges, f"{name}:cc", p.cc_rounds) | f"{name}:drops" >> beam.ParDo(
-            _Drops(name)
+            _Drops(name, p.against)
         ).with_outputs(STATS, main="drops")
         ctx.stats.append(drops[STATS])
+        if p.save_index:
+            ctx.files.append(
+                drops.drops
+                | f"{name}:save_duplicates"
+                >> beam.ParDo(
+                    WriteArrowRows(DUPLICATES_KIND, ctx.staging(DUPLICATES_KIND), duplicates_schema())
+                )
+            )
+            ctx.schemas[DUPLICATES_KIND] = duplicates_schema()
         return join_drops(docs, drops.drops, name, "near_duplicate", keep_rejected, spill, ctx)
+
+    def batch_records(
+        self, nodes: list[bytes], keys: np.ndarray, hit: np.ndarray | None = None
+    ) -> list[bytes]:
+        """Band records (band key + node digest) of several documents: ``keys`` is their
+        (n, bands) ``band_key_matrix``; ``hit`` (same shape, optional) keeps only some bands."""
+        data = key_bytes(keys)
+        width = BAND_KEY_BYTES * self.bands
+        out: list[bytes] = []
+        for i, node in enumerate(nodes):
+            digest = node_digest(node)
+            row = data[i * width : (i + 1) * width]
+            wanted = range(self.bands) if hit is None else np.flatnonzero(hit[i])
+            out.extend(row[b * BAND_KEY_BYTES : (b + 1) * BAND_KEY_BYTES] + digest for b in wanted)
+        return out
 
 
 class _Sign(beam.DoFn):
     """doc -> band records (main output); signatures go to one Arrow file per bundle, whose
-    description (as pipeline.writer expects it) is emitted on the ``files`` output."""
+    description (as pipeline.writer expects it) is emitted on the ``files`` output. Documents
+    are banded a few thousand at a time (``band_key_matrix``), when their signatures are written;
+    with ``collect_keys`` each bundle's band keys also go out on ``keys`` (dedup_common.KeySet)."""
 
-    def __init__(self, stage: MinHashDedupStage, sig_dir: str):
+    def __init__(self, stage: MinHashDedupStage, sig_dir: str, collect_keys: bool = False):
         self.stage = stage
         self.sig_dir = sig_dir
+        self.collect_keys = collect_keys
         self.schema = signature_schema(stage.params)
 
     def setup(self):
@@ -491,27 +553,29 @@ class _Sign(beam.DoFn):
     def start_bundle(self):
         self.rows: dict[str, list] = {"id": [], "rank": [], "signature": []}
         self.sink = self.writer = self.info = None
+        self.keys: list[np.ndarray] = []
         self.tally = BundleCounts()
 
     def process(self, doc):
         started = self.clock.start()
-        try:
-            signed = self.stage.sign(doc)
-            if signed is None:  # nothing to shingle: it cannot be a near-duplicate
-                return ()
+        signed = self.stage.sign(doc)
+        if signed is not None:  # nothing to shingle: it cannot be a near-duplicate
             node, values = signed
             self.rows["id"].append(str(doc["id"]))
             self.rows["rank"].append(node[:8])
             self.rows["signature"].append(values.astype(np.uint32).tobytes())
-            if len(self.rows["id"]) >= 4096:
-                self._flush()
-            return self.stage.band_records(node, values)
-        finally:
-            self.clock.stop(started, self.tally)
+        self.clock.stop(started, self.tally)
+        if len(self.rows["id"]) < 4096:
+            return ()
+        # A flush (one call in 4096) is timed exactly: the sampled clock would never see it.
+        started = time.thread_time_ns()
+        records = self._flush()
+        self.tally.add(f"{self.stage.name}.cpu_ns", time.thread_time_ns() - started)
+        return records
 
-    def _flush(self):
+    def _flush(self) -> list[bytes]:
         if not self.rows["id"]:
-            return
+            return []
         if self.writer is None:
             path = FileSystems.join(self.sig_dir, f"{uuid.uuid4().hex}.arrow")
             self.sink = FileSystems.create(path)
@@ -522,28 +586,55 @@ class _Sign(beam.DoFn):
         )
         self.writer.write_batch(batch)
         self.info["rows"] += batch.num_rows
+        values = fixed_width(batch.column("signature"), 4 * self.stage.params.num_perm).view(np.uint32)
+        keys = band_key_matrix(values, self.stage.bands, self.stage.rows)
+        if self.collect_keys:
+            self.keys.append(keys.ravel())
+        nodes = [
+            rank + doc_id.encode("utf-8")
+            for rank, doc_id in zip(self.rows["rank"], self.rows["id"], strict=True)
+        ]
         self.rows = {key: [] for key in self.rows}
+        return self.stage.batch_records(nodes, keys)
 
     def finish_bundle(self):
-        self._flush()
+        started = time.thread_time_ns()
+        for record in self._flush():
+            yield GlobalWindows.windowed_value(record)
         if self.writer is not None:
             self.writer.close()
             self.sink.close()
             yield beam.pvalue.TaggedOutput("files", GlobalWindows.windowed_value(self.info))
+        if self.keys:
+            yield beam.pvalue.TaggedOutput("keys", GlobalWindows.windowed_value(np.concatenate(self.keys)))
+        self.tally.add(f"{self.stage.name}.cpu_ns", time.thread_time_ns() - started)
         yield from self.tally.emit_windowed()
 
 
-class _IndexBands(beam.DoFn):
-    """(index file, True) -> band records of its documents (their signatures, rebanded here)."""
+class _MatchIndex(beam.DoFn):
+    """(index file, this run's band keys) -> band records of the index entries that share a band
+    key with a document of this run (only those bands), and on ``signatures`` their
+    ``(digest, (node, signature))`` for the candidate check. Entries are indexed nodes."""
 
     def __init__(self, stage: MinHashDedupStage, identity: dict[str, str]):
         self.stage = stage
         self.identity = identity
 
-    def process(self, element):
-        path, _ = element
-        for node, sig in read_signatures(path, True, self.identity):
-            yield from self.stage.band_records(node, np.frombuffer(sig, dtype=np.uint32))
+    def process(self, path, keys):
+        width = 4 * self.stage.params.num_perm
+        for batch in index_batches(path, self.identity):
+            values = fixed_width(batch.column("signature"), width).view(np.uint32)
+            band = band_key_matrix(values, self.stage.bands, self.stage.rows)
+            hit = contains(keys, band)
+            rows = np.flatnonzero(hit.any(axis=1))
+            if len(rows) == 0:
+                continue
+            ids = batch.column("id").take(pa.array(rows)).to_pylist()
+            nodes = [INDEXED_RANK + doc_id.encode("utf-8") for doc_id in ids]
+            yield from self.stage.batch_records(nodes, band[rows], hit[rows])
+            for node, row in zip(nodes, rows, strict=True):
+                signature = (node, values[row].tobytes())
+                yield beam.pvalue.TaggedOutput("signatures", (node_digest(node), signature))
 
 
 class _ReadSignatures(beam.DoFn):
@@ -565,19 +656,24 @@ class _ReadSignatures(beam.DoFn):
                 yield digest, (node, sig)
 
 
-def _candidate_signatures(sources, edges, name: str, identity: dict[str, str], lean: bool):
-    """(digest, (node, signature)) for every digest of a candidate edge. ``lean`` passes the
-    candidate digests as a side input (one machine: nothing else is held in memory); otherwise
-    every signature is joined to the candidates with a shuffle (a distributed runner's way)."""
+def _candidate_signatures(sources, edges, name: str, identity: dict[str, str], lean: bool, indexed=None):
+    """(digest, (node, signature)) for every digest of a candidate edge, read from this run's
+    signature files (``sources``: (path, False)); ``indexed`` adds those of matched index
+    entries. ``lean`` passes the candidate digests as a side input (one machine: nothing else is
+    held in memory); otherwise every signature is joined to the candidates with a shuffle (a
+    distributed runner's way)."""
     digests = (
         edges | f"{name}:endpoints" >> beam.FlatMap(lambda e: e) | f"{name}:candidates" >> beam.Distinct()
     )
     sources = sources | f"{name}:spread_signatures" >> beam.Reshuffle()
     if lean:
-        return sources | f"{name}:read_signatures" >> beam.ParDo(
+        read = sources | f"{name}:read_signatures" >> beam.ParDo(
             _ReadSignatures(identity), wanted=beam.pvalue.AsList(digests)
         )
+        return read if indexed is None else (read, indexed) | f"{name}:with_indexed" >> beam.Flatten()
     everything = sources | f"{name}:read_signatures" >> beam.ParDo(_ReadSignatures(identity))
+    if indexed is not None:
+        everything = (everything, indexed) | f"{name}:with_indexed" >> beam.Flatten()
     wanted = digests | f"{name}:mark_wanted" >> beam.Map(lambda d: (d, None))
     return (
         {"sig": everything, "wanted": wanted}
@@ -643,10 +739,14 @@ def _resolve_edges(edges, payload, name: str, threshold: float | None, lean: boo
 
 class _Drops(beam.DoFn):
     """(node, component root) -> (id, duplicate_of) for this run's documents; indexed nodes are
-    never dropped (they are not in this run), and drops of an indexed root are counted."""
+    never dropped (they are not in this run), and drops of an indexed root are counted. An
+    indexed root that its own run dropped is replaced by the document kept in its place (the
+    index's saved duplicates, read once per worker when the first such root comes)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, against: list[str] = ()):
         self.name = name
+        self.against = list(against)
+        self.survivors: dict[str, str] | None = None
 
     def start_bundle(self):
         self.tally = BundleCounts()
@@ -655,9 +755,13 @@ class _Drops(beam.DoFn):
         node, root = element
         if node[:8] == INDEXED_RANK:
             return
+        root_id = node_id(root)
         if root[:8] == INDEXED_RANK:
             self.tally.add(f"{self.name}.count.duplicate_of_index")
-        yield node_id(node), node_id(root)
+            if self.survivors is None:
+                self.survivors = read_duplicates(self.against)
+            root_id = self.survivors.get(root_id, root_id)
+        yield node_id(node), root_id
 
     def finish_bundle(self):
         yield from self.tally.emit_windowed()

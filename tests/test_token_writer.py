@@ -182,8 +182,8 @@ def test_commit_removes_spill_pieces_where_folders_do_not_exist(tmp_path, monkey
     writer = WriteTrainingShards(str(tmp_path), RUN, SCHEMA, SHARDS, SEED)
     files = [writer.write(item) for item in pieces.items()]
     real_exists = FileSystems.exists
+    # The temporary folders do not "exist" (an object store has only the files under a prefix).
     monkeypatch.setattr(
-        # Files exist on an object store; the temporary "folder" (a prefix) does not.
         FileSystems,
         "exists",
         staticmethod(lambda path: (".tmp-" not in path or path.endswith(".arrow")) and real_exists(path)),
