@@ -37,6 +37,10 @@ from tokenizer_training.bpe_extend import (
     unreachable_tokens,
 )
 
+# Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
+
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_LINES = 4000  # People's Daily lines [0, 4000) train; [15000, 15600) are held out
 HELDOUT = slice(15000, 15600)

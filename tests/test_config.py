@@ -60,6 +60,7 @@ def test_cli_config_errors_exit_2_with_one_line(tmp_path, capsys):
     assert "'input'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_error_has_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.run", "--set", "extract.nope=1"],
@@ -97,6 +98,7 @@ def test_quality_without_model_is_a_config_error():
         load_config(overrides={"stages": "quality"}, sets=["quality.model=/nonexistent/model.bin"])
 
 
+@pytest.mark.slow
 def test_hostile_configs_are_one_line_errors(tmp_path, capsys):
     """A 1 KB "billion laughs" (aliases expanding to 10^9 values) and a list nested 50,000 deep are
     refused with one line and exit 2, without expanding or printing the value."""

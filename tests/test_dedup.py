@@ -209,6 +209,7 @@ def assert_balanced(counters: dict[str, int], name: str) -> None:
     assert counters[f"{name}.in"] == counters.get(f"{name}.out", 0) + dropped
 
 
+@pytest.mark.slow
 def test_exact_dedup_keeps_best_per_folded_text(tmp_path):
     docs = [
         {"id": "a", "text": "Hello, World!", "quality_score": 0.2},
@@ -271,24 +272,28 @@ CHAIN_KEPT = ["C", "D", "E", "z1", "z3"]
 CHAIN_REJECTED = [("A", "C", "near_duplicate"), ("B", "C", "near_duplicate"), ("z2", "z1", "near_duplicate")]
 
 
+@pytest.mark.slow
 def test_minhash_chain_is_one_cluster_with_one_survivor():
     counters = run_stage(MinHashDedupStage(), chain_docs() + zh_docs(), CHAIN_KEPT, CHAIN_REJECTED)
     assert counters["minhash_dedup.in"] == 8 and counters["minhash_dedup.drop.near_duplicate"] == 3
     assert_balanced(counters, "minhash_dedup")
 
 
+@pytest.mark.slow
 def test_minhash_survivor_policy_and_spill(tmp_path):
     params = MinHashDedupParams(survivor="smallest_id", spill_dir=str(tmp_path))
     expected = [("B", "A", "near_duplicate"), ("C", "A", "near_duplicate"), ("z2", "z1", "near_duplicate")]
     run_stage(MinHashDedupStage(params), chain_docs() + zh_docs(), ["A", "D", "E", "z1", "z3"], expected)
 
 
+@pytest.mark.slow
 def test_minhash_without_verification_and_without_star_rounds():
     # cc_rounds=0 leaves the whole clustering to the label check + residual resolution.
     params = MinHashDedupParams(verify=False, cc_rounds=0)
     run_stage(MinHashDedupStage(params), chain_docs() + zh_docs(), CHAIN_KEPT, CHAIN_REJECTED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rounds", [0, 1, 3])
 def test_connected_components_long_chain_any_rounds(rounds):
     nodes = [f"n{i:03d}" for i in range(40)]
@@ -302,6 +307,7 @@ def test_connected_components_long_chain_any_rounds(rounds):
         assert_that(roots, equal_to(expected))
 
 
+@pytest.mark.slow
 def test_minhash_same_result_with_two_worker_processes():
     options = PipelineOptions(
         runner="DirectRunner", direct_num_workers=2, direct_running_mode="multi_processing"

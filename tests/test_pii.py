@@ -360,6 +360,7 @@ def test_labelled_set_recall_and_lookalike_survival():
     assert survival >= 0.98, changed
 
 
+@pytest.mark.slow
 def test_multilocale_devset_tune_part():
     """The tuning part of benchmarks/pii_devset.py (Faker values, libphonenumber / stdnum as the
     oracle, six languages); the held-out part is only scored by benchmarks/bench_pii.py."""

@@ -16,6 +16,9 @@ from pipeline.run import main
 from pipeline.sample import write_sample
 from pipeline.stats import check_stats
 
+# Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 
 def run(*args: str) -> int:
     return main([*args, "--no-progress", "--runner=DirectRunner"])

@@ -59,6 +59,7 @@ def test_reads_wet_jsonl_arrow_txt(tmp_path):
     assert list(read_texts(str(tmp_path / "a.txt"))) == ["one", "two"]
 
 
+@pytest.mark.slow
 def test_train_prints_heldout_precision_recall(model_path):
     m = re.search(r"held-out (\d+): precision ([\d.]+) recall ([\d.]+)", TRAIN_OUTPUT[-1])
     assert m, TRAIN_OUTPUT
@@ -129,6 +130,7 @@ def _jsonl(path: Path, docs: list[tuple[str, str]]) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_small_paired_set_separates_the_held_out_half(tmp_path):
     """The issue's case: 40 annotated main texts vs the whole-page text of the same 40 Chinese
     pages. fastText's defaults learned nothing (every score 0.500); the scaled schedule does."""
@@ -156,6 +158,7 @@ def test_small_paired_set_separates_the_held_out_half(tmp_path):
     assert int(m.group(1)) >= 30 and float(m.group(2)) >= 0.8
 
 
+@pytest.mark.slow
 def test_a_model_that_learned_nothing_is_an_error(tmp_path):
     """Both classes drawn from the same text (People's Daily, alternate paragraphs): held-out
     separation is at chance, so no model is written and the command exits 1, unless --force."""
@@ -210,6 +213,7 @@ def _train_hf(tmp_path: Path, lines: list[str]) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tokens", ["whitespace", "sentencepiece", "hf"])
 def test_label_and_token_conventions(tmp_path, tokens):
     """Models trained here in other conventions: DCLM's labels (__label__hq vs __label__cc) with
@@ -265,6 +269,7 @@ def _validate_error(params: QualityParams) -> str:
     return ""
 
 
+@pytest.mark.slow
 def test_recommended_config_runs_the_quality_stage(model_path, tmp_path, monkeypatch):
     """configs/cc_zh_en.yaml selects quality: without a model it is a one-line config error naming
     the key and the command that builds one; with one (annotate mode here) every kept document

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+import pytest
 from filters_corpus import en_annotated, peoples_daily
 
 from pipeline.report import EXAMPLE_CHARS, build_report
@@ -114,6 +115,7 @@ def test_empty_inputs_still_render():
     assert not re.search(r"<svg", page)
 
 
+@pytest.mark.slow
 def test_quality_histogram_shows_the_threshold_line():
     def config(mode: str, selected: list[str]) -> dict:
         quality = {"type": "quality", "mode": mode, "threshold": 0.42}

@@ -20,6 +20,10 @@ from pipeline.chunks import cut_chunks, describe_change
 from pipeline.run import main
 from pipeline.token_writer import id_hash
 
+# Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
+
 REPO = Path(__file__).resolve().parents[1]
 STEPS = "normalize,exact_dedup,minhash_dedup,tokenize"
 

@@ -17,6 +17,10 @@ from conftest import read_shards
 from pipeline.run import main
 from pipeline.sample import write_sample
 
+# Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 

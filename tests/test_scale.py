@@ -89,6 +89,7 @@ def documents(out: Path) -> dict[str, str]:
     return rows
 
 
+@pytest.mark.slow
 def test_portable_runner_with_external_workers_matches_direct_runner(worker_pool, tmp_path):
     port, worker_cwd = worker_pool
     sample = write_sample(str(tmp_path / "sample"))
@@ -161,6 +162,7 @@ def test_portable_runner_with_external_workers_matches_direct_runner(worker_pool
     assert manifest["documents"]["rows"] == len(expected)
 
 
+@pytest.mark.slow
 def test_dataflow_dry_run_builds_the_job_offline_without_touching_inputs(monkeypatch, capsys):
     """DataflowRunner with --dry_run builds the job (graph translation, option validation, the
     worker package from pyproject.toml) and submits nothing. The gs:// glob must reach the job
@@ -313,6 +315,7 @@ def _read_all(path: Path, ranges: list[tuple[int, int | None]]) -> list[str]:
     return sorted(items)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", [997, 20_000, 300_000])
 def test_byte_ranges_of_a_file_read_every_record_exactly_once(step):
     """Tiling a real file with byte ranges gives exactly the records, drops and notes of reading it
@@ -329,6 +332,7 @@ def test_byte_ranges_of_a_file_read_every_record_exactly_once(step):
     assert split >= 2  # at 300 kB only the two largest files are split
 
 
+@pytest.mark.slow
 def test_one_large_file_is_read_in_parallel_ranges_with_identical_output(tmp_path):
     big = WARC_DIR / "archivesunleashed__aut" / "example.warc.gz"  # 2.5 MB, 822 gzip members
     args = [

@@ -52,6 +52,7 @@ def run(*args: str) -> int:
     return main([*args, "--no-progress", "--runner=DirectRunner"])
 
 
+@pytest.mark.slow
 def test_user_list_runs_in_order_with_a_type_twice_and_user_steps(inputs, tmp_path):
     data, config = inputs
     out = tmp_path / "out"
@@ -150,6 +151,7 @@ def test_a_step_never_changes_what_another_consumer_sees(tmp_path):
         assert_that(after, equal_to(texts), label="consumer after")
 
 
+@pytest.mark.slow
 def test_systematic_errors_stop_the_run_with_one_line(inputs, tmp_path, capsys):
     data, config = inputs
     out = tmp_path / "out"

@@ -74,6 +74,7 @@ def runs(tmp_path_factory) -> dict[str, tuple[Path, list[dict]]]:
     }
 
 
+@pytest.mark.slow
 def test_spill_pieces_come_from_several_bundles(runs):
     out, files = runs["two"]
     pieces = sorted((out / f".tmp-{RUN}" / "work" / "token-spill").glob("*/*.arrow"))

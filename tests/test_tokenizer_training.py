@@ -204,6 +204,7 @@ def test_sampling_is_deterministic():
 # --- merging: the real models --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_merge_keeps_base_and_appends_only_new_normal_pieces(merged, trained):
     base = SpModel.load(llama_style_model())
     extra = SpModel.load(trained[0])
@@ -233,6 +234,7 @@ def test_every_appended_piece_is_reachable(merged):
     assert all(bpe_isolated(model.pieces[i].piece, scores) == [model.pieces[i].piece] for i in new_ids)
 
 
+@pytest.mark.slow
 def test_hf_tokenizers_load_and_agree_with_sentencepiece(merged, workdir):
     from transformers import AutoTokenizer, LlamaTokenizerFast
 
@@ -333,6 +335,7 @@ def test_normaliser_mismatch_is_refused(trained):
     assert merge_models(base, nfkc, allow_normalizer_mismatch=True).added > 0
 
 
+@pytest.mark.slow
 def test_the_score_zero_recipe_would_fail_these_checks(merged):
     # Chinese-LLaMA's merge appends every piece with score 0: the same pieces, scored that way, make
     # sentencepiece and the HF tokenizer disagree. Guards against checks that cannot fail.

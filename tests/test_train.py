@@ -444,6 +444,7 @@ def test_lora_embed_only_stage_freezes_adapters(
     assert any(not torch.equal(params[n], v) for n, v in emb.items())
 
 
+@pytest.mark.slow
 def test_torchrun_ddp_matches_one_process(corpus: dict[str, Path], tmp_path: Path) -> None:
     """Two gloo ranks with one block each per step see the same blocks as one process with two, and the same
     loss and gradient: with document masking the blocks have different numbers of targets, and the loss is
@@ -615,6 +616,7 @@ def byte_level(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@pytest.mark.slow
 def test_byte_level_new_rows_start_from_their_base_tokens(byte_level: dict[str, Path]) -> None:
     from tokenizers import Tokenizer
     from transformers import AutoModelForCausalLM

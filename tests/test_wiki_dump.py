@@ -9,10 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline.inputs import documents_in
 from pipeline.readers import input_format, read_file
 from pipeline.wiki_dump import read_wiki_dump, wikitext_to_text
 from stages.base import Drop
+
+# Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 
 REPO = Path(__file__).resolve().parents[1]
 NS = "http://www.mediawiki.org/xml/export-0.10/"

@@ -19,6 +19,9 @@ from benchmarks.extract_quality import load_pages, prf
 from pipeline.run import main
 from pipeline.sample import http_response, warc_record
 
+# Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def zh_warc(tmp_path_factory):
