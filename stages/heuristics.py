@@ -332,7 +332,16 @@ def line_words(line: str, cjk: bool) -> int:
     return len(tokenize(line, cjk))
 
 
-_SPACE_CODEPOINTS = np.array([0x85, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000], dtype=np.uint32)
+_SPACE_CODEPOINTS = (0x85, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
+# token_ids' class of every code point: 0 part of a non-CJK word, 1 CJK (a token on its own),
+# 2 space (C0 controls and space, the Unicode spaces).
+_OTHER, _CJK_CHAR, _SPACE = 0, 1, 2
+_CHAR_CLASS = np.zeros(0x110000, dtype=np.uint8)
+_CHAR_CLASS[: 0x20 + 1] = _SPACE
+_CHAR_CLASS[0x2000 : 0x200A + 1] = _SPACE
+_CHAR_CLASS[list(_SPACE_CODEPOINTS)] = _SPACE
+for _lo, _hi in _CJK_RANGES:
+    _CHAR_CLASS[_lo : _hi + 1] = _CJK_CHAR
 
 
 def token_ids(text: str, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -346,13 +355,9 @@ def token_ids(text: str, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words)).view(np.uint64)
         return ids, np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     cp = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    is_cjk = np.zeros(cp.size, dtype=bool)
-    for lo, hi in _CJK_RANGES:
-        is_cjk |= (cp >= lo) & (cp <= hi)
-    space = (cp <= 0x20) | ((cp >= 0x2000) & (cp <= 0x200A))
-    for c in _SPACE_CODEPOINTS:
-        space |= cp == c
-    other = ~(is_cjk | space)
+    char_class = _CHAR_CLASS[cp]
+    is_cjk = char_class == _CJK_CHAR
+    other = char_class == _OTHER
     padded = np.concatenate(([False], other, [False]))
     run_starts = np.flatnonzero(padded[1:-1] & ~padded[:-2])
     run_ends = np.flatnonzero(padded[1:-1] & ~padded[2:]) + 1

@@ -12,6 +12,7 @@ from filters_corpus import en_annotated, english_pages, link_list_pages, peoples
 
 from stages.base import Drop
 from stages.heuristics import (
+    CJK_SPACED,
     REASONS,
     HeuristicsParams,
     HeuristicsStage,
@@ -418,6 +419,19 @@ def repetition_texts() -> list[tuple[str, str]]:
     texts += [("en", t) for _, t in english_pages()[:10]]
     texts += [(lang, "\n".join(t.split("\n") + t.split("\n")[::3])) for lang, t in texts]
     return texts
+
+
+def test_token_ids_are_the_tokens(repetition_texts):
+    """token_ids (code points with numpy) against its definition on tokenize's words: a CJK
+    character's id is its code point, any other word's its hash."""
+    spaces = "a\xa0b\x85c\u1680d\u2000e\u200af\u2028g\u2029h\u202fi\u205fj\u3000k\tl\x1fm"
+    for lang, text in [*repetition_texts, ("zh", spaces + "字"), ("en", spaces)]:
+        cjk = lang == "zh"
+        words = tokenize(text, cjk)
+        ids, lengths = token_ids(text, cjk)
+        plain = [ord(w) if len(w) == 1 and ord(w) in CJK_SPACED else hash(w) for w in words]
+        assert ids.tolist() == np.array(plain, dtype=np.int64).view(np.uint64).tolist()
+        assert lengths.tolist() == [len(w) for w in words]
 
 
 def test_fast_ngram_statistics_equal_the_plain_ones_on_real_text(repetition_texts):
