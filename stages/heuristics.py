@@ -699,8 +699,11 @@ def check(text: str, params: HeuristicsParams) -> Drop | None:
     symbols = text.count("#") + text.count("...") + text.count("…")
     if _above(symbols / n_words, p.max_symbol_word_ratio):
         return Drop("gopher_symbol_ratio", f"{symbols / n_words:.3f}")
-    if p.min_alpha_words_ratio is not None:
-        # Whitespace tokens without a letter (numbers, separators); a CJK character is a letter.
+    # Whitespace tokens without a letter (numbers, separators); a CJK character is a letter. Each
+    # match begins the text or follows a space character (a character in no token), so there are
+    # at most spaces + 1: where that bound passes (most Chinese text), the regex need not run.
+    spaces = len(text) - int(lengths.sum())
+    if p.min_alpha_words_ratio is not None and 1.0 - (spaces + 1) / n_tokens < p.min_alpha_words_ratio:
         alpha = 1.0 - len(_NO_LETTER_TOKEN.findall(text)) / n_tokens
         if alpha < p.min_alpha_words_ratio:
             return Drop("gopher_alpha_words", f"{alpha:.3f}")

@@ -12,6 +12,7 @@ from filters_corpus import en_annotated, english_pages, link_list_pages, peoples
 
 from stages.base import Drop
 from stages.heuristics import (
+    _NO_LETTER_TOKEN,
     CJK_SPACED,
     REASONS,
     HeuristicsParams,
@@ -184,9 +185,25 @@ def test_ellipsis_lines(en, zh, cjk):
     assert reason(text, only("max_ellipsis_lines_ratio", cjk=cjk)) == "gopher_ellipsis_lines"
 
 
-def test_alpha_words(en):
+def test_alpha_words(en, zh):
     text = " ".join(f"{w} 2024 | 13:05" for w in en.split())
     assert reason(text, only("min_alpha_words_ratio", cjk=False)) == "gopher_alpha_words"
+    # Chinese characters among dates and times (CJK mode: the regex runs only past a bound).
+    text = " ".join(f"{ch} 2024 | 13:05" for ch in zh[:200] if not ch.isspace())
+    assert reason(text, only("min_alpha_words_ratio", cjk=True)) == "gopher_alpha_words"
+    assert reason(zh, only("min_alpha_words_ratio", cjk=True)) is None
+
+
+def test_no_letter_tokens_are_at_most_spaces_plus_one(en, zh):
+    """check() counts no-letter tokens (a regex) only where spaces + 1 of them could fail the rule:
+    the regex never finds more, on real text and on text made of separators."""
+    odd = ["1 2 3", "a   b", " \u3000 1", "１２\u3000３４ 56", "— — —", "\xa0x 9\n\n\n7", "9", "我 1\t\t2"]
+    for text, cjk in [(en, False), (zh, True), *((t, c) for t in odd for c in (False, True))]:
+        ids, lengths = token_ids(text, cjk)
+        no_letter = len(_NO_LETTER_TOKEN.findall(text))
+        assert no_letter <= len(text) - int(lengths.sum()) + 1
+        plain = "gopher_alpha_words" if 1.0 - no_letter / ids.size < 0.8 else None
+        assert reason(text, only("min_alpha_words_ratio", cjk=cjk)) == plain
 
 
 @pytest.mark.parametrize("cjk", [False, True])
