@@ -656,7 +656,7 @@ def repetition_failure(ids: np.ndarray, lengths: np.ndarray, params: HeuristicsP
         if grams.grow(n) < n:
             break  # document shorter than the n-gram
         if grams.dup_fraction_bound() <= min(limits[i:]):
-            break
+            break  # fractions only shrink with n (module doc)
         frac = grams.dup_fraction(params.dup_ngram_count_first)
         if frac > limit:
             return Drop("gopher_dup_ngram", f"n={n} {frac:.3f}")
