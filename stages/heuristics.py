@@ -28,10 +28,13 @@ n-gram that occurs more than once (English, as before; a passage repeated once c
 only of the occurrences after the first, as FineWeb's implementation of Gopher's rule (datatrove)
 counts them, so that FineWeb-2's per-language thresholds mean the same here (Chinese).
 
-Repetition statistics use integer hashes of tokens and numpy: n-gram hashes are built by a
-rolling polynomial over uint64 (wrapping), duplicates found by sorting. A repeated n-gram
-(n > 5) consists of repeated 5-grams, so the duplicated fraction can only shrink with n; if
-the 5-gram fraction is already below every threshold the larger n are not computed.
+Repetition statistics: ``repetition_failure_plain`` states the rules on token lists (Counter of
+n-gram tuples); ``repetition_failure`` decides the same on integer hashes of tokens with numpy
+(``RepeatedNgrams``): polynomial n-gram hashes over uint64, duplicates found by sorting only the
+positions that can repeat, and no sorting at all where a cheap bound already shows a document
+is within a threshold. A repeated n-gram (n > 5) consists of repeated 5-grams, so the
+duplicated fraction can only shrink with n; once it is below every remaining threshold the
+larger n are not computed.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -328,7 +332,16 @@ def line_words(line: str, cjk: bool) -> int:
     return len(tokenize(line, cjk))
 
 
-_SPACE_CODEPOINTS = np.array([0x85, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000], dtype=np.uint32)
+_SPACE_CODEPOINTS = (0x85, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
+# token_ids' class of every code point: 0 part of a non-CJK word, 1 CJK (a token on its own),
+# 2 space (C0 controls and space, the Unicode spaces).
+_OTHER, _CJK_CHAR, _SPACE = 0, 1, 2
+_CHAR_CLASS = np.zeros(0x110000, dtype=np.uint8)
+_CHAR_CLASS[: 0x20 + 1] = _SPACE
+_CHAR_CLASS[0x2000 : 0x200A + 1] = _SPACE
+_CHAR_CLASS[list(_SPACE_CODEPOINTS)] = _SPACE
+for _lo, _hi in _CJK_RANGES:
+    _CHAR_CLASS[_lo : _hi + 1] = _CJK_CHAR
 
 
 def token_ids(text: str, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -342,13 +355,9 @@ def token_ids(text: str, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words)).view(np.uint64)
         return ids, np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     cp = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    is_cjk = np.zeros(cp.size, dtype=bool)
-    for lo, hi in _CJK_RANGES:
-        is_cjk |= (cp >= lo) & (cp <= hi)
-    space = (cp <= 0x20) | ((cp >= 0x2000) & (cp <= 0x200A))
-    for c in _SPACE_CODEPOINTS:
-        space |= cp == c
-    other = ~(is_cjk | space)
+    char_class = _CHAR_CLASS[cp]
+    is_cjk = char_class == _CJK_CHAR
+    other = char_class == _OTHER
     padded = np.concatenate(([False], other, [False]))
     run_starts = np.flatnonzero(padded[1:-1] & ~padded[:-2])
     run_ends = np.flatnonzero(padded[1:-1] & ~padded[2:]) + 1
@@ -417,108 +426,242 @@ def _dup_stats(items: list[str]) -> tuple[int, int]:
     return n, chars
 
 
-def _extend(ids: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """n-gram hashes from the (n-1)-gram hashes ``h``: one more token, rolling polynomial."""
-    n = ids.size - h.size + 2
-    return h[:-1] * _P + ids[n - 1 :]
+def ngram_sizes(params: HeuristicsParams) -> tuple[list[int], list[int]]:
+    """Token n of each top-n-gram rule (words n = 2, 3, 4) and each duplicated-n-gram rule (words
+    n = 5 .. 10). In CJK mode the tokens are characters, so a word n-gram becomes a
+    ``round(n * cjk_chars_per_word)``-gram."""
+    scale = params.cjk_chars_per_word if params.cjk_characters else 1.0
+    top = [round(n * scale) for n in range(2, 2 + len(params.top_ngram_max))]
+    dup = [round(n * scale) for n in range(5, 5 + len(params.dup_ngram_max))]
+    return top, dup
 
 
-def top_ngram_fraction(h: np.ndarray, n: int, lengths: np.ndarray, total_chars: int) -> float:
-    """Characters covered by the most frequent n-gram (each occurrence), over all word characters.
-    Among equally frequent n-grams the longest counts, so the result never depends on hash order."""
-    if h.size < 2 or total_chars == 0:
+# The repetition rules, the plain way: the definitions, on token lists. `repetition_failure`
+# computes the same decisions fast on hashed tokens; tests check both agree on real text.
+
+
+def top_ngram_fraction_plain(words: list[str], n: int) -> float:
+    """Characters covered by the most frequent n-gram (each occurrence), over all word characters
+    (0 when no n-gram occurs twice). Among equally frequent n-grams the longest counts."""
+    counts = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    top = max(counts.values(), default=0)
+    total = sum(map(len, words))
+    if top < 2 or total == 0:
         return 0.0
-    s = np.sort(h)
-    bounds = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1], [True])))
-    counts = np.diff(bounds)
-    top = int(counts.max())
-    if top < 2:
-        return 0.0
-    tied = s[bounds[:-1][counts == top]]
-    cum = np.concatenate(([0], np.cumsum(lengths)))
-    gram_chars = cum[n : n + h.size] - cum[: h.size]
-    where = h == tied[0] if tied.size == 1 else np.isin(h, tied)
-    return float(top * gram_chars[where].max()) / total_chars
+    longest = max(sum(map(len, gram)) for gram, count in counts.items() if count == top)
+    return top * longest / total
 
 
-def _duplicates(values: np.ndarray, count_first: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Two masks over ``values``: entries whose value occurs more than once, and the entries that
-    count as duplicates: the same with ``count_first``, else those whose value already occurred
-    at an earlier position (every occurrence but the first)."""
-    order = np.argsort(values)
-    sv = values[order]
-    same = sv[1:] == sv[:-1]
-    mark = np.zeros(sv.size, dtype=bool)
-    mark[1:] |= same
-    mark[:-1] |= same
-    repeated = np.empty_like(mark)
-    repeated[order] = mark
-    if count_first:
-        return repeated, repeated
-    # The sort is not stable: the first occurrence of a value is the smallest position of its run.
-    run_starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    later = repeated.copy()
-    later[np.minimum.reduceat(order, run_starts)] = False
-    return repeated, later
+def dup_ngram_fraction_plain(words: list[str], n: int, count_first: bool) -> float:
+    """Characters of words inside a duplicated n-gram (each word once), over all word characters:
+    an n-gram that occurs more than once (``count_first``) or that already occurred earlier."""
+    counts = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    seen: set[tuple[str, ...]] = set()
+    covered = [False] * len(words)
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i : i + n])
+        if counts[gram] > 1 if count_first else gram in seen:
+            covered[i : i + n] = [True] * n
+        seen.add(gram)
+    total = sum(map(len, words))
+    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total if total else 0.0
+
+
+def repetition_failure_plain(words: list[str], params: HeuristicsParams) -> Drop | None:
+    """Gopher's n-gram repetition rules, the first that fails (see ``repetition_failure``)."""
+    if len(words) < 2:
+        return None
+    top_sizes, dup_sizes = ngram_sizes(params)
+    for n, limit in zip(top_sizes, params.top_ngram_max, strict=True):
+        frac = top_ngram_fraction_plain(words, n)
+        if frac > limit:
+            return Drop("gopher_top_ngram", f"n={n} {frac:.3f}")
+    for n, limit in zip(dup_sizes, params.dup_ngram_max, strict=True):
+        if n > len(words):
+            break
+        frac = dup_ngram_fraction_plain(words, n, params.dup_ngram_count_first)
+        if frac > limit:
+            return Drop("gopher_dup_ngram", f"n={n} {frac:.3f}")
+    return None
+
+
+_P_INVERSE = np.uint64(pow(int(_P), -1, 2**64))
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying spreads every bit of a hash to the top ones
+_powers = np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64)  # P**k, P**-k (mod 2**64)
+
+
+def _hash_powers(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**k and P**-k modulo 2**64 for k < ``size`` (cached; grown by doubling)."""
+    global _powers
+    if _powers[0].size < size:
+        k = max(size, 2 * _powers[0].size)
+        up, down = np.full(k, _P), np.full(k, _P_INVERSE)
+        up[0] = down[0] = 1
+        _powers = np.multiply.accumulate(up), np.multiply.accumulate(down)
+    return _powers[0][:size], _powers[1][:size]
+
+
+class RepeatedNgrams:
+    """A document's n-grams for growing n, and what repeats among them, without sorting all of
+    them at every n (the plain definitions: ``top_ngram_fraction_plain``, ``dup_ngram_fraction_plain``).
+
+    An n-gram is hashed over its token ids by a polynomial modulo 2**64, ``sum(ids[i + k] * P**(n-1-k))``,
+    taken from prefix hashes: ``prefix[i + n] - prefix[i] * P**n``, so the hashes of any n-grams
+    (a few positions) cost two operations.
+
+    Only candidates are ever sorted: positions whose n-gram may occur more than once. The first
+    size counts hashes in buckets; a position whose bucket holds one n-gram is not a candidate.
+    An n-gram can occur twice only if the smaller n-grams inside it do, so the candidates of a
+    larger n are the positions where every smaller n-gram inside is a candidate. All occurrences of
+    a repeated n-gram are candidates, its first one included, so counts and "occurred earlier"
+    among the candidates are those of the whole text.
+
+    Most documents are far from every threshold, and that is proven without sorting: the most
+    frequent n-gram occurs at most as often as the fullest bucket (or the most frequent smaller
+    n-gram) and is at most as long as the longest candidate, and the duplicated characters are at
+    most those covered by candidates."""
+
+    def __init__(self, ids: np.ndarray, lengths: np.ndarray):
+        self.lengths = lengths
+        self.n_tokens = ids.size
+        self.cum_chars = np.concatenate(([0], np.cumsum(lengths)))
+        self.total_chars = int(self.cum_chars[-1])
+        up, down = _hash_powers(ids.size + 1)
+        self.prefix = np.concatenate(([np.uint64(0)], up[:-1] * np.cumsum(ids * down[:-1])))
+        self.n = 1
+        # Candidates at size n (None: not derived yet), derived from `filtered`, the exact or
+        # bucketed "may repeat" mask at size `filtered_n`; `max_count`: no n-gram occurs more often.
+        self.candidates: np.ndarray | None = None
+        self.filtered: np.ndarray | None = None
+        self.filtered_n = 0
+        self.max_count = 0
+        self.sorted_n = 0  # the size `order`, `counts`, `run_starts` describe
+        self.order = self.counts = self.run_starts = np.zeros(0, dtype=np.intp)
+
+    @property
+    def size(self) -> int:
+        """Number of n-grams."""
+        return self.n_tokens - self.n + 1
+
+    def hashes(self, at: np.ndarray | None = None) -> np.ndarray:
+        """Hashes of the n-grams starting at ``at`` (default: all)."""
+        up, _ = _hash_powers(self.n + 1)
+        if at is None:
+            return self.prefix[self.n :] - self.prefix[: self.size] * up[self.n]
+        return self.prefix[at + self.n] - self.prefix[at] * up[self.n]
+
+    def grow(self, n: int) -> int:
+        """Move on to n-grams (fewer tokens when the text is shorter); returns the n reached."""
+        while self.n < n and self.size > 1:
+            self.n += 1
+            if self.filtered is not None:
+                self.candidates = self.candidates[:-1] & self.filtered[self.n - self.filtered_n :]
+        return self.n
+
+    def _where(self) -> np.ndarray:
+        """Candidate positions (bucketing every n-gram first if there are none yet)."""
+        if self.candidates is None:
+            bits = min(20, max(8, (4 * self.size).bit_length()))  # about 4 buckets an n-gram
+            buckets = ((self.hashes() * _SPREAD) >> np.uint64(64 - bits)).astype(np.intp)
+            counts = np.bincount(buckets)
+            self.max_count = int(counts.max())
+            self.filtered = self.candidates = counts[buckets] > 1
+            self.filtered_n = self.n
+        return np.flatnonzero(self.candidates)
+
+    def _sort(self) -> None:
+        """Group equal n-grams among the candidates: ``order`` lists candidate positions by hash
+        (ascending positions within a group: the sort is stable); ``counts`` and ``run_starts``
+        describe the groups. The exact repeated mask becomes the candidates."""
+        if self.sorted_n == self.n:
+            return
+        where = self._where()
+        values = self.hashes(where)
+        by_value = np.argsort(values, kind="stable")
+        order, values = where[by_value], values[by_value]
+        bounds = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1], [True])))
+        if order.size == 0:
+            bounds = bounds[:1]  # no candidate: no group
+        self.order, self.counts, self.run_starts = order, np.diff(bounds), bounds[:-1]
+        self.max_count = int(self.counts.max()) if self.counts.size else 0
+        self.filtered = np.zeros(self.size, dtype=bool)
+        self.filtered[order[np.repeat(self.counts > 1, self.counts)]] = True
+        self.candidates, self.filtered_n, self.sorted_n = self.filtered, self.n, self.n
+
+    def top_fraction_bound(self) -> float:
+        """At least ``top_fraction()``, without sorting."""
+        if self.size < 2 or self.total_chars == 0:
+            return 0.0
+        where = self._where()
+        if where.size == 0:
+            return 0.0
+        longest = self.cum_chars[where + self.n] - self.cum_chars[where]
+        return float(self.max_count * longest.max()) / self.total_chars
+
+    def top_fraction(self) -> float:
+        """``top_ngram_fraction_plain`` of the current n-grams."""
+        if self.size < 2 or self.total_chars == 0:
+            return 0.0
+        self._sort()
+        if self.max_count < 2:
+            return 0.0
+        at = self.order[np.repeat(self.counts == self.max_count, self.counts)]
+        gram_chars = self.cum_chars[at + self.n] - self.cum_chars[at]
+        return float(self.max_count * gram_chars.max()) / self.total_chars
+
+    def dup_fraction_bound(self) -> float:
+        """At least ``dup_fraction()`` (either way of counting), without sorting: the characters
+        covered by candidates."""
+        return dup_ngram_fraction(self._where(), self.n, self.lengths, self.total_chars)
+
+    def dup_fraction(self, count_first: bool) -> float:
+        """``dup_ngram_fraction_plain`` of the current n-grams."""
+        self._sort()
+        counted = np.repeat(self.counts > 1, self.counts)
+        if not count_first:
+            counted[self.run_starts] = False  # a group's first position is its first occurrence
+        return dup_ngram_fraction(self.order[counted], self.n, self.lengths, self.total_chars)
 
 
 def dup_ngram_fraction(starts: np.ndarray, n: int, lengths: np.ndarray, total_chars: int) -> float:
     """Characters of words inside any repeated n-gram (each word once); ``starts`` are the
-    positions where an n-gram begins that already occurred earlier in the text."""
+    positions where a counted repeated n-gram begins (distinct)."""
     if starts.size == 0 or total_chars == 0:
         return 0.0
-    cover = np.zeros(lengths.size + 1, dtype=np.int32)
-    np.add.at(cover, starts, 1)
-    np.add.at(cover, starts + n, -1)
+    cover = np.bincount(starts, minlength=lengths.size + 1) - np.bincount(
+        starts + n, minlength=lengths.size + 1
+    )
     covered = np.cumsum(cover[:-1]) > 0
     return float(lengths[covered].sum()) / total_chars
 
 
 def repetition_failure(ids: np.ndarray, lengths: np.ndarray, params: HeuristicsParams) -> Drop | None:
-    """Gopher's n-gram repetition rules over hashed tokens (see module doc). In CJK mode the
-    tokens are characters, so a word n-gram becomes a ``round(n * cjk_chars_per_word)``-gram.
-
-    Duplicated n-grams: only the first (smallest) n is checked over all positions. A longer
-    n-gram can occur twice only if every smallest n-gram inside it does, so later sizes only
-    sort the candidate positions left by that condition (usually few)."""
-    scale = params.cjk_chars_per_word if params.cjk_characters else 1.0
+    """Gopher's n-gram repetition rules over hashed tokens (``repetition_failure_plain`` on the
+    tokens, fast): the top n-gram fractions, then the duplicated n-gram fractions. A repeated
+    n-gram (n > 5) consists of repeated 5-grams, so the duplicated fraction can only shrink with
+    n: once it is below every remaining threshold the larger n are not computed."""
     if ids.size < 2:
         return None
-    total = int(lengths.sum())
-    h, n = ids, 1
-    for word_n, limit in enumerate(params.top_ngram_max, start=2):
-        target = round(word_n * scale)
-        while n < target and h.size > 1:
-            h, n = _extend(ids, h), n + 1
-        frac = top_ngram_fraction(h, n, lengths, total)
+    grams = RepeatedNgrams(ids, lengths)
+    top_sizes, dup_sizes = ngram_sizes(params)
+    for n, limit in zip(top_sizes, params.top_ngram_max, strict=True):
+        grams.grow(n)
+        if grams.top_fraction_bound() <= limit:
+            continue
+        frac = grams.top_fraction()
         if frac > limit:
-            return Drop("gopher_top_ngram", f"n={n} {frac:.3f}")
+            return Drop("gopher_top_ngram", f"n={grams.n} {frac:.3f}")
     limits = params.dup_ngram_max
-    base: np.ndarray | None = None  # repeated-mask (all occurrences) of the smallest n-gram size, n0
-    cand, n0 = base, 0
-    for i, limit in enumerate(limits):
-        target = round((i + 5) * scale)
-        while n < target and h.size > 1:
-            h, n = _extend(ids, h), n + 1
-            if base is not None:
-                cand = cand[:-1] & base[n - n0 :]
-        if n < target:
+    for i, (n, limit) in enumerate(zip(dup_sizes, limits, strict=True)):
+        if grams.grow(n) < n:
             break  # document shorter than the n-gram
-        if base is None:
-            base, counted = _duplicates(h, params.dup_ngram_count_first)
-            cand, n0 = base, n
-            starts = np.flatnonzero(counted)
-        else:
-            # Every occurrence of a repeated n-gram is a candidate, its first one included, so
-            # "occurred earlier" among the candidates is the same as in the whole text.
-            idx = np.flatnonzero(cand)
-            counted = _duplicates(h[idx], params.dup_ngram_count_first)[1] if idx.size > 1 else None
-            starts = idx[counted] if counted is not None else idx[:0]
-        frac = dup_ngram_fraction(starts, n, lengths, total)
+        if grams.dup_fraction_bound() <= min(limits[i:]):
+            break  # fractions only shrink with n (module doc)
+        frac = grams.dup_fraction(params.dup_ngram_count_first)
         if frac > limit:
             return Drop("gopher_dup_ngram", f"n={n} {frac:.3f}")
         if frac <= min(limits[i:]):
-            break  # fractions only shrink with n (module doc)
+            break
     return None
 
 
@@ -556,8 +699,11 @@ def check(text: str, params: HeuristicsParams) -> Drop | None:
     symbols = text.count("#") + text.count("...") + text.count("…")
     if _above(symbols / n_words, p.max_symbol_word_ratio):
         return Drop("gopher_symbol_ratio", f"{symbols / n_words:.3f}")
-    if p.min_alpha_words_ratio is not None:
-        # Whitespace tokens without a letter (numbers, separators); a CJK character is a letter.
+    # Whitespace tokens without a letter (numbers, separators); a CJK character is a letter. Each
+    # match begins the text or follows a space character (a character in no token), so there are
+    # at most spaces + 1: where that bound passes (most Chinese text), the regex need not run.
+    spaces = len(text) - int(lengths.sum())
+    if p.min_alpha_words_ratio is not None and 1.0 - (spaces + 1) / n_tokens < p.min_alpha_words_ratio:
         alpha = 1.0 - len(_NO_LETTER_TOKEN.findall(text)) / n_tokens
         if alpha < p.min_alpha_words_ratio:
             return Drop("gopher_alpha_words", f"{alpha:.3f}")

@@ -8,22 +8,28 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from filters_corpus import en_annotated, link_list_pages, peoples_daily
+from filters_corpus import en_annotated, english_pages, link_list_pages, peoples_daily, zh_annotated
 
 from stages.base import Drop
 from stages.heuristics import (
+    _NO_LETTER_TOKEN,
+    CJK_SPACED,
     REASONS,
     HeuristicsParams,
     HeuristicsStage,
+    RepeatedNgrams,
     c4_clean_lines,
     check,
     document_language,
+    dup_ngram_fraction_plain,
     ends_sentence,
     is_cjk_text,
+    ngram_sizes,
     repetition_failure,
+    repetition_failure_plain,
     token_ids,
     tokenize,
-    top_ngram_fraction,
+    top_ngram_fraction_plain,
 )
 
 OFF = dict(
@@ -179,9 +185,25 @@ def test_ellipsis_lines(en, zh, cjk):
     assert reason(text, only("max_ellipsis_lines_ratio", cjk=cjk)) == "gopher_ellipsis_lines"
 
 
-def test_alpha_words(en):
+def test_alpha_words(en, zh):
     text = " ".join(f"{w} 2024 | 13:05" for w in en.split())
     assert reason(text, only("min_alpha_words_ratio", cjk=False)) == "gopher_alpha_words"
+    # Chinese characters among dates and times (CJK mode: the regex runs only past a bound).
+    text = " ".join(f"{ch} 2024 | 13:05" for ch in zh[:200] if not ch.isspace())
+    assert reason(text, only("min_alpha_words_ratio", cjk=True)) == "gopher_alpha_words"
+    assert reason(zh, only("min_alpha_words_ratio", cjk=True)) is None
+
+
+def test_no_letter_tokens_are_at_most_spaces_plus_one(en, zh):
+    """check() counts no-letter tokens (a regex) only where spaces + 1 of them could fail the rule:
+    the regex never finds more, on real text and on text made of separators."""
+    odd = ["1 2 3", "a   b", " \u3000 1", "１２\u3000３４ 56", "— — —", "\xa0x 9\n\n\n7", "9", "我 1\t\t2"]
+    for text, cjk in [(en, False), (zh, True), *((t, c) for t in odd for c in (False, True))]:
+        ids, lengths = token_ids(text, cjk)
+        no_letter = len(_NO_LETTER_TOKEN.findall(text))
+        assert no_letter <= len(text) - int(lengths.sum()) + 1
+        plain = "gopher_alpha_words" if 1.0 - no_letter / ids.size < 0.8 else None
+        assert reason(text, only("min_alpha_words_ratio", cjk=cjk)) == plain
 
 
 @pytest.mark.parametrize("cjk", [False, True])
@@ -367,20 +389,6 @@ def test_every_reason_is_declared():
     assert {f.name for f in dataclasses.fields(HeuristicsParams)} >= set(OFF)
 
 
-def _reference_dup_fraction(words: list[str], n: int, count_first: bool) -> float:
-    """Duplicated n-gram character fraction, the slow obvious way: characters of words inside an
-    n-gram that occurs more than once (``count_first``) or that already occurred earlier."""
-    counts = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-    seen: set[tuple[str, ...]] = set()
-    covered = [False] * len(words)
-    for i in range(len(words) - n + 1):
-        gram = tuple(words[i : i + n])
-        if (counts[gram] > 1) if count_first else gram in seen:
-            covered[i : i + n] = [True] * n
-        seen.add(gram)
-    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / sum(map(len, words))
-
-
 @pytest.mark.parametrize("count_first", [True, False])
 @pytest.mark.parametrize("cjk", [False, True])
 def test_dup_ngram_fractions_match_reference(en, zh, cjk, count_first):
@@ -394,7 +402,7 @@ def test_dup_ngram_fractions_match_reference(en, zh, cjk, count_first):
     p = dataclasses.replace(only(cjk=cjk), dup_ngram_count_first=count_first)
     for k in range(6):
         n = round((k + 5) * scale)
-        expected = _reference_dup_fraction(words, n, count_first)
+        expected = dup_ngram_fraction_plain(words, n, count_first)
         assert 0.05 < expected < 1.0
         limits = [2.0] * 6
         limits[k] = expected - 1e-6
@@ -411,9 +419,77 @@ def test_dup_ngram_count_per_language():
 
 
 def test_top_ngram_ties_do_not_depend_on_hash_order():
-    ids, lengths = token_ids("a bbbb a bbbb", False)
     # "a" and "bbbb" both occur twice: the longer one counts, whatever their hashes.
-    assert top_ngram_fraction(ids, 1, lengths, int(lengths.sum())) == 2 * 4 / 10
+    assert top_ngram_fraction_plain("a bbbb a bbbb".split(), 1) == 2 * 4 / 10
+    ids, lengths = token_ids("a bbbb a bbbb", False)
+    assert RepeatedNgrams(ids, lengths).top_fraction() == 2 * 4 / 10
+
+
+@pytest.fixture(scope="module")
+def repetition_texts() -> list[tuple[str, str]]:
+    """(language, text): real documents, each once as it is and once with every third line
+    repeated at its end (so the repetition rules have something to find): People's Daily, the
+    annotated main text of the 54 Chinese pages, English pages of the WARC files."""
+    pd = peoples_daily()
+    texts = [("zh", "\n".join(pd[i : i + 8])) for i in range(0, 48, 8)]
+    texts += [("zh", t) for t in zh_annotated()[:8]]
+    texts += [("en", t) for _, t in english_pages()[:10]]
+    texts += [(lang, "\n".join(t.split("\n") + t.split("\n")[::3])) for lang, t in texts]
+    return texts
+
+
+def test_token_ids_are_the_tokens(repetition_texts):
+    """token_ids (code points with numpy) against its definition on tokenize's words: a CJK
+    character's id is its code point, any other word's its hash."""
+    spaces = "a\xa0b\x85c\u1680d\u2000e\u200af\u2028g\u2029h\u202fi\u205fj\u3000k\tl\x1fm"
+    for lang, text in [*repetition_texts, ("zh", spaces + "字"), ("en", spaces)]:
+        cjk = lang == "zh"
+        words = tokenize(text, cjk)
+        ids, lengths = token_ids(text, cjk)
+        plain = [ord(w) if len(w) == 1 and ord(w) in CJK_SPACED else hash(w) for w in words]
+        assert ids.tolist() == np.array(plain, dtype=np.int64).view(np.uint64).tolist()
+        assert lengths.tolist() == [len(w) for w in words]
+
+
+def test_fast_ngram_statistics_equal_the_plain_ones_on_real_text(repetition_texts):
+    """Every top and duplicated n-gram fraction of RepeatedNgrams, at every rule's n, equals the
+    plain definition on the token list, and its cheap bounds are never below the exact values."""
+    checked = 0
+    for lang, text in repetition_texts:
+        p = DEFAULTS.for_language(lang)
+        words = tokenize(text, p.cjk_characters)
+        top_sizes, dup_sizes = ngram_sizes(p)
+        for count_first in (True, False):
+            grams = RepeatedNgrams(*token_ids(text, p.cjk_characters))
+            for n in top_sizes:
+                grams.grow(n)
+                bound, exact = grams.top_fraction_bound(), grams.top_fraction()
+                assert exact == top_ngram_fraction_plain(words, n) and bound >= exact
+            for n in dup_sizes:
+                grams.grow(n)
+                bound, exact = grams.dup_fraction_bound(), grams.dup_fraction(count_first)
+                assert exact == dup_ngram_fraction_plain(words, n, count_first) and bound >= exact
+                checked += exact > 0
+    assert checked > len(repetition_texts)  # the repeated lines were found
+
+
+def test_repetition_decisions_equal_the_plain_ones_on_real_text(repetition_texts):
+    """repetition_failure (bounds, candidates, early exits) decides as repetition_failure_plain,
+    reason and detail, at the default thresholds and at thresholds a quarter as high."""
+    outcomes = Counter()
+    for lang, text in repetition_texts:
+        default = DEFAULTS.for_language(lang)
+        strict = dataclasses.replace(
+            default,
+            top_ngram_max=[v / 4 for v in default.top_ngram_max],
+            dup_ngram_max=[v / 4 for v in default.dup_ngram_max],
+        )
+        for p in (default, strict):
+            words = tokenize(text, p.cjk_characters)
+            fast = repetition_failure(*token_ids(text, p.cjk_characters), p)
+            assert fast == repetition_failure_plain(words, p)
+            outcomes[fast.reason if fast else "kept"] += 1
+    assert set(outcomes) == {"kept", "gopher_top_ngram", "gopher_dup_ngram"}
 
 
 def test_c4_mostly_removed(zh):
