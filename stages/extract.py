@@ -274,6 +274,21 @@ _STAMP = re.compile(  # every alternative starts with a digit: the scan skips to
     r"| (?:minutes?|hours?|days?|weeks?|months?|years?) ago| ?(?:秒|分钟|小时|天)前)"
 )
 _SENTENCE_END = tuple(".!?。！？")
+# The heading of a comment section or form under an article ("Comments (4)", "Post a Comment",
+# "Leave a Reply", "Join the discussion", "发表评论"): a whole short line. Under an article
+# nothing after it is the article (the comments, the form and its rules, then the sidebars).
+_COMMENT_HEAD = re.compile(
+    r"^[^\w\n]{0,3}(?:\d+\s+)?(?:(?:(?:reader|user|visitor|your|post|add|leave|write|submit|view|show|read|see"
+    r"|all|latest|recent|top|\d+)s?'?\s+(?:(?:a|an|the|your|all|new)\s+)?)+comments?|comments)"
+    r"(?:\s*[(\[]?\s*\d*\s*[)\]]?)?[^\w\n]{0,3}$"
+    r"|^[^\w\n]{0,3}(?:leave|post|write|add|submit) (?:a |your )?(?:reply|response|comment)\b[^\n]{0,40}$"
+    r"|^[^\w\n]{0,3}\d+ (?:responses?|replies)[^\w\n]{0,3}$"
+    r"|^[^\w\n]{0,3}(?:join|start) the (?:discussion|conversation)\b[^\n]{0,20}$"
+    r"|^[^\w\n]{0,3}have your say\b[^\n]{0,20}$"
+    r"|^(?:发表|网友|我要|最新|热门|全部|查看|相关)?评论(?:区|列表)?\s*[(（]?\d*[)）]?\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_COMMENT_HINT = re.compile(r"(?i)repl|respon|discussion|conversation|your say|评论")
 _DIGIT = re.compile(r"[0-9]")
 
 
@@ -746,6 +761,36 @@ def _comment_section(
     return kept, kept.index(article)
 
 
+def _cut_at_comment_head(
+    runs: list[tuple[int, int]],
+    main: int,
+    lines: list[_Line],
+    kinds: list[int],
+    scores: list[float],
+    w: Weights,
+) -> list[tuple[int, int]]:
+    """Below an article (a large main region that is not a list of records), the regions end
+    at the first comment-section heading once the article has scored ``article_min``: what
+    follows is the comments, their form and rules, and sidebars. A few comments without
+    per-item lines, or a comment form of prose ("Comments are moderated ..."), look like the
+    article's last paragraphs otherwise. The heading is a whole short line, not a repeated
+    one ("3 Comments" under each post of a blog's front page)."""
+    a, b = runs[main]
+    if sum(scores[a:b]) < w.article_min or _is_records((a, b), kinds, w.record_ratio):
+        return runs
+    joined = "\n".join([line[0] for line in lines[a:]])
+    if "omment" not in joined and "OMMENT" not in joined and not _COMMENT_HINT.search(joined):
+        return runs
+    starts: list[int] = []  # of each line in ``joined`` (a listing spans several)
+    for m in _COMMENT_HEAD.finditer(joined):
+        if not starts:
+            starts = list(itertools.accumulate((len(line[0]) + 1 for line in lines[a:]), initial=0))
+        cut = a + bisect.bisect_right(starts, m.start()) - 1
+        if kinds[cut] in (TEXT, LINKS, HEADING, META) and sum(scores[a:cut]) >= w.article_min:
+            return [(s, min(e, cut)) for s, e in runs if s < cut]
+    return runs
+
+
 def _thread_line(i: int, lines: list[_Line], kinds: list[int], w: Weights) -> bool:
     """A line a thread of records goes on through: a repeated or metadata line, a text line
     with a repeated line next to it, or a short link line (an author name) that does not follow
@@ -870,6 +915,8 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
     runs, main = _select(candidates, scores, w, title_at, kinds, lines)
     if len(candidates) > 1:
         runs, main = _comment_section(runs, main, candidates, kinds, scores, w, comments)
+    if not comments:
+        runs = _cut_at_comment_head(runs, main, lines, kinds, scores, w)
     if w.thread_link:
         runs = _extend_threads(runs, main, lines, kinds, scores, w)
     output_kinds = _OUTPUT_KINDS

@@ -526,6 +526,44 @@ def test_comments_setting_reaches_the_stage():
     assert _COMMENTS[0] in keep["text"] and _COMMENTS[0] not in drop["text"]
 
 
+_FEW_COMMENTS = [
+    "Two million a year for a few extra hours seems a lot, but I will certainly use them.",
+    "Could they not simply open the north branches on Saturday mornings instead, at no cost?",
+]
+_COMMENT_FORM = "Comments are moderated and will appear once approved. Please keep them civil and on topic."
+
+
+@pytest.mark.parametrize(
+    "heading", ["Add your comment", "2 Comments", "Leave a Reply", "Join the discussion"]
+)
+def test_pattern_a_comment_section_heading_ends_the_article(heading):
+    # Two comments without author/date lines and a form's rules read like the article's last
+    # paragraphs; the section's heading is where the article ends. A "Comments" link above the
+    # article (a count) does not cut it.
+    article = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    comments = "".join(f"<p>{c}</p>" for c in _FEW_COMMENTS)
+    body = (
+        '<h1>Libraries open late</h1><p><a href="#c">Comments</a></p>'
+        f"<div>{article}<h3>{heading}</h3>{comments}<p>{_COMMENT_FORM}</p></div>"
+    )
+    html = _page(body, "Libraries open late | City News")
+    article_only = _lines_of(extract_main_text(html))
+    assert all(p in article_only for p in _ARTICLE)
+    assert not any(c in article_only for c in [*_FEW_COMMENTS, _COMMENT_FORM])
+    with_comments = _lines_of(extract_main_text(html, comments=True))
+    assert all(c in with_comments for c in _FEW_COMMENTS)
+
+
+@pytest.mark.parametrize("heading", ["Response", "COMMENT", "Comments on the draft law were due in March."])
+def test_a_section_heading_that_only_mentions_comments_does_not_end_the_article(heading):
+    # Only a comment section's own heading ends an article: a section named "Response" or
+    # "COMMENT" in a report, or a sentence about comments, is part of it.
+    body = "<h1>Libraries open late</h1><div>" + "".join(f"<p>{p}</p>" for p in _ARTICLE[:4])
+    body += f"<h3>{heading}</h3>" + "".join(f"<p>{p}</p>" for p in _ARTICLE[4:]) + "</div>"
+    lines = _lines_of(extract_main_text(_page(body, "Libraries open late")))
+    assert all(p in lines for p in _ARTICLE)
+
+
 def test_the_title_line_is_the_largest_part_of_the_title():
     # The site's name is a heading too, and a part of <title>; the post's heading is a larger part.
     teaser = "We are two sisters who love to travel and write about the places we visit together."
