@@ -191,6 +191,7 @@ class Weights:
     title_window: int = 30  # ... when it starts within this many lines of it
     record_ratio: float = 0.3  # repeated/metadata lines per text line that make a region a list of records
     article_min: float = 100.0  # a main region scoring this much is an article: its record lists are comments
+    comment_share: float = 0.4  # an article above a comment heading scores this share of one comment below
     link_mode: float = 0.0  # below this main score, a page of long links (a table of contents) ...
     link_mode_ratio: float = 2.0  # ... is taken as links when they score this many times more
     link_offset: float = 6.0  # offset of a link line scored as content
@@ -768,27 +769,54 @@ def _cut_at_comment_head(
     kinds: list[int],
     scores: list[float],
     w: Weights,
-) -> list[tuple[int, int]]:
-    """Below an article (a large main region that is not a list of records), the regions end
-    at the first comment-section heading once the article has scored ``article_min``: what
-    follows is the comments, their form and rules, and sidebars. A few comments without
-    per-item lines, or a comment form of prose ("Comments are moderated ..."), look like the
-    article's last paragraphs otherwise. The heading is a whole short line, not a repeated
-    one ("3 Comments" under each post of a blog's front page)."""
-    a, b = runs[main]
-    if sum(scores[a:b]) < w.article_min or _is_records((a, b), kinds, w.record_ratio):
-        return runs
-    joined = "\n".join([line[0] for line in lines[a:]])
+    title_at: int,
+    candidates: list[tuple[int, int]],
+) -> tuple[list[tuple[int, int]], int]:
+    """Below an article (a region that scores ``article_min`` and is not a list of records),
+    the regions end at the first comment-section heading: what follows is the comments, their
+    form and rules, and sidebars. A few comments without per-item lines, or a comment form of
+    prose ("Comments are moderated ..."), look like the article's last paragraphs otherwise,
+    and one long comment can outweigh the article: a main region below the heading that is a
+    list of records, or one text that follows a per-item line (an author/date line), gives
+    way to the article above the heading (three text lines at least, after the title line if
+    there is one, and against one text ``comment_share`` of its score). The heading is a whole short line, not a repeated one ("3 Comments" under each post
+    of a blog's front page)."""
+    first = candidates[0][0]
+    joined = "\n".join([line[0] for line in lines[first:]])
     if "omment" not in joined and "OMMENT" not in joined and not _COMMENT_HINT.search(joined):
-        return runs
+        return runs, main
     starts: list[int] = []  # of each line in ``joined`` (a listing spans several)
     for m in _COMMENT_HEAD.finditer(joined):
         if not starts:
-            starts = list(itertools.accumulate((len(line[0]) + 1 for line in lines[a:]), initial=0))
-        cut = a + bisect.bisect_right(starts, m.start()) - 1
-        if kinds[cut] in (TEXT, LINKS, HEADING, META) and sum(scores[a:cut]) >= w.article_min:
-            return [(s, min(e, cut)) for s, e in runs if s < cut]
-    return runs
+            starts = list(itertools.accumulate((len(line[0]) + 1 for line in lines[first:]), initial=0))
+        cut = first + bisect.bisect_right(starts, m.start()) - 1
+        if kinds[cut] not in (TEXT, LINKS, HEADING, META):
+            continue
+        a, b = runs[main]
+        below = a >= cut
+        if below:  # the main region is below the heading: comments, with the article above?
+            if title_at >= cut:
+                return runs, main
+            records = _is_records((a, b), kinds, w.record_ratio)
+            if not records and not (a - 1 > cut and kinds[a - 1] in (META, REPEATED)):
+                continue
+            comment_score = sum(scores[a:b])
+            a, b = max(
+                ((s, e) for s, e in candidates if s < cut and e > title_at),
+                key=lambda run: sum(scores[run[0] : min(run[1], cut)]),
+                default=(cut, cut),
+            )
+            if not records and sum(scores[a : min(b, cut)]) < w.comment_share * comment_score:
+                continue  # one comment of the day in a box above, not an article
+        b = min(b, cut)
+        if (
+            sum(scores[a:b]) >= w.article_min
+            and not _is_records((a, b), kinds, w.record_ratio)
+            and (not below or kinds[a:b].count(TEXT) >= 3)
+        ):
+            kept = sorted({(s, min(e, cut)) for s, e in runs if s < cut} | {(a, b)})
+            return kept, kept.index((a, b))
+    return runs, main
 
 
 def _thread_line(i: int, lines: list[_Line], kinds: list[int], w: Weights) -> bool:
@@ -916,7 +944,7 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
     if len(candidates) > 1:
         runs, main = _comment_section(runs, main, candidates, kinds, scores, w, comments)
     if not comments:
-        runs = _cut_at_comment_head(runs, main, lines, kinds, scores, w)
+        runs, main = _cut_at_comment_head(runs, main, lines, kinds, scores, w, title_at, candidates)
     if w.thread_link:
         runs = _extend_threads(runs, main, lines, kinds, scores, w)
     output_kinds = _OUTPUT_KINDS

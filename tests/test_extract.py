@@ -554,6 +554,21 @@ def test_pattern_a_comment_section_heading_ends_the_article(heading):
     assert all(c in with_comments for c in _FEW_COMMENTS)
 
 
+def test_pattern_one_long_comment_below_the_heading_does_not_outweigh_the_article():
+    # No title line to anchor the article, and a comment (under its author/date line) that
+    # outweighs it: the article above the comment heading is the main region all the same.
+    long_comment = " ".join([*_FEW_COMMENTS, *_COMMENTS])
+    body = (
+        "<div>"
+        + "".join(f"<p>{p}</p>" for p in _ARTICLE)
+        + f"</div>{_MENU}<h3>Add Comment</h3><div>Posted by: reader1 on Jan 3, 2024 10:15 AM</div>"
+        + f"<p>{long_comment}</p>{_MENU}"
+    )
+    lines = _lines_of(extract_main_text(_page(body, "City News")))
+    assert all(p in lines for p in _ARTICLE)
+    assert long_comment not in lines
+
+
 @pytest.mark.parametrize("heading", ["Response", "COMMENT", "Comments on the draft law were due in March."])
 def test_a_section_heading_that_only_mentions_comments_does_not_end_the_article(heading):
     # Only a comment section's own heading ends an article: a section named "Response" or
