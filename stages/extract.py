@@ -27,6 +27,7 @@ import codecs
 import dataclasses
 import html as htmllib
 import itertools
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -279,17 +280,34 @@ _SENTENCE_END = tuple(".!?。！？")
 # "Leave a Reply", "Join the discussion", "发表评论"): a whole short line. Under an article
 # nothing after it is the article (the comments, the form and its rules, then the sidebars).
 _COMMENT_HEAD = re.compile(
-    r"^[^\w\n]{0,3}(?:\d+\s+)?(?:(?:(?:reader|user|visitor|your|post|add|leave|write|submit|view|show|read|see"
+    r"[^\w\n]{0,3}(?:\d+\s+)?(?:(?:(?:reader|user|visitor|your|post|add|leave|write|submit|view|show|read|see"
     r"|all|latest|recent|top|\d+)s?'?\s+(?:(?:a|an|the|your|all|new)\s+)?)+comments?|comments)"
-    r"(?:\s*[(\[]?\s*\d*\s*[)\]]?)?[^\w\n]{0,3}$"
-    r"|^[^\w\n]{0,3}(?:leave|post|write|add|submit) (?:a |your )?(?:reply|response|comment)\b[^\n]{0,40}$"
-    r"|^[^\w\n]{0,3}\d+ (?:responses?|replies)[^\w\n]{0,3}$"
-    r"|^[^\w\n]{0,3}(?:join|start) the (?:discussion|conversation)\b[^\n]{0,20}$"
-    r"|^[^\w\n]{0,3}have your say\b[^\n]{0,20}$"
-    r"|^(?:发表|网友|我要|最新|热门|全部|查看|相关)?评论(?:区|列表)?\s*[(（]?\d*[)）]?\s*$",
-    re.IGNORECASE | re.MULTILINE,
+    r"(?:\s*[(\[]?\s*\d*\s*[)\]]?)?[^\w\n]{0,3}"
+    r"|[^\w\n]{0,3}(?:leave|post|write|add|submit) (?:a |your )?(?:reply|response|comment)\b[^\n]{0,40}"
+    r"|[^\w\n]{0,3}\d+ (?:responses?|replies)[^\w\n]{0,3}"
+    r"|[^\w\n]{0,3}(?:join|start) the (?:discussion|conversation)\b[^\n]{0,20}"
+    r"|[^\w\n]{0,3}have your say\b[^\n]{0,20}"
+    r"|(?:发表|网友|我要|最新|热门|全部|查看|相关)?评论(?:区|列表)?\s*[(（]?\d*[)）]?\s*",
+    re.IGNORECASE,
 )
-_COMMENT_HINT = re.compile(r"(?i)repl|respon|discussion|conversation|your say|评论")
+_TEXT_OF = operator.itemgetter(0)
+# Each heading above holds one of these; lines are looked at only where one is.
+_COMMENT_NEEDLES = (
+    "omment",
+    "OMMENT",
+    "epl",
+    "EPL",
+    "espon",
+    "ESPON",
+    "iscussion",
+    "ISCUSSION",
+    "onversation",
+    "ONVERSATION",
+    "our say",
+    "OUR SAY",
+    "评论",
+)
+_COMMENT_HEAD_CHARS = 70
 _DIGIT = re.compile(r"[0-9]")
 
 
@@ -781,34 +799,51 @@ def _cut_at_comment_head(
     way to the article above the heading (three text lines at least, after the title line if
     there is one, and against one text ``comment_share`` of its score). The heading is a whole short line, not a repeated one ("3 Comments" under each post
     of a blog's front page)."""
-    first = candidates[0][0]
-    joined = "\n".join([line[0] for line in lines[first:]])
-    if "omment" not in joined and "OMMENT" not in joined and not _COMMENT_HINT.search(joined):
+    main_start, main_end = runs[main]
+    records = _is_records(runs[main], kinds, w.record_ratio)
+    after_item = main_start > 0 and kinds[main_start - 1] in (META, REPEATED)
+    if records or after_item:
+        first = candidates[0][0]  # the heading may be above the main region
+    elif sum(scores[main_start:main_end]) >= w.article_min:
+        first = main_start
+    else:
         return runs, main
-    starts: list[int] = []  # of each line in ``joined`` (a listing spans several)
-    for m in _COMMENT_HEAD.finditer(joined):
+    # The short lines from ``first`` on, joined; a heading holds one of the needles.
+    texts = list(map(_TEXT_OF, itertools.islice(lines, first, None)))
+    short = list(itertools.compress(range(len(texts)), map(_COMMENT_HEAD_CHARS.__ge__, map(len, texts))))
+    joined = "\n".join(map(texts.__getitem__, short))
+    heads = set()  # offsets in ``joined`` of the lines that hold a needle
+    for needle in _COMMENT_NEEDLES:
+        pos = joined.find(needle)
+        while pos >= 0:
+            heads.add(joined.rfind("\n", 0, pos) + 1)
+            end = joined.find("\n", pos)
+            pos = joined.find(needle, end) if end >= 0 else -1
+    starts: list[int] = []  # of each line in ``joined``
+    for head in sorted(heads):
+        end = joined.find("\n", head)
+        if not _COMMENT_HEAD.fullmatch(joined, head, len(joined) if end < 0 else end):
+            continue
         if not starts:
-            starts = list(itertools.accumulate((len(line[0]) + 1 for line in lines[first:]), initial=0))
-        cut = first + bisect.bisect_right(starts, m.start()) - 1
+            starts = list(itertools.accumulate((len(texts[i]) + 1 for i in short), initial=0))
+        cut = first + short[bisect.bisect_right(starts, head) - 1]
         if kinds[cut] not in (TEXT, LINKS, HEADING, META):
             continue
-        a, b = runs[main]
-        below = a >= cut
-        if below:  # the main region is below the heading: comments, with the article above?
+        below = main_start >= cut
+        if not below:
+            a, b = main_start, min(main_end, cut)
+        else:  # the main region is below the heading: comments, with the article above?
             if title_at >= cut:
                 return runs, main
-            records = _is_records((a, b), kinds, w.record_ratio)
-            if not records and not (a - 1 > cut and kinds[a - 1] in (META, REPEATED)):
+            if not records and not (after_item and main_start - 1 > cut):
                 continue
-            comment_score = sum(scores[a:b])
             a, b = max(
-                ((s, e) for s, e in candidates if s < cut and e > title_at),
-                key=lambda run: sum(scores[run[0] : min(run[1], cut)]),
+                ((s, min(e, cut)) for s, e in candidates if s < cut and e > title_at),
+                key=lambda run: sum(scores[run[0] : run[1]]),
                 default=(cut, cut),
             )
-            if not records and sum(scores[a : min(b, cut)]) < w.comment_share * comment_score:
+            if not records and sum(scores[a:b]) < w.comment_share * sum(scores[main_start:main_end]):
                 continue  # one comment of the day in a box above, not an article
-        b = min(b, cut)
         if (
             sum(scores[a:b]) >= w.article_min
             and not _is_records((a, b), kinds, w.record_ratio)
