@@ -281,12 +281,20 @@ _SENTENCE_END = tuple(".!?。！？")
 # nothing after it is the article (the comments, the form and its rules, then the sidebars).
 _COMMENT_HEAD = re.compile(
     r"[^\w\n]{0,3}(?:\d+\s+)?(?:(?:(?:reader|user|visitor|your|post|add|leave|write|submit|view|show|read|see"
-    r"|all|latest|recent|top|\d+)s?'?\s+(?:(?:a|an|the|your|all|new)\s+)?)+comments?|comments)"
+    r"|all|latest|recent|top|\d+)s?'?\s+(?:(?:a|an|the|your|all|new)\s+)?)+comments?|comments|comment\(s\))"
     r"(?:\s*[(\[]?\s*\d*\s*[)\]]?)?[^\w\n]{0,3}"
     r"|[^\w\n]{0,3}(?:leave|post|write|add|submit) (?:a |your )?(?:reply|response|comment)\b[^\n]{0,40}"
-    r"|[^\w\n]{0,3}\d+ (?:responses?|replies)[^\w\n]{0,3}"
+    r"|[^\w\n]{0,3}\d+ (?:responses?|replies|comment\(s\))[^\w\n]{0,3}"
     r"|[^\w\n]{0,3}(?:join|start) the (?:discussion|conversation)\b[^\n]{0,20}"
     r"|[^\w\n]{0,3}have your say\b[^\n]{0,20}"
+    r"|[^\w\n]{0,3}share your (?:opinion|thoughts|views|comments?)\b[^\n]{0,30}"
+    # The state of a comment section: none yet, closed, moderated.
+    r"|[^\w\n]{0,3}(?:there are )?no comments\b[^\n]{0,40}"
+    r"|[^\w\n]{0,3}be the first to comment\b[^\n]{0,30}"
+    r"|[^\w\n]{0,3}this (?:article|story|entry|post) (?:does not have|has no) (?:any )?comments\b[^\n]{0,30}"
+    r"|[^\w\n]{0,3}(?:comments?|commenting) (?:are|is|has been|have been) (?:now )?(?:closed|disabled|turned off)"
+    r"\b[^\n]{0,40}"
+    r"|[^\w\n]{0,3}(?:submitted )?comments (?:are|will be) (?:subject to|moderated|reviewed)\b[^\n]{0,50}"
     r"|(?:发表|网友|我要|最新|热门|全部|查看|相关)?评论(?:区|列表)?\s*[(（]?\d*[)）]?\s*",
     re.IGNORECASE,
 )

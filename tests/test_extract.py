@@ -534,7 +534,15 @@ _COMMENT_FORM = "Comments are moderated and will appear once approved. Please ke
 
 
 @pytest.mark.parametrize(
-    "heading", ["Add your comment", "2 Comments", "Leave a Reply", "Join the discussion"]
+    "heading",
+    [
+        "Add your comment",
+        "2 Comments",
+        "Leave a Reply",
+        "Join the discussion",
+        "No comments yet.",  # the state of the section stands for its heading
+        "Comments are now closed for this story",
+    ],
 )
 def test_pattern_a_comment_section_heading_ends_the_article(heading):
     # Two comments without author/date lines and a form's rules read like the article's last
