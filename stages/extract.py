@@ -686,6 +686,10 @@ def _select(
         ):
             main = after
     kept = [main]
+    # Teasers below an article (other stories, each a linked headline and its summary) are
+    # not content; on a page whose main region is itself a list of teasers (a front page),
+    # they are.
+    teasers_drop = lines is not None and kinds is not None and not _is_teasers(runs[main], lines, kinds)
     for k in order:
         if k == main:
             continue
@@ -696,7 +700,11 @@ def _select(
             -(prefix[a] - prefix[runs[j][1]]) if runs[j][1] <= a else -(prefix[runs[j][0]] - prefix[b])
             for j in kept
         )
-        if sums[k] >= w.gap * gap and (lines is None or _has_sentence(runs[k], lines, kinds)):
+        if (
+            sums[k] >= w.gap * gap
+            and (lines is None or _has_sentence(runs[k], lines, kinds))
+            and not (teasers_drop and runs[k][0] > runs[main][0] and _is_teasers(runs[k], lines, kinds))
+        ):
             kept.append(k)
     kept.sort()
     return [runs[k] for k in kept], kept.index(main)
@@ -713,6 +721,23 @@ def _has_sentence(run: tuple[int, int], lines: list[_Line], kinds: list[int] | N
         if kind == PRE or kind == ROW or (kind == TEXT and text.endswith(_SENTENCE_TAIL)):
             return True
     return False
+
+
+def _is_teasers(run: tuple[int, int], lines: list[_Line], kinds: list[int]) -> bool:
+    """A list of teasers (other stories: a linked headline, then its summary), three at least:
+    most text lines of the region follow a linked headline or link line. An article cut by
+    inline related links has them between some of its paragraphs, a listicle's headings are
+    not links."""
+    teasers = texts = 0
+    for i in range(*run):
+        if kinds[i] != TEXT:
+            continue
+        texts += 1
+        if i > 0 and (
+            kinds[i - 1] == LINKS or (kinds[i - 1] == HEADING and lines[i - 1][3] > 0.5 * lines[i - 1][2])
+        ):
+            teasers += 1
+    return teasers >= 3 and 3 * teasers >= 2 * texts
 
 
 def _dated_lines(run: tuple[int, int], lines: list[_Line]) -> int:

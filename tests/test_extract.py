@@ -577,6 +577,50 @@ def test_pattern_one_long_comment_below_the_heading_does_not_outweigh_the_articl
     assert long_comment not in lines
 
 
+_TEASERS = [
+    (
+        "Bridge repairs close the river road",
+        "The east bridge will be closed for repairs from Monday, the city said.",
+    ),
+    (
+        "Schools to get new science labs",
+        "Twelve schools will share a grant for new labs, the education board announced.",
+    ),
+    (
+        "Marathon route changes this year",
+        "Runners will pass the old harbour for the first time since the race began.",
+    ),
+    (
+        "Museum opens its archive to the public",
+        "Visitors can now book an hour in the archive, free of charge, on Fridays.",
+    ),
+]
+
+
+def _teaser_block(start: int) -> str:
+    return "".join(
+        f'<h3><a href="/s{start + i}">{head}</a></h3><p>{summary}</p>'
+        for i, (head, summary) in enumerate(_TEASERS)
+    )
+
+
+def test_pattern_teasers_below_an_article_are_dropped():
+    # Other stories under the article (past its copyright line), each a linked headline and
+    # its summary: they score as prose and sit close enough to be a further region.
+    article = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    notice = "<p>&copy; 2024 City News. All rights reserved.</p>"
+    body = f"<h1>Libraries open late</h1><div>{article}{notice}</div><h2>Other news</h2>{_teaser_block(0)}"
+    lines = _lines_of(extract_main_text(_page(body, "Libraries open late | City News")))
+    assert all(p in lines for p in _ARTICLE)
+    assert not any(summary in lines for _, summary in _TEASERS)
+
+
+def test_a_front_page_of_teasers_keeps_them():
+    body = f"<div>{_teaser_block(0)}</div>{_MENU}<div>{_teaser_block(10)}</div>"
+    lines = _lines_of(extract_main_text(_page(body, "City News")))
+    assert all(summary in lines for _, summary in _TEASERS)
+
+
 @pytest.mark.parametrize("heading", ["Response", "COMMENT", "Comments on the draft law were due in March."])
 def test_a_section_heading_that_only_mentions_comments_does_not_end_the_article(heading):
     # Only a comment section's own heading ends an article: a section named "Response" or
