@@ -745,14 +745,20 @@ def _dated_lines(run: tuple[int, int], lines: list[_Line]) -> int:
 
 
 def _is_records(run: tuple[int, int], kinds: list[int], ratio: float) -> bool:
-    """A run of items separated by repeated per-item lines (author, date, Reply, Like)."""
-    furniture = texts = 0
+    """A run of items separated by repeated per-item lines (author, date, Reply, Like): two
+    groups of them at least, with other lines between (one block of short number lines is a
+    fact box in an article: "16-24 - 27%", "25-34 - 18%")."""
+    furniture = texts = groups = 0
+    previous = TEXT
     for kind in kinds[run[0] : run[1]]:
         if kind == REPEATED or kind == META:
             furniture += 1
+            if previous != REPEATED and previous != META:
+                groups += 1
         elif kind == TEXT:
             texts += 1
-    return furniture >= 2 and furniture >= ratio * texts
+        previous = kind
+    return groups >= 2 and furniture >= ratio * texts
 
 
 def _split_records(

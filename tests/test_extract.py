@@ -577,6 +577,19 @@ def test_pattern_one_long_comment_below_the_heading_does_not_outweigh_the_articl
     assert long_comment not in lines
 
 
+def test_pattern_a_fact_box_of_number_lines_does_not_cut_the_article():
+    # Short lines that differ only in their digits repeat as furniture does (Reply, dates);
+    # one block of them inside an article is a fact box, not the start of a comment list.
+    box = "<h3>Share of visitors by age</h3>" + "".join(
+        f"<p>{a}-{a + 9} - {p}%</p>" for a, p in ((16, 27), (26, 18), (36, 14), (46, 10), (56, 4))
+    )
+    article = "".join(f"<p>{p}</p>" for p in _ARTICLE[:5]) + box + f"<p>{_ARTICLE[5]}</p>"
+    lines = _lines_of(
+        extract_main_text(_page(f"<h1>Libraries open late</h1><div>{article}</div>", "Libraries"))
+    )
+    assert all(p in lines for p in _ARTICLE)
+
+
 _TEASERS = [
     (
         "Bridge repairs close the river road",
