@@ -876,6 +876,8 @@ def _cut_at_comment_head(
                 return runs, main
             if not records and not (after_item and main_start - 1 > cut):
                 continue
+            if "omment" not in lines[cut][0].lower() and "评论" not in lines[cut][0]:
+                continue  # "12 replies" above a thread: its posts are the content
             a, b = max(
                 ((s, min(e, cut)) for s, e in candidates if s < cut and e > title_at),
                 key=lambda run: sum(scores[run[0] : run[1]]),

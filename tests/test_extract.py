@@ -636,6 +636,19 @@ def test_a_front_page_of_teasers_keeps_them():
     assert all(text.count(summary) == 2 for _, summary in _TEASERS)
 
 
+def test_a_reply_count_above_a_thread_keeps_its_posts():
+    # A forum thread: the opening post, "6 replies", then the replies (each under its
+    # author/date line) outweighing it. The replies are the thread, not comments to drop.
+    opening = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    replies = "".join(
+        f"<div>reader{i} wrote on Jan {i + 1}, 2024 at 10:1{i} AM</div><p>{c} {c}</p>"
+        for i, c in enumerate(_COMMENTS)
+    )
+    body = f"<div>{opening}</div><h3>6 replies</h3><div>{replies}</div>"
+    text = extract_main_text(_page(body, "Forum"))
+    assert all(c in text for c in _COMMENTS)
+
+
 @pytest.mark.parametrize("heading", ["Response", "COMMENT", "Comments on the draft law were due in March."])
 def test_a_section_heading_that_only_mentions_comments_does_not_end_the_article(heading):
     # Only a comment section's own heading ends an article: a section named "Response" or
