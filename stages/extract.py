@@ -868,6 +868,9 @@ def _cut_at_comment_head(
         cut = first + short[bisect.bisect_right(starts, head) - 1]
         if kinds[cut] not in (TEXT, LINKS, HEADING, META):
             continue
+        heading = lines[cut][0].lower()
+        if "repl" in heading and "comment" not in heading and "leave" not in heading:
+            continue  # "Post a reply", "6 replies": on a forum the replies are the content
         below = main_start >= cut
         if not below:
             a, b = main_start, min(main_end, cut)
@@ -876,8 +879,8 @@ def _cut_at_comment_head(
                 return runs, main
             if not records and not (after_item and main_start - 1 > cut):
                 continue
-            if "omment" not in lines[cut][0].lower() and "评论" not in lines[cut][0]:
-                continue  # "12 replies" above a thread: its posts are the content
+            if "comment" not in heading and "评论" not in heading:
+                continue  # only a comment section's heading, not "Join the discussion"
             a, b = max(
                 ((s, min(e, cut)) for s, e in candidates if s < cut and e > title_at),
                 key=lambda run: sum(scores[run[0] : run[1]]),

@@ -636,12 +636,21 @@ def test_a_front_page_of_teasers_keeps_them():
     assert all(text.count(summary) == 2 for _, summary in _TEASERS)
 
 
-def test_a_reply_count_above_a_thread_keeps_its_posts():
-    # A forum thread: the opening post, "6 replies", then the replies (each under its
-    # author/date line) outweighing it. The replies are the thread, not comments to drop.
-    opening = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+@pytest.mark.parametrize("dated", [True, False])
+def test_a_reply_count_above_a_thread_keeps_its_posts(dated):
+    # A forum thread: the opening post, "6 replies", then the replies (under author/date lines,
+    # outweighing it; or plain, lighter than it). The replies are the thread, not comments.
+    opening = (
+        "".join(f"<p>{p} {p}</p>" for p in _ARTICLE)
+        if not dated
+        else "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    )
     replies = "".join(
-        f"<div>reader{i} wrote on Jan {i + 1}, 2024 at 10:1{i} AM</div><p>{c} {c}</p>"
+        (
+            f"<div>reader{i} wrote on Jan {i + 1}, 2024 at 10:1{i} AM</div><p>{c} {c}</p>"
+            if dated
+            else f"<p>{c}</p>"
+        )
         for i, c in enumerate(_COMMENTS)
     )
     body = f"<div>{opening}</div><h3>6 replies</h3><div>{replies}</div>"
