@@ -689,7 +689,7 @@ def _select(
     # Teasers below an article (other stories, each a linked headline and its summary) are
     # not content; on a page whose main region is itself a list of teasers (a front page),
     # they are.
-    teasers_drop = lines is not None and kinds is not None and not _is_teasers(runs[main], lines, kinds)
+    main_teasers: bool | None = None  # looked at once a region below the main one is up for keeping
     for k in order:
         if k == main:
             continue
@@ -700,12 +700,19 @@ def _select(
             -(prefix[a] - prefix[runs[j][1]]) if runs[j][1] <= a else -(prefix[runs[j][0]] - prefix[b])
             for j in kept
         )
+        if sums[k] < w.gap * gap or (lines is not None and not _has_sentence(runs[k], lines, kinds)):
+            continue
         if (
-            sums[k] >= w.gap * gap
-            and (lines is None or _has_sentence(runs[k], lines, kinds))
-            and not (teasers_drop and runs[k][0] > runs[main][0] and _is_teasers(runs[k], lines, kinds))
+            lines is not None
+            and kinds is not None
+            and a > runs[main][0]
+            and _is_teasers(runs[k], lines, kinds)
         ):
-            kept.append(k)
+            if main_teasers is None:
+                main_teasers = _is_teasers(runs[main], lines, kinds)
+            if not main_teasers:
+                continue
+        kept.append(k)
     kept.sort()
     return [runs[k] for k in kept], kept.index(main)
 
@@ -748,17 +755,19 @@ def _is_records(run: tuple[int, int], kinds: list[int], ratio: float) -> bool:
     """A run of items separated by repeated per-item lines (author, date, Reply, Like): two
     groups of them at least, with other lines between (one block of short number lines is a
     fact box in an article: "16-24 - 27%", "25-34 - 18%")."""
-    furniture = texts = groups = 0
+    kinds = kinds[run[0] : run[1]]
+    furniture = kinds.count(REPEATED) + kinds.count(META)
+    if furniture < 2 or furniture < ratio * kinds.count(TEXT):
+        return False
+    groups = 0
     previous = TEXT
-    for kind in kinds[run[0] : run[1]]:
-        if kind == REPEATED or kind == META:
-            furniture += 1
-            if previous != REPEATED and previous != META:
-                groups += 1
-        elif kind == TEXT:
-            texts += 1
+    for kind in kinds:
+        if (kind == REPEATED or kind == META) and previous != REPEATED and previous != META:
+            groups += 1
+            if groups == 2:
+                return True
         previous = kind
-    return groups >= 2 and furniture >= ratio * texts
+    return False
 
 
 def _split_records(
