@@ -19,7 +19,8 @@ records beside an article (author/date lines, Reply links: its comments) are dro
 caller asks for comments; a region that runs from an article into its comments is split where
 the records start, and without comments an article ends at a comment section's heading ("Comments
 (4)", "Leave a Reply", "No comments yet"). Teasers below an article (linked headlines, each with
-its summary) are not a further region. A Python walk over the DOM would be 3-4x slower than all of this together.
+its summary) are not a further region. A Python walk over the DOM would be 3-4x slower than all
+of this together.
 """
 
 from __future__ import annotations
