@@ -298,7 +298,10 @@ _COMMENT_HEAD = re.compile(
     r"|[^\w\n]{0,3}(?:comments?|commenting) (?:are|is|has been|have been) (?:now )?(?:closed|disabled|turned off)"
     r"\b[^\n]{0,40}"
     r"|[^\w\n]{0,3}(?:submitted )?comments (?:are|will be) (?:subject to|moderated|reviewed)\b[^\n]{0,50}"
-    r"|(?:发表|网友|我要|最新|热门|全部|查看|相关)?评论(?:区|列表)?\s*[(（]?\d*[)）]?\s*",
+    # Chinese: a named comment section, or "评论" with its count; a bare "评论" is often a button
+    # or the label between a question and its answers, which are the content.
+    r"|(?:(?:发表|网友|我要|最新|热门|全部|查看|相关)评论(?:区|列表)?|评论(?:区|列表))\s*[(（]?\d*[)）]?\s*"
+    r"|评论\s*[(（]?\d+[)）]?\s*",
     re.IGNORECASE,
 )
 _TEXT_OF = operator.itemgetter(0)

@@ -658,6 +658,41 @@ def test_a_reply_count_above_a_thread_keeps_its_posts(dated):
     assert all(c in text for c in _COMMENTS)
 
 
+_ZH_QUESTION = [
+    "我家的老房子准备重新装修，厨房和卫生间的防水应该怎么做才比较可靠？",
+    "之前的防水层已经用了十几年，楼下邻居说天花板有时候会出现水渍。",
+    "想请教一下大家，是全部铲掉重做好，还是在原来的基础上加一层涂料就可以了？",
+]
+_ZH_ANSWERS = [
+    "最好全部铲掉重做，老的防水层已经老化，直接加涂料很难和基层粘牢，过几年还会漏。",
+    "重做的时候墙面要刷到一米八以上，地面做完一定要闭水试验四十八小时再铺砖。",
+    "我去年刚装修过，用的是柔性防水涂料，阴角和管道根部要先加一层网格布再刷。",
+]
+
+
+def test_a_bare_comment_label_between_a_question_and_its_answers_keeps_the_answers():
+    # A Q&A page: the question, a lone "评论" (a button or label), then the answers under their
+    # author/date lines. The answers are the content: a bare label is not a comment heading.
+    question = "".join(f"<p>{q}</p>" for q in _ZH_QUESTION)
+    answers = "".join(
+        f"<div>网友{i} 发表于 2024-03-0{i + 1} 10:1{i}</div><p>{a}{a}</p>" for i, a in enumerate(_ZH_ANSWERS)
+    )
+    body = f"<h1>老房子防水怎么做</h1><div>{question}</div><div>评论</div><div>{answers}</div>"
+    text = extract_main_text(_page(body, "老房子防水怎么做_装修问答"))
+    assert all(a in text for a in _ZH_ANSWERS)
+
+
+@pytest.mark.parametrize("heading", ["发表评论", "网友评论（2）", "评论区"])
+def test_a_chinese_comment_section_heading_ends_the_article(heading):
+    article = "".join(f"<p>{p}</p>" for p in _ZH_QUESTION + _ZH_ANSWERS)
+    comments = ["说得很对，我家也是这样做的。", "请问涂料用的是哪个牌子？"]
+    body = f"<h1>老房子防水怎么做</h1><div>{article}<h3>{heading}</h3>"
+    body += "".join(f"<p>{c}</p>" for c in comments) + "</div>"
+    lines = _lines_of(extract_main_text(_page(body, "老房子防水怎么做_家居频道")))
+    assert all(p in lines for p in _ZH_QUESTION + _ZH_ANSWERS)
+    assert not any(c in lines for c in comments)
+
+
 @pytest.mark.parametrize("heading", ["Response", "COMMENT", "Comments on the draft law were due in March."])
 def test_a_section_heading_that_only_mentions_comments_does_not_end_the_article(heading):
     # Only a comment section's own heading ends an article: a section named "Response" or
