@@ -39,7 +39,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from stages.base import Doc, Drop, RunContext
-from stages.beam import REJECTED, STATS, BundleCounts, CpuClock, rejected_record
+from stages.beam import REJECTED, STATS, BundleCounts, rejected_record
 
 SURVIVOR_POLICIES = ("quality_score", "smallest_id", "longest")
 # Rank prefixes that sort before every score: a document of an earlier run's MinHash index first
@@ -323,28 +323,6 @@ class _RouteDocs(beam.DoFn):
             record["duplicate_of"] = dup_of
             return beam.pvalue.TaggedOutput(REJECTED, record)
         return None
-
-    def finish_bundle(self):
-        yield from self.tally.emit_windowed()
-
-
-class TimedFlatMap(beam.DoFn):
-    """``beam.FlatMap(fn)`` that adds the CPU time of ``fn`` to ``<step>.cpu_ns`` (per-step cost)."""
-
-    def __init__(self, step: str, fn):
-        self.step, self.fn = step, fn
-
-    def setup(self):
-        self.clock = CpuClock(f"{self.step}.cpu_ns")
-
-    def start_bundle(self):
-        self.tally = BundleCounts()
-
-    def process(self, element):
-        started = self.clock.start()
-        out = self.fn(element)
-        self.clock.stop(started, self.tally)
-        return out
 
     def finish_bundle(self):
         yield from self.tally.emit_windowed()

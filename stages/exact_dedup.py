@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 
 import apache_beam as beam
 import numpy as np
@@ -24,7 +23,7 @@ import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindows
 
 from stages.base import Doc, Params, RunContext, Stage, path_list_param, path_param
-from stages.beam import STATS, BundleCounts
+from stages.beam import STATS, BundleCounts, CpuClock
 from stages.dedup_common import (
     INDEXED_RANK,
     KeepSurvivors,
@@ -153,19 +152,22 @@ class _Fingerprint(beam.DoFn):
     def __init__(self, stage: ExactDedupStage, collect_keys: bool, seen_dir: str | None):
         self.stage, self.collect_keys, self.seen_dir = stage, collect_keys, seen_dir
 
+    def setup(self):
+        self.clock = CpuClock(f"{self.stage.name}.cpu_ns")
+
     def start_bundle(self):
         self.tally = BundleCounts()
         self.prefixes: list[bytes] = []
         self.seen = RowFile("seen", self.seen_dir, index_schema()) if self.seen_dir else None
 
     def process(self, doc):
-        started = time.thread_time_ns()
+        started = self.clock.start()
         (record,) = self.stage.shuffle_records(doc)
         if self.collect_keys:
             self.prefixes.append(record[:8])
         if self.seen is not None:
             self.seen.add((record[:FINGERPRINT_BYTES], str(doc["id"])))
-        self.tally.add(f"{self.stage.name}.cpu_ns", time.thread_time_ns() - started)
+        self.clock.stop(started, self.tally)
         return (record,)
 
     def finish_bundle(self):

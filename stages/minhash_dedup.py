@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,7 @@ from stages.components import connected_components
 from stages.dedup_common import (
     INDEXED_RANK,
     KeySet,
+    RowFile,
     WriteArrowRows,
     check_index_locations,
     check_join,
@@ -63,7 +63,6 @@ from stages.dedup_common import (
     make_node,
     node_digest,
     node_id,
-    schema_identity,
     shards_in,
     spill_location,
 )
@@ -402,19 +401,13 @@ def read_duplicates(locations: list[str]) -> dict[str, str]:
     return survivors
 
 
-def read_signatures(path: str, indexed: bool, identity: dict[str, str]) -> Iterator[tuple[bytes, bytes]]:
-    """``(node, signature)`` of every row of a signature file; an index of an earlier run gives
-    nodes of rank INDEXED_RANK, which sort before every document of this run."""
-    with FileSystems.open(path, compression_type="uncompressed") as handle:
-        reader = pa.ipc.open_stream(pa.PythonFile(handle, mode="r"))
-        theirs = schema_identity(reader.schema)
-        if theirs != identity:
-            raise ValueError(f"{path}: signatures built with {theirs}, this run uses {identity}")
-        for batch in reader:
-            ids = batch.column("id").to_pylist()
-            ranks = batch.column("rank").to_pylist()
-            for doc_id, rank, sig in zip(ids, ranks, batch.column("signature").to_pylist(), strict=True):
-                yield (INDEXED_RANK if indexed else rank) + doc_id.encode("utf-8"), sig
+def read_signatures(path: str, identity: dict[str, str]) -> Iterator[tuple[bytes, bytes]]:
+    """``(node, signature)`` of every row of one of this run's signature files."""
+    for batch in index_batches(path, identity):
+        ids = batch.column("id").to_pylist()
+        ranks = batch.column("rank").to_pylist()
+        for doc_id, rank, sig in zip(ids, ranks, batch.column("signature").to_pylist(), strict=True):
+            yield rank + doc_id.encode("utf-8"), sig
 
 
 class MinHashDedupStage(Stage):
@@ -457,12 +450,10 @@ class MinHashDedupStage(Stage):
     def shuffle_records(self, doc: Doc) -> list[bytes]:
         """What the band shuffle carries for one document (none when it has nothing to shingle)."""
         signed = self.sign(doc)
-        return self.band_records(*signed) if signed is not None else []
-
-    def band_records(self, node: bytes, values: np.ndarray) -> list[bytes]:
-        """What the band shuffle carries per document: band key + node digest, per band."""
-        digest = node_digest(node)
-        return [key + digest for key in band_keys(values, self.bands, self.rows)]
+        if signed is None:
+            return []
+        node, values = signed
+        return self.batch_records([node], band_key_matrix(values[None, :], self.bands, self.rows))
 
     def expand(self, docs, keep_rejected: bool, ctx: RunContext):
         name, p = self.name, self.params
@@ -476,7 +467,7 @@ class MinHashDedupStage(Stage):
         if p.save_index:
             ctx.files.append(signed.files)
             ctx.schemas[INDEX_KIND] = signature_schema(p)
-        sources = signed.files | f"{name}:sig_paths" >> beam.Map(lambda info: (info["tmp"], False))
+        sources = signed.files | f"{name}:sig_paths" >> beam.Map(lambda info: info["tmp"])
         bands = signed.bands
         indexed = None
         if p.against:
@@ -552,7 +543,8 @@ class _Sign(beam.DoFn):
 
     def start_bundle(self):
         self.rows: dict[str, list] = {"id": [], "rank": [], "signature": []}
-        self.sink = self.writer = self.info = None
+        self.nodes: list[bytes] = []
+        self.file = RowFile(INDEX_KIND, self.sig_dir, self.schema)
         self.keys: list[np.ndarray] = []
         self.tally = BundleCounts()
 
@@ -561,11 +553,12 @@ class _Sign(beam.DoFn):
         signed = self.stage.sign(doc)
         if signed is not None:  # nothing to shingle: it cannot be a near-duplicate
             node, values = signed
+            self.nodes.append(node)
             self.rows["id"].append(str(doc["id"]))
             self.rows["rank"].append(node[:8])
             self.rows["signature"].append(values.astype(np.uint32).tobytes())
         self.clock.stop(started, self.tally)
-        if len(self.rows["id"]) < 4096:
+        if len(self.nodes) < 4096:
             return ()
         # A flush (one call in 4096) is timed exactly: the sampled clock would never see it.
         started = time.thread_time_ns()
@@ -574,26 +567,18 @@ class _Sign(beam.DoFn):
         return records
 
     def _flush(self) -> list[bytes]:
-        if not self.rows["id"]:
+        """Write the buffered signatures and band them together; returns their band records."""
+        if not self.nodes:
             return []
-        if self.writer is None:
-            path = FileSystems.join(self.sig_dir, f"{uuid.uuid4().hex}.arrow")
-            self.sink = FileSystems.create(path)
-            self.writer = pa.ipc.new_stream(pa.PythonFile(self.sink, mode="w"), self.schema)
-            self.info = {"kind": INDEX_KIND, "tmp": path, "rows": 0, "first_id": self.rows["id"][0]}
         batch = pa.record_batch(
             [pa.array(self.rows[f.name], f.type) for f in self.schema], schema=self.schema
         )
-        self.writer.write_batch(batch)
-        self.info["rows"] += batch.num_rows
+        self.file.write_batch(batch)
         values = fixed_width(batch.column("signature"), 4 * self.stage.params.num_perm).view(np.uint32)
         keys = band_key_matrix(values, self.stage.bands, self.stage.rows)
         if self.collect_keys:
             self.keys.append(keys.ravel())
-        nodes = [
-            rank + doc_id.encode("utf-8")
-            for rank, doc_id in zip(self.rows["rank"], self.rows["id"], strict=True)
-        ]
+        nodes, self.nodes = self.nodes, []
         self.rows = {key: [] for key in self.rows}
         return self.stage.batch_records(nodes, keys)
 
@@ -601,10 +586,9 @@ class _Sign(beam.DoFn):
         started = time.thread_time_ns()
         for record in self._flush():
             yield GlobalWindows.windowed_value(record)
-        if self.writer is not None:
-            self.writer.close()
-            self.sink.close()
-            yield beam.pvalue.TaggedOutput("files", GlobalWindows.windowed_value(self.info))
+        info = self.file.close()
+        if info is not None:
+            yield beam.pvalue.TaggedOutput("files", GlobalWindows.windowed_value(info))
         if self.keys:
             yield beam.pvalue.TaggedOutput("keys", GlobalWindows.windowed_value(np.concatenate(self.keys)))
         self.tally.add(f"{self.stage.name}.cpu_ns", time.thread_time_ns() - started)
@@ -638,19 +622,18 @@ class _MatchIndex(beam.DoFn):
 
 
 class _ReadSignatures(beam.DoFn):
-    """(signature file, indexed) -> (digest, (node, signature)), only for wanted digests when a
-    ``wanted`` side input is given."""
+    """signature file -> (digest, (node, signature)), only for wanted digests when a ``wanted``
+    side input is given."""
 
     def __init__(self, identity: dict[str, str]):
         self.identity = identity
         self._wanted_from: Any = None
         self._wanted: set[bytes] = set()
 
-    def process(self, element, wanted=None):
+    def process(self, path, wanted=None):
         if wanted is not None and wanted is not self._wanted_from:
             self._wanted_from, self._wanted = wanted, set(wanted)
-        path, indexed = element
-        for node, sig in read_signatures(path, indexed, self.identity):
+        for node, sig in read_signatures(path, self.identity):
             digest = node_digest(node)
             if wanted is None or digest in self._wanted:
                 yield digest, (node, sig)
@@ -658,7 +641,7 @@ class _ReadSignatures(beam.DoFn):
 
 def _candidate_signatures(sources, edges, name: str, identity: dict[str, str], lean: bool, indexed=None):
     """(digest, (node, signature)) for every digest of a candidate edge, read from this run's
-    signature files (``sources``: (path, False)); ``indexed`` adds those of matched index
+    signature files (``sources``: their paths); ``indexed`` adds those of matched index
     entries. ``lean`` passes the candidate digests as a side input (one machine: nothing else is
     held in memory); otherwise every signature is joined to the candidates with a shuffle (a
     distributed runner's way)."""
