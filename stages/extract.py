@@ -466,7 +466,7 @@ def _lines(rendered: str) -> tuple[list[_Line], int]:
     h1 = -1
     for lineno in nonempty:
         text = stripped[lineno]
-        units = (len(text) - text.count(" ") - text.count("\t")) / 3.0 if text.isascii() else _units(text)
+        units = _units(text)
         if lineno in listings:
             out.append((text, PRE, units, 0.0, 0))
             continue
@@ -686,7 +686,7 @@ def _select(
                     and sums[after] >= w.article_min
                     and _is_records(runs[main], kinds, w.record_ratio)
                     and not _is_records(runs[after], kinds, w.record_ratio)
-                    and _dated_lines(runs[main], lines) >= 2
+                    and _dated_lines(runs[main], lines, w) >= 2
                 )
             )
         ):
@@ -753,8 +753,15 @@ def _is_teasers(run: tuple[int, int], lines: list[_Line], kinds: list[int]) -> b
     return teasers >= 3 and 3 * teasers >= 2 * texts
 
 
-def _dated_lines(run: tuple[int, int], lines: list[_Line]) -> int:
-    return sum(1 for text, _, units, _, _ in lines[run[0] : run[1]] if units <= 20 and _STAMP.search(text))
+def _dated_lines(run: tuple[int, int], lines: list[_Line], w: Weights) -> int:
+    return sum(
+        1 for text, _, units, _, _ in lines[run[0] : run[1]] if units <= w.stamp_units and _STAMP.search(text)
+    )
+
+
+def _is_article(run: tuple[int, int], kinds: list[int], scores: list[float], w: Weights) -> bool:
+    """A region heavy enough to be an article, and not a list of records (a thread, comments)."""
+    return sum(scores[run[0] : run[1]]) >= w.article_min and not _is_records(run, kinds, w.record_ratio)
 
 
 def _is_records(run: tuple[int, int], kinds: list[int], ratio: float) -> bool:
@@ -814,7 +821,7 @@ def _comment_section(
     whatever separates them from it (share buttons, a comment form). On a forum or Q&A page the
     main region is a list of records, and the other posts stay."""
     article = runs[main]
-    if sum(scores[slice(*article)]) < w.article_min or _is_records(article, kinds, w.record_ratio):
+    if not _is_article(article, kinds, scores, w):
         return runs, main
     kept = [
         run
@@ -903,11 +910,7 @@ def _cut_at_comment_head(
             )
             if not records and sum(scores[a:b]) < w.comment_share * sum(scores[main_start:main_end]):
                 continue  # one comment of the day in a box above, not an article
-        if (
-            sum(scores[a:b]) >= w.article_min
-            and not _is_records((a, b), kinds, w.record_ratio)
-            and (not below or kinds[a:b].count(TEXT) >= 3)
-        ):
+        if _is_article((a, b), kinds, scores, w) and (not below or kinds[a:b].count(TEXT) >= 3):
             kept = sorted({(s, min(e, cut)) for s, e in runs if s < cut} | {(a, b)})
             return kept, kept.index((a, b))
     return runs, main
@@ -937,9 +940,7 @@ def _extend_threads(
     that is a list of records, and the main region, goes on through the records around it,
     however short their texts ("谢谢", "+1"): up to a heading, a legal line, a long link or a
     link run, or the next region."""
-    if sum(scores[slice(*runs[main])]) >= w.article_min and not _is_records(
-        runs[main], kinds, w.record_ratio
-    ):
+    if _is_article(runs[main], kinds, scores, w):
         return runs
     out = []
     for k, (a, b) in enumerate(runs):
@@ -1001,7 +1002,7 @@ def _extract_lines(rendered: str, title: str, w: Weights, comments: bool = False
 
 
 def _drop_copies(out: list[str], short: int) -> list[str]:
-    """Without a second copy of a stretch of at least three long lines: a page may carry its
+    """Without a second copy of a stretch of at least five long lines: a page may carry its
     article twice (a hidden print or mobile copy). Short lines inside the stretch go with it."""
     seen: set[str] = set()
     copies: list[int] = []  # indices of long lines seen before, in order
@@ -1015,11 +1016,9 @@ def _drop_copies(out: list[str], short: int) -> list[str]:
     drop: set[int] = set()
     start = 0
     for k in range(1, len(copies) + 1):
-        # A stretch ends where a long line that is not a copy comes between two copies.
-        if k == len(copies) or any(
-            len(out[i]) > short and out[i] not in out[: copies[start]]
-            for i in range(copies[k - 1] + 1, copies[k])
-        ):
+        # A stretch ends where a long line that is not a copy (every long line between two
+        # consecutive copies is a first occurrence) comes between two copies.
+        if k == len(copies) or any(len(out[i]) > short for i in range(copies[k - 1] + 1, copies[k])):
             if k - start >= 5:
                 drop.update(range(copies[start], copies[k - 1] + 1))
             start = k
