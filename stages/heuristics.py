@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import re
 from collections import Counter
 from typing import Any
@@ -128,6 +129,9 @@ ZH_OVERRIDES: dict[str, Any] = {
     # FineWeb-2's list is written-language heavy (的 年 在 月 日 於 ·); ours adds the function
     # characters of informal text (我 不 这 就 都), so forum posts and reviews pass. Both need 2.
     "stop_words": list(ZH_STOP),
+    # C4's policy phrases plus the legal footer of Chinese sites (ZH_POLICY), removed as C4
+    # removes its policy lines.
+    "c4_policy_phrases": [*C4_POLICY, *ZH_POLICY],
     # FineWeb-2 switches the short-line rule off; we keep it (0.8 of lines of <= 10 characters):
     # alone it drops 59% of link-list pages and none of the reviews or Wikipedia documents.
     "short_line_length": 10,
@@ -225,6 +229,8 @@ class HeuristicsParams(Params):
     # keeps widget lines ("Reply", "Share", tickers) that otherwise trip the line rules below.
     c4_remove_lines: bool = True
     c4_min_words_per_line: int = 3
+    # Lines holding one of these (lower case) are removed, as C4 removes its policy lines.
+    c4_policy_phrases: list[str] = dataclasses.field(default_factory=lambda: list(C4_POLICY))
     # A line at least this many characters long with a sentence end (。！？) anywhere counts as
     # a sentence line for C4 line removal and the line-punctuation rule (null: only the line's
     # end counts, as published). A Chinese line is usually a whole paragraph: one missing final
@@ -268,6 +274,11 @@ class HeuristicsParams(Params):
                     raise ValueError(
                         f"per_language.{lang}.{key}: expected {type(default).__name__}, got {value!r}"
                     )
+
+    @functools.cached_property
+    def stop_set(self) -> frozenset[str]:
+        """``stop_words`` as a set, built once per parameter set (not once per document)."""
+        return frozenset(self.stop_words)
 
     def for_language(self, lang: str) -> HeuristicsParams:
         """These parameters with ``per_language[lang]`` applied (themselves when it has no entry)."""
@@ -378,7 +389,7 @@ def token_ids(text: str, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
 def c4_clean_lines(text: str, params: HeuristicsParams) -> tuple[str, int]:
     """C4's line removal (text-modifying). Returns (kept text, number of lines removed)."""
     cjk = params.cjk_characters
-    phrases = ("javascript", *C4_POLICY, *(ZH_POLICY if cjk else ()))
+    phrases = ("javascript", *params.c4_policy_phrases)
     low_text = text.lower()
     phrases = tuple(p for p in phrases if p in low_text)  # usually none: no per-line lower()
     kept: list[str] = []
@@ -715,7 +726,7 @@ def check(text: str, params: HeuristicsParams) -> Drop | None:
                 if stops >= p.min_stop_words:
                     break
         else:
-            stops = sum(map(frozenset(p.stop_words).__contains__, low.split()))
+            stops = sum(map(p.stop_set.__contains__, low.split()))
         if stops < p.min_stop_words:
             return Drop("gopher_stop_words", str(stops))
 
