@@ -61,6 +61,14 @@ def features(text: str, max_chars: int = 4000) -> str:
     return " ".join(text.lower().translate(CJK_SPACED).split())
 
 
+def parse_tokens(tokens: str) -> tuple[str, str]:
+    """``(kind, path)`` of a ``tokens`` setting (chars | whitespace | sentencepiece:PATH | hf:PATH)."""
+    kind, _, path = tokens.partition(":")
+    if (kind in ("chars", "whitespace") and not path) or (kind in ("sentencepiece", "hf") and path):
+        return kind, path
+    raise ValueError(f"tokens: must be one of {', '.join(TOKENS)}, not {tokens!r}")
+
+
 class Featurizer:
     """Text -> the one line fastText reads, in the convention the model was trained with:
 
@@ -74,13 +82,13 @@ class Featurizer:
 
     def __init__(self, tokens: str = "chars", max_chars: int = 4000):
         self.tokens, self.max_chars = tokens, max_chars
-        kind, _, path = tokens.partition(":")
-        if kind == "sentencepiece" and path:
+        kind, path = parse_tokens(tokens)
+        if kind == "sentencepiece":
             import sentencepiece as spm
 
             self._sp = spm.SentencePieceProcessor(model_file=path)
             self._split = lambda t: self._sp.encode(t, out_type=str)
-        elif kind == "hf" and path:
+        elif kind == "hf":
             try:
                 from tokenizers import Tokenizer
             except ImportError:
@@ -90,12 +98,10 @@ class Featurizer:
 
             self._hf = Tokenizer.from_file(path)
             self._split = lambda t: self._hf.encode(t, add_special_tokens=False).tokens
-        elif tokens == "whitespace":
+        elif kind == "whitespace":
             self._split = str.split
-        elif tokens == "chars":
-            self._split = None
         else:
-            raise ValueError(f"tokens: must be one of {', '.join(TOKENS)}, not {tokens!r}")
+            self._split = None
 
     def __call__(self, text: str) -> str:
         if self._split is None:
@@ -344,9 +350,7 @@ class QualityParams(Params):
             raise ValueError(f"model: file {self.model!r} does not exist ({TRAIN_HINT})")
         if self.mode not in MODES:
             raise ValueError(f"mode: must be one of {', '.join(MODES)}, not {self.mode!r}")
-        kind, _, path = self.tokens.partition(":")
-        if self.tokens not in ("chars", "whitespace") and not (kind in ("sentencepiece", "hf") and path):
-            raise ValueError(f"tokens: must be one of {', '.join(TOKENS)}, not {self.tokens!r}")
+        _, path = parse_tokens(self.tokens)
         if path and not os.path.isfile(path) and "://" not in path:
             raise ValueError(f"tokens: tokenizer file {path!r} does not exist")
 
