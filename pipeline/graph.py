@@ -87,8 +87,16 @@ class _CountingReader:
         self.on_bytes(len(data))
         return data
 
+    # Seeking passes through: a Parquet reader jumps to the footer and row groups of a file it
+    # can seek in (otherwise it would have to hold the whole file); bytes still count as read.
     def seekable(self) -> bool:
-        return False
+        return self.raw.seekable()
+
+    def seek(self, *args):
+        return self.raw.seek(*args)
+
+    def tell(self) -> int:
+        return self.raw.tell()
 
     @property
     def closed(self) -> bool:

@@ -521,7 +521,9 @@ def read_parquet(raw: BinaryIO, source: str, options: ReadOptions | None = None)
     except (AttributeError, OSError):
         seekable = False
     try:
-        parquet = pq.ParquetFile(raw if seekable else io.BytesIO(raw.read()))
+        # pre_buffer off: a row group's columns are read when its batches are wanted, not every
+        # row group's at open (pyarrow's default reads the whole file in one go).
+        parquet = pq.ParquetFile(raw if seekable else io.BytesIO(raw.read()), pre_buffer=False)
         batches = parquet.iter_batches(batch_size=1024)
     except (pa.ArrowException, OSError, ValueError) as exc:
         yield Drop("bad_parquet", str(exc)[:80])

@@ -217,3 +217,22 @@ def test_an_over_long_line_is_skipped_unbuffered_and_counted():
         "record_too_large",
         "end",
     ]
+
+
+def test_parquet_behind_the_progress_counter_is_read_a_row_group_at_a_time(tmp_path):
+    # The run wraps every input in a byte counter for progress; a Parquet file behind it must
+    # still be read by seeking (footer, then row groups), never buffered whole.
+    import pyarrow.parquet as pq
+
+    from pipeline.graph import _CountingReader
+    from pipeline.readers import read_parquet
+
+    texts = [f"document {i} " + "x" * 2000 for i in range(2000)]
+    pq.write_table(pa.table({"id": [str(i) for i in range(2000)], "text": texts}), tmp_path / "a.parquet",
+                   row_group_size=200, compression="none")  # fmt: skip
+    size = (tmp_path / "a.parquet").stat().st_size
+    reads: list[int] = []
+    with open(tmp_path / "a.parquet", "rb") as raw:
+        docs = list(read_parquet(_CountingReader(raw, reads.append), "a.parquet"))
+    assert [d["text"] for d in docs] == texts
+    assert max(reads) < size / 5
