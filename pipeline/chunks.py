@@ -132,8 +132,8 @@ def modified(path: str) -> int | None:
 
 def model_files(cfg: RunConfig) -> dict[str, list]:
     """[size, mtime] of every local file a selected step's path parameter names (a model, a
-    tokenizer, or the tokenizer.model in a merged tokenizer folder): their content is part of
-    the result but not of the config's text."""
+    tokenizer), or of every file in a folder it names (a tokenizer folder: the model and its
+    config): their content is part of the result but not of the config's text."""
     found: dict[str, list] = {}
     for step in cfg.steps:
         for field in dataclasses.fields(step.params):
@@ -143,11 +143,11 @@ def model_files(cfg: RunConfig) -> dict[str, list]:
             for path in value if isinstance(value, list) else [value]:
                 if not isinstance(path, str) or not path or has_scheme(path):
                     continue
-                if os.path.isdir(path) and os.path.isfile(os.path.join(path, "tokenizer.model")):
-                    path = os.path.join(path, "tokenizer.model")
-                if os.path.isfile(path):
-                    info = os.stat(path)
-                    found[path] = [info.st_size, info.st_mtime_ns]
+                files = sorted(os.scandir(path), key=lambda e: e.name) if os.path.isdir(path) else []
+                for file in [e.path for e in files if e.is_file()] or [path]:
+                    if os.path.isfile(file):
+                        info = os.stat(file)
+                        found[file] = [info.st_size, info.st_mtime_ns]
     return found
 
 

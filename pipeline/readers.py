@@ -253,7 +253,7 @@ def read_warc(
     # Record offsets restart at 0 in each byte range: ids derived from offsets name the range.
     id_source = f"{source}#{start}" if start else source
     seen_record = False
-    seen_ids: set[str] = set()  # real files reuse record ids (cc_net's sample does); ids must be unique
+    ids = _UniqueIds()  # real files reuse record ids (cc_net's sample does)
     garbage: Problem | None = None  # leading non-WARC data: a bad file, or junk before records
     for item in _guarded(iter_records(chunks, max_decoded_bytes)):
         # Decompression problems are reported as they happen; surface them in order.
@@ -275,11 +275,7 @@ def read_warc(
             doc = record_to_doc(item, source, extract_enabled, id_source, max_decoded_bytes)
         except Exception as exc:  # noqa: BLE001 - one record's surprise is one counted drop, not a failed bundle
             doc = Drop("reader_error", f"{type(exc).__name__} at offset {item.offset}: {exc}"[:200])
-        if isinstance(doc, dict):
-            if doc["id"] in seen_ids:
-                doc["id"] = f"{doc['id']}@{item.offset}"
-            seen_ids.add(doc["id"])
-        yield doc
+        yield ids.fix(doc, item.offset) if isinstance(doc, dict) else doc
     for problem in problems:
         yield Drop(*problem)
     if not seen_record and not start:

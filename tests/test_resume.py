@@ -266,3 +266,22 @@ def test_a_chunked_run_writes_megatron_files_once_from_the_merged_shards(crawl, 
         assert all(np.array_equal(a, b) for a, b in zip(got, rows, strict=True))
     # The chunks made none of their own (they would have been thrown away with their folders).
     assert sorted(p.name for p in (out / "chunks").iterdir()) == ["plan.json"]
+
+
+def test_the_plan_fingerprints_every_file_of_a_tokenizer_folder(tmp_path):
+    # A tokenizer.json folder: its BOS/EOS come from tokenizer_config.json, so both are in the plan.
+    from types import SimpleNamespace
+
+    from pipeline.chunks import model_files
+    from pipeline.config import StepConfig
+    from stages.tokenize import TokenizeParams
+
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text("{}")
+    (folder / "tokenizer_config.json").write_text("{}")
+    cfg = SimpleNamespace(steps=[StepConfig("tokenize", "tokenize", TokenizeParams(tokenizer=str(folder)))])
+    before = model_files(cfg)
+    assert set(before) == {str(folder / "tokenizer.json"), str(folder / "tokenizer_config.json")}
+    (folder / "tokenizer_config.json").write_text('{"bos_token": "<s>"}')
+    assert model_files(cfg) != before
