@@ -49,7 +49,7 @@ from pipeline.config import ConfigError, RunConfig, StepConfig
 from pipeline.graph import byte_ranges
 from pipeline.inputs import Skipped, expand_input, has_scheme
 from pipeline.output_dir import OutputBusy, check_empty
-from pipeline.writer import MANIFEST, commit_output, delete_folder, write_atomically
+from pipeline.writer import MANIFEST, commit_output, delete_folder, read_json, write_atomically
 from stages.base import run_temp_dir, staging_dir
 
 log = logging.getLogger("pipeline")
@@ -72,14 +72,6 @@ def chunks_dir(out_dir: str) -> str:
 
 def chunk_dir(out_dir: str, index: int) -> str:
     return FileSystems.join(out_dir, CHUNKS, f"{index:05d}")
-
-
-def _read_json(path: str) -> Any:
-    try:
-        with FileSystems.open(path) as source:
-            return json.loads(source.read().decode())
-    except (OSError, ValueError):
-        return None
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -261,7 +253,7 @@ def describe_change(old: dict[str, Any], new: dict[str, Any]) -> str | None:
 
 
 def read_plan(out_dir: str) -> dict[str, Any] | None:
-    return _read_json(FileSystems.join(chunks_dir(out_dir), PLAN))
+    return read_json(FileSystems.join(chunks_dir(out_dir), PLAN))
 
 
 def prepare(out_dir: str, plan: dict[str, Any], overwrite: bool) -> str:
@@ -274,7 +266,7 @@ def prepare(out_dir: str, plan: dict[str, Any], overwrite: bool) -> str:
     change = describe_change(old, plan) if old is not None else None
     if old is not None and change is None:
         plan["created"] = old.get("created", plan["created"])  # the run started with the first plan
-        manifest = _read_json(FileSystems.join(out_dir, MANIFEST))
+        manifest = read_json(FileSystems.join(out_dir, MANIFEST))
         return "complete" if manifest and manifest.get("run_id") == plan["plan_id"] else "resume"
     if change is not None and not overwrite:
         path = FileSystems.join(chunks_dir(out_dir), PLAN)
@@ -310,7 +302,7 @@ def committed(out_dir: str, plan: dict[str, Any]) -> set[int]:
     """The chunks of ``plan`` whose completion record (their manifest.json) exists."""
     done = set()
     for index in range(len(plan["chunks"])):
-        manifest = _read_json(FileSystems.join(chunk_dir(out_dir, index), MANIFEST))
+        manifest = read_json(FileSystems.join(chunk_dir(out_dir, index), MANIFEST))
         if manifest and (manifest.get("chunk") or {}).get("plan_id") == plan["plan_id"]:
             done.add(index)
     return done
@@ -419,22 +411,22 @@ def finish(cfg: RunConfig, plan: dict[str, Any], out_dir: str, run_info: dict[st
     count = len(plan["chunks"])
     run_id = plan["plan_id"]
     folders = [chunk_dir(out_dir, index) for index in range(count)]
-    manifests = [_read_json(FileSystems.join(folder, MANIFEST)) for folder in folders]
+    manifests = [read_json(FileSystems.join(folder, MANIFEST)) for folder in folders]
     tallies: Counter[str] = Counter(plan["expansion"])
     samples: list[dict[str, Any]] = []
     elapsed = 0.0
     records_read = []
     for folder in folders:
-        chunk_tallies = _read_json(FileSystems.join(folder, "tallies.json")) or {}
+        chunk_tallies = read_json(FileSystems.join(folder, "tallies.json")) or {}
         tallies.update(chunk_tallies)
         records_read.append(chunk_tallies.get("read.in", 0))
-        samples += _read_json(FileSystems.join(folder, "samples.json")) or []
-        elapsed += (_read_json(FileSystems.join(folder, "stats.json")) or {}).get("elapsed_s", 0.0)
+        samples += read_json(FileSystems.join(folder, "samples.json")) or []
+        elapsed += (read_json(FileSystems.join(folder, "stats.json")) or {}).get("elapsed_s", 0.0)
     stats = run_stats(dict(tallies), cfg.step_names, run_id, run_info.get("runner"), round(elapsed, 3))
     stats["chunks"] = count
 
     final_path = FileSystems.join(chunks_dir(out_dir), FINAL)
-    final = _read_json(final_path)
+    final = read_json(final_path)
     if final is None or final.get("plan_id") != run_id:
         final = {"plan_id": run_id, **final_files(cfg, out_dir, manifests)}
         write_atomically(final_path, json.dumps(final).encode())

@@ -119,17 +119,6 @@ def byte_ranges(
     return [(path, s, starts[i + 1] if i + 1 < len(starts) else end) for i, s in enumerate(starts)]
 
 
-class SplitFile(beam.DoFn):
-    """(path, size) -> (path, start, end) byte ranges of ``split_bytes`` (``byte_ranges``)."""
-
-    def __init__(self, split_bytes: int):
-        self.split_bytes = split_bytes
-
-    def process(self, element):
-        path, size = element
-        return byte_ranges(path, 0, None, size, self.split_bytes)
-
-
 class ReadFile(beam.DoFn):
     """One input file (or byte range) -> documents; every record seen is counted as read.in.
     Only the reader's own CPU time is counted as ``read.cpu_ns``: the documents it yields are
@@ -244,7 +233,9 @@ def build_pipeline(
             | "one input per path" >> beam.ParDo(OneInputPerPath()).with_outputs(STATS, main="files")
         )
         ctx.stats += [expanded[STATS], unique[STATS]]
-        ranges = unique.files | "split files" >> beam.ParDo(SplitFile(split_bytes))
+        ranges = unique.files | "split files" >> beam.FlatMapTuple(
+            lambda path, size: byte_ranges(path, 0, None, size, split_bytes)
+        )
     else:
         ranges = (
             p

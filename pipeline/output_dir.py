@@ -19,7 +19,7 @@ import time
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.writer import delete_folder
+from pipeline.writer import delete_folder, read_json
 
 LOCK = ".lock"
 
@@ -76,11 +76,7 @@ def acquire_lock(out_dir: str, run_id: str) -> None:
 
 
 def _read_lock(path: str) -> dict:
-    try:
-        with FileSystems.open(path) as source:
-            holder = json.loads(source.read().decode() or "{}")
-    except (OSError, ValueError):
-        return {}
+    holder = read_json(path)
     return holder if isinstance(holder, dict) else {}
 
 

@@ -51,6 +51,7 @@ from pipeline.graph import build_pipeline
 from pipeline.inputs import check_local_inputs
 from pipeline.output_dir import OutputBusy, acquire_lock, check_empty, release_lock, remove_stale_temp
 from pipeline.stats import summary
+from pipeline.writer import read_json
 from stages.base import run_temp_dir
 
 log = logging.getLogger("pipeline")
@@ -225,11 +226,7 @@ def provenance(runner: str) -> dict:
 
 
 def read_stats(out_dir: str) -> dict | None:
-    path = FileSystems.join(out_dir, "stats.json")
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as source:
-        return json.loads(source.read().decode())
+    return read_json(FileSystems.join(out_dir, "stats.json"))
 
 
 def list_steps() -> str:

@@ -231,8 +231,9 @@ def remove_outputs(out_dir: str, keep: set[str] = frozenset(), spare: tuple[str,
                     os.rmdir(root)
 
 
-def _read_manifest(out_dir: str) -> dict[str, Any] | None:
-    path = FileSystems.join(out_dir, MANIFEST)
+def read_json(path: str) -> Any:
+    """A small JSON file of the output folder (manifest, stats, plan ...); None when it is missing
+    or unreadable (a half-written file of a killed run)."""
     try:
         with FileSystems.open(path) as source:
             return json.loads(source.read().decode())
@@ -285,7 +286,7 @@ def commit_output(
     manifest.update(manifest_extra)
 
     # A runner may run this step again (a retried bundle): it must then finish the same commit.
-    committed = _read_manifest(out_dir) if FileSystems.exists(FileSystems.join(out_dir, MANIFEST)) else None
+    committed = read_json(FileSystems.join(out_dir, MANIFEST))
     if committed is not None and committed.get("run_id") == run_id:
         return committed
     remove_outputs(out_dir, keep={final for _, final in renames}, spare=spare)
