@@ -47,7 +47,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.config import ConfigError, RunConfig, StepConfig
 from pipeline.graph import byte_ranges
-from pipeline.inputs import Skipped, expand_input, has_scheme
+from pipeline.inputs import expand_counted, has_scheme
 from pipeline.output_dir import OutputBusy, check_empty
 from pipeline.writer import MANIFEST, commit_output, delete_folder, read_json, write_atomically
 from stages.base import run_temp_dir, staging_dir
@@ -83,29 +83,18 @@ def expand_files(patterns: list[str], base_url: str) -> tuple[list[tuple[str, in
     files: list[tuple[str, int | None]] = []
     seen: set[str] = set()
     tallies: Counter[str] = Counter()
+
+    def drop(reason: str) -> None:
+        tallies.update(["read.in", f"read.drop.{reason}"])
+
     for pattern in patterns:
-        found = False
-        try:
-            for item in expand_input(pattern, base_url):
-                if isinstance(item, Skipped):
-                    log.warning(
-                        "input %s: %s skipped (%s)", pattern, item.path, item.reason.replace("_", " ")
-                    )
-                    tallies.update(["read.in", f"read.drop.{item.reason}"])
-                    continue
-                found = True
-                path, size = item
-                if path in seen:
-                    log.warning("input %s is named more than once; it is read once", path)
-                    tallies.update(["read.in", "read.drop.duplicate_input"])
-                    continue
-                seen.add(path)
-                files.append((path, size))
-        except Exception as exc:  # noqa: BLE001 - a bad listing is one counted drop, not a failed run
-            log.warning("input %s cannot be expanded: %s", pattern, exc)
-        if not found:
-            log.warning("input %s matches no file", pattern)
-            tallies.update(["read.in", "read.drop.input_not_found"])
+        for path, size in expand_counted(pattern, base_url, drop):
+            if path in seen:
+                log.warning("input %s is named more than once; it is read once", path)
+                drop("duplicate_input")
+                continue
+            seen.add(path)
+            files.append((path, size))
     return files, tallies
 
 

@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline import progress
 from pipeline.config import RunConfig
-from pipeline.inputs import Skipped, expand_input, open_input
+from pipeline.inputs import expand_counted, open_input
 from pipeline.readers import Note, ReadOptions, input_format, is_splittable, read_file
 from pipeline.token_writer import WriteTrainingShards, is_holdout, piece_schema
 from pipeline.writer import WriteShards, commit_output, document_schema
@@ -38,24 +38,12 @@ class ExpandInput(beam.DoFn):
 
     def process(self, pattern):
         tally = BundleCounts()
-        found = False
-        try:
-            for item in expand_input(pattern, self.base_url):
-                if isinstance(item, Skipped):
-                    log.warning(
-                        "input %s: %s skipped (%s)", pattern, item.path, item.reason.replace("_", " ")
-                    )
-                    tally.add("read.in")
-                    tally.add(f"read.drop.{item.reason}")
-                    continue
-                found = True
-                yield item
-        except Exception as exc:  # noqa: BLE001 - a bad listing is one counted drop, not a failed run
-            log.warning("input %s cannot be expanded: %s", pattern, exc)
-        if not found:
-            log.warning("input %s matches no file", pattern)
+
+        def drop(reason: str) -> None:
             tally.add("read.in")
-            tally.add("read.drop.input_not_found")
+            tally.add(f"read.drop.{reason}")
+
+        yield from expand_counted(pattern, self.base_url, drop)
         yield from tally.emit()
 
 

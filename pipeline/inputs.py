@@ -15,11 +15,12 @@ configuration error instead of an empty run.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import stat
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -27,6 +28,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.readers import ReadOptions, input_format, read_file, stream_lines
 from stages.base import Doc
+
+log = logging.getLogger("pipeline")
 
 LISTING_SUFFIXES = (".paths.gz", ".paths")
 DEFAULT_CC_BASE_URL = "https://data.commoncrawl.org/"
@@ -208,6 +211,28 @@ def expand_input(
     for meta in sorted(result.metadata_list, key=lambda m: m.path):
         if not meta.path.endswith("/"):
             yield meta.path, meta.size_in_bytes
+
+
+def expand_counted(
+    pattern: str, base_url: str, drop: Callable[[str], None]
+) -> Iterator[tuple[str, int | None]]:
+    """``(path, size)`` of every file ``pattern`` names, for a run: what it names but cannot be read
+    (a FIFO, a link loop) and a pattern that yields nothing (or whose listing fails) are logged
+    and reported to ``drop(reason)``, one call per input lost."""
+    found = False
+    try:
+        for item in expand_input(pattern, base_url):
+            if isinstance(item, Skipped):
+                log.warning("input %s: %s skipped (%s)", pattern, item.path, item.reason.replace("_", " "))
+                drop(item.reason)
+                continue
+            found = True
+            yield item
+    except Exception as exc:  # noqa: BLE001 - a bad listing is one counted drop, not a failed run
+        log.warning("input %s cannot be expanded: %s", pattern, exc)
+    if not found:
+        log.warning("input %s matches no file", pattern)
+        drop("input_not_found")
 
 
 def expand_patterns(patterns: Iterable[str], base_url: str = DEFAULT_CC_BASE_URL) -> list[str]:
