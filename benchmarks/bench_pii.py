@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.extract_quality import bootstrap_interval  # noqa: E402
 from benchmarks.text_assets import people_daily_lines  # noqa: E402
 from stages.pii import DEFAULT_REPLACEMENTS, PIIStage  # noqa: E402
 
@@ -85,16 +86,6 @@ def labelled_scores() -> None:
     )
 
 
-def bootstrap_interval(hits: list[bool], reps: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean of ``hits``."""
-    import random
-
-    rng = random.Random(seed)
-    n = len(hits)
-    means = sorted(sum(rng.choices(hits, k=n)) / n for _ in range(reps))
-    return means[int(0.025 * reps)], means[int(0.975 * reps) - 1]
-
-
 def devset_scores(part: str, show: int) -> None:
     """Per-type recall and per-kind look-alike survival on one part of benchmarks/pii_devset.py,
     with 95% bootstrap intervals."""
@@ -119,7 +110,7 @@ def devset_scores(part: str, show: int) -> None:
             changed.append((kind, text, out))
 
     def fmt(hits: list[bool]) -> str:
-        lo, hi = bootstrap_interval(hits)
+        lo, hi = bootstrap_interval(hits, seed=0)
         return f"{sum(hits)}/{len(hits)} = {sum(hits) / len(hits):.3f} [{lo:.3f}, {hi:.3f}]"
 
     all_hits = [h for v in per_type.values() for h in v]

@@ -108,15 +108,7 @@ def bench_memory(
             "docs_in": big["docs_in"],
             "growth_kb_per_doc_from_1x": round(growth, 3),
         }
-    # Many small chunks in one process: the peak must stay a one-shot run's (no growth per chunk).
-    size = sum(os.path.getsize(p) for p in small)
-    mb = math.ceil(size / 16 / 1e4) / 100
-    many = run_pipeline(small, fresh(tmp / "memory-many"), STAGES_WET, chunked(mb))
-    chunks = json.loads((tmp / "memory-many" / "manifest.json").read_text())["chunks"]["count"]
-    out[f"1x in {chunks} chunks of {mb:g} MB"] = {
-        "rss_mb": round(many["rss_mb"], 1),
-        "docs_in": many["docs_in"],
-    }
+    # Many small chunks in one process: the `many` part (bench_many) measures their peak.
     for mb in chunk_mbs:
         name = f"--resume, {mb:g} MB chunks"
         run = run_pipeline(half, fresh(tmp / "memory-half"), STAGES_WET, chunked(mb))

