@@ -11,6 +11,13 @@ WARC_DIR = SHARED_DATA / "warc"
 ZH_HTML_DIR = SHARED_DATA / "zh-html"
 
 
+def run_pipeline(*args: str) -> int:
+    """``python -m pipeline.run`` in this process, without progress output, on the DirectRunner."""
+    from pipeline.run import main
+
+    return main([*args, "--no-progress", "--runner=DirectRunner"])
+
+
 def read_shards(folder: Path) -> pa.Table:
     """Every ``part-*.arrow`` shard of an output folder (documents/, rejected/ ...) as one table."""
     tables = []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import WARC_DIR, read_shards
+from conftest import run_pipeline as run
 
 from pipeline.run import main
 from pipeline.sample import write_sample
@@ -18,10 +19,6 @@ from pipeline.stats import check_stats
 
 # Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
 pytestmark = pytest.mark.slow
-
-
-def run(*args: str) -> int:
-    return main([*args, "--no-progress", "--runner=DirectRunner"])
 
 
 @pytest.fixture(scope="module")

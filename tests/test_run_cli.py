@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import read_shards
+from conftest import run_pipeline as run
 
 from pipeline.run import main
 from pipeline.sample import write_sample
@@ -22,10 +23,6 @@ pytestmark = pytest.mark.slow
 
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str) -> int:
-    return main([*args, "--no-progress", "--runner=DirectRunner"])
 
 
 @pytest.mark.parametrize(

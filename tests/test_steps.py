@@ -10,6 +10,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from conftest import read_shards
+from conftest import run_pipeline as run
 
 from pipeline.config import ConfigError, load_config
 from pipeline.run import main
@@ -46,10 +47,6 @@ def inputs(tmp_path) -> tuple[Path, Path]:
     config = tmp_path / "steps.yaml"
     config.write_text(STEPS_YAML)
     return data, config
-
-
-def run(*args: str) -> int:
-    return main([*args, "--no-progress", "--runner=DirectRunner"])
 
 
 @pytest.mark.slow
