@@ -49,24 +49,24 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def _remove_nested(text: str, open_mark: str, close_mark: str) -> str:
-    """Remove every (possibly nested) ``open_mark ... close_mark`` span, in one left-to-right pass."""
+    """Remove every (possibly nested) ``open_mark ... close_mark`` span, in one left-to-right pass
+    over the marks (a close mark outside every span is text)."""
     if open_mark not in text:
         return text
     out: list[str] = []
     depth = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        if text.startswith(open_mark, i):
+    kept_from = 0  # start of the text not yet copied (at depth 0)
+    for mark in re.finditer(f"{re.escape(open_mark)}|{re.escape(close_mark)}", text):
+        if mark.group() == open_mark:
+            if depth == 0:
+                out.append(text[kept_from : mark.start()])
             depth += 1
-            i += len(open_mark)
-        elif depth and text.startswith(close_mark, i):
+        elif depth:
             depth -= 1
-            i += len(close_mark)
-        else:
-            if not depth:
-                out.append(text[i])
-            i += 1
+            if depth == 0:
+                kept_from = mark.end()
+    if depth == 0:
+        out.append(text[kept_from:])
     return "".join(out)
 
 

@@ -71,6 +71,22 @@ def dump_bytes() -> bytes:
     return bz2.compress(xml.encode("utf-8"))
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("a{{b{{c}}d}}e", "ae"),  # nested
+        ("a}}b{{c", "a}}b"),  # a close mark outside every span is text; an unclosed span runs to the end
+        ("a{{b}}}c", "a}c"),
+        ("x{|t\n|-\n|}y|}z", "xy|}z"),
+    ],
+)
+def test_nested_spans_are_removed(text, kept):
+    from pipeline.wiki_dump import _remove_nested
+
+    marks = ("{|", "|}") if "{|" in text else ("{{", "}}")
+    assert _remove_nested(text, *marks) == kept
+
+
 def test_wikitext_to_plain_text():
     text = wikitext_to_text(ARTICLE)
     assert text.startswith("北京市，简称京，是中华人民共和国的首都，也是全国的政治、文化中心。")
