@@ -125,15 +125,18 @@ class RunConfig:
     input: list[str]
     output: str
     steps: list[StepConfig]  # the selected steps, in the order of the steps: list
-    keep_rejected: bool
     read: ReadParams
     write: WriteParams
     source_files: list[str]  # the config files merged, for the manifest
     listed: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the whole steps: list, resolved
-    max_errors: int = 100
-    max_error_share: float = 0.01
-    resume: bool = False
     chunks: ChunkParams = dataclasses.field(default_factory=ChunkParams)
+    top: TopLevelParams = dataclasses.field(default_factory=TopLevelParams)  # keep_rejected, resume ...
+
+    # The top-level settings read as the run's own (cfg.keep_rejected, cfg.resume, ...).
+    keep_rejected = property(lambda self: self.top.keep_rejected)
+    resume = property(lambda self: self.top.resume)
+    max_errors = property(lambda self: self.top.max_errors)
+    max_error_share = property(lambda self: self.top.max_error_share)
 
     @property
     def step_names(self) -> list[str]:
@@ -158,10 +161,7 @@ class RunConfig:
             "input": self.input,
             "output": self.output,
             "stages": self.step_names,
-            "keep_rejected": self.keep_rejected,
-            "max_errors": self.max_errors,
-            "max_error_share": self.max_error_share,
-            "resume": self.resume,
+            **dataclasses.asdict(self.top),
             "chunks": dataclasses.asdict(self.chunks),
             "read": dataclasses.asdict(self.read),
             "write": dataclasses.asdict(self.write),
@@ -169,19 +169,8 @@ class RunConfig:
         }
 
 
-TOP_LEVEL = {
-    "input",
-    "output",
-    "steps",
-    "stages",
-    "keep_rejected",
-    "max_errors",
-    "max_error_share",
-    "resume",
-    "chunks",
-    "read",
-    "write",
-}
+TOP_LEVEL_PARAMS = tuple(f.name for f in dataclasses.fields(TopLevelParams))
+TOP_LEVEL = {"input", "output", "steps", "stages", "chunks", "read", "write", *TOP_LEVEL_PARAMS}
 # Keys of a step's mapping that are not parameters.
 STEP_KEYS = ("type", "enabled")
 _STEP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -510,7 +499,7 @@ def load_config(
         raise ConfigError("config key 'output': expected a directory path")
     top = build_params(
         TopLevelParams,
-        {k: data[k] for k in ("keep_rejected", "max_errors", "max_error_share", "resume") if k in data},
+        {k: data[k] for k in TOP_LEVEL_PARAMS if k in data},
         "",
     )
     return RunConfig(
@@ -519,10 +508,7 @@ def load_config(
         input=[absolute_local(pattern) for pattern in inputs],
         output=absolute_local(output),
         steps=[steps[name] for name in selected],
-        keep_rejected=top.keep_rejected,
-        max_errors=top.max_errors,
-        max_error_share=top.max_error_share,
-        resume=top.resume,
+        top=top,
         chunks=build_params(ChunkParams, data.get("chunks"), "chunks"),
         read=build_params(ReadParams, data.get("read"), "read"),
         write=build_params(WriteParams, data.get("write"), "write"),
