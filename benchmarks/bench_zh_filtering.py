@@ -48,6 +48,7 @@ from conftest import read_shards  # noqa: E402
 from filters_corpus import (  # noqa: E402
     SPAM_WARC,
     boilerplate_pages,
+    html_responses,
     link_list_pages,
     repeated_line_pages,
     split_half,
@@ -66,26 +67,6 @@ DIRTY = "junk: ChineseWebText dirty.jsonl"
 # What the issue counts as junk: the spam pages and the generated junk (dirty.jsonl is text that
 # ChineseWebText's quality classifier was trained to reject, not junk of those kinds).
 ISSUE_JUNK = (SPAM, "junk: link lists", "junk: boilerplate around the main text", "junk: repeated real lines")
-
-
-def spam_responses() -> list[tuple[str, bytes, str]]:
-    """(url, HTML body, Content-Type) of every HTML response of the spam excerpt."""
-    from warcio.archiveiterator import ArchiveIterator
-
-    out = []
-    with open(SPAM_WARC, "rb") as f:
-        for rec in ArchiveIterator(f):
-            if rec.rec_type == "response" and rec.http_headers is not None:
-                content_type = rec.http_headers.get_header("Content-Type") or ""
-                if "html" in content_type:
-                    out.append(
-                        (
-                            rec.rec_headers.get_header("WARC-Target-URI"),
-                            rec.content_stream().read(),
-                            content_type,
-                        )
-                    )
-    return out
 
 
 def good_sets(daniel: str | None, english: bool) -> dict[str, tuple[str, list[tuple[str, str, bytes, str]]]]:
@@ -128,7 +109,7 @@ def build_warc(
                 facts = {"lang": lang, "annotated_chars": len(main.strip())}
                 add("response", set_name, half, key, http_response(html, "text/html"),
                     "application/http; msgtype=response", facts)  # fmt: skip
-    for url, body, content_type in spam_responses():
+    for url, body, content_type in html_responses(SPAM_WARC):
         half = split_half(url)
         if half in halves:
             add("response", SPAM, half, url, http_response(body, content_type),

@@ -64,26 +64,20 @@ def zh_pages() -> tuple[tuple[str, str], ...]:
 @functools.cache
 def zh_annotated() -> tuple[str, ...]:
     """Human-annotated main text of the same 54 pages (base.json), for training/benchmarks."""
-    out = []
-    for kind in ("article", "forum"):
-        base = json.loads(_require(ZH_HTML_DIR / kind / "base.json").read_text(encoding="utf-8"))
-        for path in sorted((ZH_HTML_DIR / kind / "htmls").glob("*.html")):
-            entry = base.get(path.stem)
-            if entry and entry.get("content"):
-                out.append(entry["content"])
-    return tuple(out)
+    return tuple(main for _, _, main in zh_html_pages() if main)
 
 
-def _html_responses(path: Path):
+def html_responses(path: Path):
+    """(url, HTML body, Content-Type) of every HTML response of a WARC file."""
     from warcio.archiveiterator import ArchiveIterator
 
     with open(_require(path), "rb") as f:
         for rec in ArchiveIterator(f):
             if rec.rec_type != "response" or rec.http_headers is None:
                 continue
-            if "html" not in (rec.http_headers.get_header("Content-Type") or ""):
-                continue
-            yield rec.rec_headers.get_header("WARC-Target-URI"), rec.content_stream().read()
+            content_type = rec.http_headers.get_header("Content-Type") or ""
+            if "html" in content_type:
+                yield rec.rec_headers.get_header("WARC-Target-URI"), rec.content_stream().read(), content_type
 
 
 @functools.cache
@@ -92,7 +86,7 @@ def english_pages(min_chars: int = 500) -> tuple[tuple[str, str], ...]:
     and no CJK (so their label is unambiguous without a model)."""
     out = []
     for rel in ENGLISH_WARCS:
-        for url, body in _html_responses(WARC_DIR / rel):
+        for url, body, _ in html_responses(WARC_DIR / rel):
             try:
                 text = extract_main_text(body)
             except Exception:  # a broken page is not what these tests are about
@@ -106,7 +100,7 @@ def english_pages(min_chars: int = 500) -> tuple[tuple[str, str], ...]:
 def spam_pages() -> tuple[tuple[str, str], ...]:
     """(url, main text) of every HTML response in the Common Crawl spam excerpt. Callers must
     not print the text."""
-    return tuple((url, extract_main_text(body)) for url, body in _html_responses(SPAM_WARC))
+    return tuple((url, extract_main_text(body)) for url, body, _ in html_responses(SPAM_WARC))
 
 
 @functools.cache
