@@ -92,22 +92,7 @@ def devset_scores(part: str, show: int) -> None:
     import pii_devset
 
     pii, looks = pii_devset.build(part)
-    stage = PIIStage()
-    per_type: dict[str, list[bool]] = {}
-    misses = []
-    for text, value, typ in pii:
-        out = stage.process({"text": text})["text"]
-        ok = value not in out and stage.replacements[typ] in out
-        per_type.setdefault(typ, []).append(ok)
-        if not ok:
-            misses.append((typ, text, out))
-    per_kind: dict[str, list[bool]] = {}
-    changed = []
-    for text, kind in looks:
-        out = stage.process({"text": text})["text"]
-        per_kind.setdefault(kind, []).append(out == text)
-        if out != text:
-            changed.append((kind, text, out))
+    per_type, per_kind, misses, changed = pii_devset.score(PIIStage(), pii, looks)
 
     def fmt(hits: list[bool]) -> str:
         lo, hi = bootstrap_interval(hits, seed=0)

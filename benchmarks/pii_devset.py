@@ -505,3 +505,25 @@ def build(part: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]
     if part not in PARTS:
         raise ValueError(f"part must be one of {list(PARTS)}")
     return pii_cases(part), lookalike_cases(part)
+
+
+def score(stage, pii: list, looks: list) -> tuple[dict, dict, list, list]:
+    """A PII stage on a part of the set: per type, whether each value was replaced by its
+    placeholder; per look-alike kind, whether each text came out unchanged; then the misses
+    ``(type, text, output)`` and the changed look-alikes ``(kind, text, output)``."""
+    per_type: dict[str, list[bool]] = {}
+    misses = []
+    for text, value, typ in pii:
+        out = stage.process({"text": text})["text"]
+        ok = value not in out and stage.replacements[typ] in out
+        per_type.setdefault(typ, []).append(ok)
+        if not ok:
+            misses.append((typ, text, out))
+    per_kind: dict[str, list[bool]] = {}
+    changed = []
+    for text, kind in looks:
+        out = stage.process({"text": text})["text"]
+        per_kind.setdefault(kind, []).append(out == text)
+        if out != text:
+            changed.append((kind, text, out))
+    return per_type, per_kind, misses, changed
