@@ -78,33 +78,28 @@ def main() -> int:
     print(f"learned {len(merges)} merges over {extension.words} Han words in {learn:.1f} CPU s")
     from tokenizers import Tokenizer
 
-    rows = []
-    after: dict[int, Tokenizer] = {}
-    for n in sorted(args.add):
+    largest = max(args.add)
+    after: dict[int, Tokenizer] = {largest: extension.tokenizer}  # the largest is what extend made
+    for n in sorted(args.add)[:-1]:
         raw, _ = bpe_extend.append_merges(base.raw, merges[:n])
         after[n] = Tokenizer.from_str(json.dumps(raw, ensure_ascii=False))
+    rows, han_rows = [], []
     for name, lines in held.items():
         chars = sum(len(bpe_extend.HAN.findall(line)) for line in lines)
-        row = [name, len(lines), chars, bpe_extend.tokens_per_han_char(base.tokenizer, lines)]
-        row += [bpe_extend.tokens_per_han_char(after[n], lines) for n in sorted(args.add)]
-        rows.append(row)
+        tokenizers = [base.tokenizer, *(after[n] for n in sorted(args.add))]
+        rows.append(
+            [name, len(lines), chars, *(bpe_extend.tokens_per_han_char(t, lines) for t in tokenizers)]
+        )
+        han_rows.append([name, len(lines), chars, *(han_word_tokens(t, lines) / chars for t in tokenizers)])
     header = ["held-out text", "lines", "Han chars", "before"] + [f"+{n}" for n in sorted(args.add)]
     _table("all tokens per Han character", header, rows)
-    han_rows = []
-    for name, lines in held.items():
-        chars = sum(len(bpe_extend.HAN.findall(line)) for line in lines)
-        row = [name, len(lines), chars, han_word_tokens(base.tokenizer, lines) / chars]
-        row += [han_word_tokens(after[n], lines) / chars for n in sorted(args.add)]
-        han_rows.append(row)
     _table("tokens of words holding a Han character, per Han character", header, han_rows)
-    largest = max(args.add)
     new_ids = range(extension.base_size, extension.base_size + largest)
     print(
         f"unreachable new tokens (+{largest}): {len(bpe_extend.unreachable_tokens(after[largest], new_ids))}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        ext = bpe_extend.Extension(*_raw_for(base, merges[:largest]), extension.words, extension.lines)
-        out = bpe_extend.write_extended(ext, base, tmp)
+        out = bpe_extend.write_extended(extension, base, tmp)
         all_held = [line for lines in held.values() for line in lines]
         report = bpe_extend.evaluate(base, out, all_held)
         print(
@@ -139,11 +134,6 @@ def _merges(extension: bpe_extend.Extension, base: bpe_extend.BaseTokenizer) -> 
     """The learned merges, read back from the extended tokenizer.json in rank order."""
     raw_merges = extension.raw["model"]["merges"][len(base.raw["model"]["merges"]) :]
     return [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in raw_merges]
-
-
-def _raw_for(base: bpe_extend.BaseTokenizer, merges: list[tuple[str, str]]) -> tuple[dict, int, list[str]]:
-    raw, first = bpe_extend.append_merges(base.raw, merges)
-    return raw, first, [a + b for a, b in merges]
 
 
 if __name__ == "__main__":
