@@ -248,28 +248,27 @@ def _anchor_texts(html: bytes) -> list[str]:
     return parser.texts
 
 
-@functools.cache
-def link_list_pages(half: str, per_page: int = 40) -> tuple[tuple[str, str], ...]:
-    """Generated junk from real pages: the anchor texts of one real Chinese page (navigation,
-    related-article lists, tag clouds), ``per_page`` a document, one link a line, as an extractor
-    renders a link list."""
+def link_lists(pages, per_page: int = 40) -> list[tuple[str, str]]:
+    """Generated junk from real pages: the anchor texts of each page of ``pages`` ((name, raw
+    HTML) pairs from any source: navigation, related-article lists, tag clouds), ``per_page`` a
+    document, one link a line, as an extractor renders a link list."""
     out = []
-    for name, html in [(name, html) for name, html, _ in zh_html_pages() if split_half(name) == half]:
+    for name, html in pages:
         anchors = [a for a in _anchor_texts(html) if a]
         for i in range(0, len(anchors) - per_page // 2, per_page):
             out.append((f"links:{name}:{i}", "\n".join(anchors[i : i + per_page])))
-    return tuple(out)
+    return out
 
 
-@functools.cache
-def boilerplate_pages(half: str) -> tuple[tuple[str, str], ...]:
-    """Generated junk from real pages: what a real Chinese page shows around its hand-annotated
-    main text (the page's full text before the first and after the last line that belongs to
-    the annotation: menus, headers, footers, related-link lists), as one document. Lines between
-    are left out: the annotation does not always cover all of the content (comments, captions)."""
+def boilerplate_around(pages) -> list[tuple[str, str]]:
+    """Generated junk from real pages: what each page of ``pages`` ((name, raw HTML, annotated
+    main text) from any source) shows around its hand-annotated main text (the page's full text
+    before the first and after the last line that belongs to the annotation: menus, headers,
+    footers, related-link lists), as one document. Lines between are left out: the annotation
+    does not always cover all of the content (comments, captions)."""
     out = []
-    for name, html, main in zh_html_pages():
-        if split_half(name) != half or not main:
+    for name, html, main in pages:
+        if not main:
             continue
         full = full_page_text(html)
         lines = [s for s in (line.strip() for line in full.split("\n")) if s]
@@ -279,7 +278,19 @@ def boilerplate_pages(half: str) -> tuple[tuple[str, str], ...]:
         around = lines[: in_main[0]] + lines[in_main[-1] + 1 :]
         if sum(map(len, around)) >= 100:
             out.append((f"boilerplate:{name}", "\n".join(around)))
-    return tuple(out)
+    return out
+
+
+@functools.cache
+def link_list_pages(half: str, per_page: int = 40) -> tuple[tuple[str, str], ...]:
+    """``link_lists`` of the 54 Chinese pages of one half."""
+    return tuple(link_lists(((n, h) for n, h, _ in zh_html_pages() if split_half(n) == half), per_page))
+
+
+@functools.cache
+def boilerplate_pages(half: str) -> tuple[tuple[str, str], ...]:
+    """``boilerplate_around`` the main text of the 54 Chinese pages of one half."""
+    return tuple(boilerplate_around(p for p in zh_html_pages() if split_half(p[0]) == half))
 
 
 def repeated_line_pages(texts: list[str], n_pages: int, seed: int) -> list[tuple[str, str]]:

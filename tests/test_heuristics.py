@@ -18,6 +18,7 @@ from stages.heuristics import (
     HeuristicsParams,
     HeuristicsStage,
     RepeatedNgrams,
+    bulleted_runs,
     c4_clean_lines,
     check,
     document_language,
@@ -562,6 +563,48 @@ def test_headline_list_is_mostly_removed(zh):
     assert not isinstance(HeuristicsStage(without).process({"id": "l", "url": "", "text": links}), Drop)
     article = zh + "\n" + "\n".join(headlines[:3])
     assert not isinstance(HeuristicsStage(p).process({"id": "z", "url": "", "text": article}), Drop)
+
+
+def test_bulleted_runs():
+    """Three or more consecutive list items: lines that start with a list bullet and do not end in
+    。; dashes are no list bullets (they open dialogue and rhetorical points in Chinese prose)."""
+    assert bulleted_runs(["• 甲！", "• 乙？", "● 丙 (01/12 12:36)", "正文。", "• 丁"], 3) == {0, 1, 2}
+    assert bulleted_runs(["• 甲", "• 乙", "正文", "• 丙", "• 丁"], 3) == set()
+    assert bulleted_runs(["正文", "• 甲", "• 乙", "• 丙"], 3) == {1, 2, 3}  # a run at the end
+    assert bulleted_runs(["• 理由一。", "• 理由二。", "• 理由三。"], 3) == set()  # points of prose
+    assert bulleted_runs(["———甲？", "———乙？", "———丙？"], 3) == set()
+    assert bulleted_runs(["- a", "- b", "- c"], 3) == set()
+
+
+def test_bulleted_headline_list_is_mostly_removed(zh):
+    """A page of real menu items, a bulleted list of real headlines that C4 keeps (each holds a ！
+    or ？, 30+ characters) and one real paragraph: the list counts as removed
+    (c4_bullet_run_lines), so the page is dropped as c4_mostly_removed; without the rule it passes.
+    Kept: a real article followed by the same list (related articles), the menu with real
+    paragraphs as bulleted points (an answer's list of reasons), and the headlines opened by
+    dashes instead of bullets."""
+    anchors = [s for _, page in link_list_pages("tune") for s in page.split("\n")]
+    headlines = [a for a in dict.fromkeys(anchors) if len(a) >= 28 and c4_clean_lines(f"• {a}", ZH)[0]]
+    menu = [a for a in anchors if not c4_clean_lines(a, ZH)[0]][:40]
+    assert len(headlines) >= 10 and len(menu) == 40
+    paragraphs = zh.split("\n")
+    p = dataclasses.replace(ZH, **OFF, per_language={})
+    assert p.c4_bullet_run_lines == 3 and p.max_c4_removed_ratio == 0.8
+    stage = HeuristicsStage(p)
+
+    def outcome(text: str, stage: HeuristicsStage = stage) -> str:
+        out = stage.process({"id": "t", "url": "", "text": text, "lang": "zh"})
+        return out.reason if isinstance(out, Drop) else "kept"
+
+    listed = [f"• {h}" for h in headlines[:10]]
+    page = "\n".join([*menu, *listed, paragraphs[0]])
+    assert outcome(page) == "c4_mostly_removed"
+    assert outcome(page, HeuristicsStage(dataclasses.replace(p, c4_bullet_run_lines=None))) == "kept"
+    assert outcome(zh + "\n" + "\n".join(listed)) == "kept"
+    points = [f"• {s}" for s in paragraphs[:4] if s.endswith("。")]
+    assert len(points) >= 3 and outcome("\n".join([*menu, *points])) == "kept"
+    assert outcome("\n".join([*menu, *(f"———{h}" for h in headlines[:10]), paragraphs[0]])) == "kept"
+    assert EN.c4_bullet_run_lines is None  # English: C4 as published
 
 
 def test_chinese_legal_footer_lines_are_removed(zh):
