@@ -442,11 +442,11 @@ def _unescaped_lines(page: str) -> list[str]:
     return [htmllib.unescape(line) if "&" in line else line for line in page.split("\n")]
 
 
-def _lines(rendered: str) -> tuple[list[_Line], int, dict[int, str]]:
+def _lines(rendered: str, short_chars: int = 40) -> tuple[list[_Line], int, dict[int, str]]:
     """Rendered page -> its non-empty lines with kind, size, link share and punctuation, the
-    index of the first long <h1> (-1 if none) and, for lines with both links and words
-    outside them, that outside text (the shape of a per-item line: "Posted by: <name> |
-    Report"). A <pre> listing is one line (a code block
+    index of the first long <h1> (-1 if none) and, for lines with both links and text
+    outside them, that outside text when it is at most ``short_chars`` long (the shape of a
+    per-item line: "Posted by: <name> | Report"). A <pre> listing is one line (a code block
     stays whole); a table row is one line with tab-separated cells. Tags are stripped and link
     text removed over the whole page at once (no tag or link spans lines once links are closed
     at line ends); the link units of a line are its units minus those of its text outside links."""
@@ -482,7 +482,7 @@ def _lines(rendered: str) -> tuple[list[_Line], int, dict[int, str]]:
         if "<a>" in raw or lineno in continued:
             rest = outside[lineno].strip()
             link_units = units if not rest else 0.0 if rest == text else max(0.0, units - _units(rest))
-            if rest and link_units and _WORD.search(rest):
+            if link_units and rest and len(rest) <= short_chars:
                 shapes[len(out)] = rest
         else:
             link_units = 0.0
@@ -535,17 +535,9 @@ def _furniture(lines: list[_Line], w: Weights, shapes: dict[int, str]) -> list[i
     candidate lines (they never cross a line) rather than once per line."""
     kinds = [kind for _, kind, _, _, _ in lines]
     short = [
-        i
-        for i, (text, kind, _, _, _) in enumerate(lines)
-        if kind <= LINKS and len(shapes.get(i, text)) <= w.short_chars
+        i for i, (text, kind, _, _, _) in enumerate(lines) if kind <= LINKS and len(text) <= w.short_chars
     ]
-    keys = (
-        _NONZERO_DIGIT.sub(
-            "0", "\n".join(shapes[i] + "\x01" if i in shapes else lines[i][0] for i in short)
-        ).split("\n")
-        if short
-        else []
-    )
+    keys = _NONZERO_DIGIT.sub("0", "\n".join(lines[i][0] for i in short)).split("\n") if short else []
     seen = Counter(keys)
     for i, key in zip(short, keys, strict=True):
         text, kind, _, _, punct = lines[i]
@@ -556,6 +548,12 @@ def _furniture(lines: list[_Line], w: Weights, shapes: dict[int, str]) -> list[i
             kinds[i] = REPEATED
         elif not punct and len(_DIGIT.findall(text)) >= w.meta_digits * (len(text) - text.count(" ")):
             kinds[i] = META
+    # Lines that repeat once their links (the names) are left out; rarely digits: not normalised.
+    shape_counts = Counter(shapes.values())
+    for i, shape in shapes.items():
+        if shape_counts[shape] >= w.repeats and kinds[i] <= LINKS and _WORD.search(shape):
+            if kinds[i] == TEXT or (i > 0 and lines[i - 1][1] != LINKS):
+                kinds[i] = REPEATED
     dated = [
         i
         for i, (text, _, units, _, _) in enumerate(lines)
@@ -1074,7 +1072,7 @@ def _drop_copies(out: list[str], short: int) -> list[str]:
 
 
 def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _Layout | None:
-    lines, h1, shapes = _lines(rendered)
+    lines, h1, shapes = _lines(rendered, w.short_chars)
     if not lines:
         return None
     kinds = _furniture(lines, w, shapes)

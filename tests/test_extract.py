@@ -16,9 +16,13 @@ from stages import load_step_class
 from stages.base import Drop
 from stages.extract import (
     _LINK_OPEN,
+    DEFAULT_WEIGHTS,
     EXTRACTORS,
+    LINKS,
+    REPEATED,
     ExtractParams,
     ExtractStage,
+    _furniture,
     _legal_lines,
     _lines,
     _render,
@@ -892,16 +896,23 @@ def test_pattern_signature_lines_that_differ_by_a_linked_name_mark_comments():
     assert all(c in with_comments for c in _COMMENTS)
 
 
-def test_shape_of_a_line_leaves_out_its_links_only_when_it_has_words_outside_them():
-    page = (
-        '<div>Posted by: <a href="/u/a">ann</a> | <a href="#r">Report</a></div>'
-        '<div>» <a href="/x">Sport</a></div><div><a href="/y">Weather</a></div><p>Plain text line.</p>'
+def test_a_line_repeats_without_its_links_only_when_words_are_left():
+    # "Posted by: <name> | Report" three times is per-item furniture; "» <section>" three times
+    # (a bulleted menu) leaves no word once its links are out, and stays a link line.
+    signatures = "".join(
+        f'<div>Posted by: <a href="/u/{n}">{n}</a> | <a href="#r">Report</a></div><p>Plain text line {n}.</p>'
+        for n in ("ann", "bob", "cy")
     )
-    rendered, _ = _render(f"<html><body>{page}</body></html>")
+    menu = "".join(
+        f'<div>» <a href="/{n}">{n}</a></div><p>Plain text line {n}.</p>' for n in ("Sport", "News", "Arts")
+    )
+    rendered, _ = _render(f"<html><body>{signatures}{menu}</body></html>")
     lines, _, shapes = _lines(rendered)
-    texts = [line[0] for line in lines]
-    assert shapes == {0: "Posted by:  |"}  # no words outside the links of "» Sport" or "Weather"
-    assert texts[3] == "Plain text line."
+    assert shapes[0] == "Posted by:  |"
+    kinds = _furniture(lines, DEFAULT_WEIGHTS, shapes)
+    by_text = dict(zip((line[0] for line in lines), kinds, strict=True))
+    assert by_text["Posted by: bob | Report"] == REPEATED
+    assert by_text["» News"] == LINKS
 
 
 _PROMOTIONS = [
