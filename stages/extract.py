@@ -19,7 +19,9 @@ records beside an article (author/date lines, Reply links: its comments) are dro
 caller asks for comments; a region that runs from an article into its comments is split where
 the records start, and without comments an article ends at a comment section's heading ("Comments
 (4)", "Leave a Reply", "No comments yet"). Teasers below an article (linked headlines, each with
-its summary) are not a further region. A Python walk over the DOM would be 3-4x slower than all
+its summary) are not a further region, and a region ends at a link line or a capitalised label
+after its last long paragraph when what follows weighs little (a promotions box). Per-item lines
+are recognised with their links left out ("Posted by: <name> | Report"). A Python walk over the DOM would be 3-4x slower than all
 of this together.
 """
 
@@ -184,6 +186,8 @@ class Weights:
     furniture: float = 1.0  # cost of a repeated or metadata line
     item_link: float = 3.0  # most a short link line among repeated lines (an author name) costs
     thread_link: float = 6.0  # a thread goes on through link lines up to this long (author names)
+    tail_line: float = 30.0  # a region ends at a section break after its last line scoring this much ...
+    tail_share: float = 0.4  # ... when what follows the break scores less than this share of what precedes it
     inline_link: float = 15.0  # most a lone link line between two text lines (a related story) costs
     link_line: float = 5.0  # cost of a line that is mostly link text ...
     link_run: float = 8.0  # ... plus this for each link line right before it (menus, up to 10)
@@ -323,6 +327,7 @@ _COMMENT_NEEDLES = (
 )
 _COMMENT_HEAD_CHARS = 70
 _DIGIT = re.compile(r"[0-9]")
+_WORD = re.compile(r"[^\W\d_]{2}")  # two letters (or ideographs) in a row
 
 
 def _units(text: str) -> float:
@@ -437,9 +442,11 @@ def _unescaped_lines(page: str) -> list[str]:
     return [htmllib.unescape(line) if "&" in line else line for line in page.split("\n")]
 
 
-def _lines(rendered: str) -> tuple[list[_Line], int]:
-    """Rendered page -> its non-empty lines with kind, size, link share and punctuation, and
-    the index of the first long <h1> (-1 if none). A <pre> listing is one line (a code block
+def _lines(rendered: str, short_chars: int = 40) -> tuple[list[_Line], int, dict[int, str]]:
+    """Rendered page -> its non-empty lines with kind, size, link share and punctuation, the
+    index of the first long <h1> (-1 if none) and, for lines with both links and text
+    outside them, that outside text when it is at most ``short_chars`` long (the shape of a
+    per-item line: "Posted by: <name> | Report"). A <pre> listing is one line (a code block
     stays whole); a table row is one line with tab-separated cells. Tags are stripped and link
     text removed over the whole page at once (no tag or link spans lines once links are closed
     at line ends); the link units of a line are its units minus those of its text outside links."""
@@ -464,6 +471,7 @@ def _lines(rendered: str) -> tuple[list[_Line], int]:
     nonempty = [lineno for lineno, text in enumerate(stripped) if text]
     out: list[_Line] = []
     h1 = -1
+    shapes: dict[int, str] = {}
     for lineno in nonempty:
         text = stripped[lineno]
         units = _units(text)
@@ -474,6 +482,8 @@ def _lines(rendered: str) -> tuple[list[_Line], int]:
         if "<a>" in raw or lineno in continued:
             rest = outside[lineno].strip()
             link_units = units if not rest else 0.0 if rest == text else max(0.0, units - _units(rest))
+            if link_units and rest and len(rest) <= short_chars:
+                shapes[len(out)] = rest
         else:
             link_units = 0.0
         if lineno in legal and (units < _LEGAL_PROSE or not _mentions_copyright(text)):
@@ -496,7 +506,7 @@ def _lines(rendered: str) -> tuple[list[_Line], int]:
             kind = TEXT
         punct = len(_PUNCT.findall(text)) if kind == TEXT or kind == ROW else 0
         out.append((text, kind, units, link_units, punct))
-    return out, h1
+    return out, h1, shapes
 
 
 def _pre_blocks(raw_lines: list[str]) -> dict[int, int]:
@@ -516,9 +526,10 @@ def _pre_blocks(raw_lines: list[str]) -> dict[int, int]:
     return blocks
 
 
-def _furniture(lines: list[_Line], w: Weights) -> list[int]:
+def _furniture(lines: list[_Line], w: Weights, shapes: dict[int, str]) -> list[int]:
     """Line kinds with short text or link lines that repeat on the page (Reply, Like,
-    per-item labels; digits ignored) marked REPEATED, short digit-heavy lines without
+    per-item labels; digits ignored; a line's links are left out of its key when it has words
+    outside them: "Posted by: <name>" under each comment) marked REPEATED, short digit-heavy lines without
     punctuation (counters, "6765 有用 2024-04-07 13:19") and short lines with a date or a time
     of day (author/date lines) marked META. The regular expressions run once over the joined
     candidate lines (they never cross a line) rather than once per line."""
@@ -537,6 +548,12 @@ def _furniture(lines: list[_Line], w: Weights) -> list[int]:
             kinds[i] = REPEATED
         elif not punct and len(_DIGIT.findall(text)) >= w.meta_digits * (len(text) - text.count(" ")):
             kinds[i] = META
+    # Lines that repeat once their links (the names) are left out; rarely digits: not normalised.
+    shape_counts = Counter(shapes.values())
+    for i, shape in shapes.items():
+        if shape_counts[shape] >= w.repeats and kinds[i] <= LINKS and _WORD.search(shape):
+            if kinds[i] == TEXT or (i > 0 and lines[i - 1][1] != LINKS):
+                kinds[i] = REPEATED
     dated = [
         i
         for i, (text, _, units, _, _) in enumerate(lines)
@@ -963,6 +980,35 @@ def _extend_threads(
     return out
 
 
+def _section_break(line: _Line, kind: int) -> bool:
+    """A line that opens another section: a heading, a link line, or a short capitalised label
+    styled as one ("MORE FEATURES", "EMAIL NEWSLETTER")."""
+    if kind == LINKS:
+        return True
+    return kind == TEXT and line[2] <= 10 and not line[4] and line[0].isupper()
+
+
+def _cut_tail(
+    run: tuple[int, int], lines: list[_Line], kinds: list[int], scores: list[float], w: Weights
+) -> tuple[int, int]:
+    """A region without the weak lines that follow a section break after its last strong line:
+    promotions, newsletter boxes and teaser sidebars under an article score a little each
+    (short prose lines) and would otherwise ride on it."""
+    a, b = run
+    last = b - 1
+    while last >= a and scores[last] < w.tail_line:
+        last -= 1
+    if last < a:
+        return run
+    for i in range(last + 1, b):
+        if _section_break(lines[i], kinds[i]):
+            after = sum(s for s in scores[i:b] if s > 0)
+            if after < w.tail_share * sum(s for s in scores[a:i] if s > 0):
+                return (a, i)
+            break
+    return run
+
+
 def extract_blocks(html: str, weights: Weights = DEFAULT_WEIGHTS, comments: bool = False) -> str:
     """Main text, one line per rendered block: the content regions of the page's scored lines
     (see ``Weights``), each with the headings right above it, without their link lines,
@@ -1026,10 +1072,10 @@ def _drop_copies(out: list[str], short: int) -> list[str]:
 
 
 def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _Layout | None:
-    lines, h1 = _lines(rendered)
+    lines, h1, shapes = _lines(rendered, w.short_chars)
     if not lines:
         return None
-    kinds = _furniture(lines, w)
+    kinds = _furniture(lines, w, shapes)
     scores = _scores(lines, kinds, w)
     title_at = _title_line(lines, title, h1)
     candidates = _split_records(_regions(scores, w.switch) or [_best_run(scores)], kinds, scores, w)
@@ -1040,6 +1086,11 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
         runs, main = _cut_at_comment_head(runs, main, lines, kinds, scores, w, title_at, candidates)
     if w.thread_link:
         runs = _extend_threads(runs, main, lines, kinds, scores, w)
+    if w.tail_line:
+        runs = [
+            run if _is_records(run, kinds, w.record_ratio) else _cut_tail(run, lines, kinds, scores, w)
+            for run in runs
+        ]
     output_kinds = _OUTPUT_KINDS
     main_score = max(sum(scores[a:b]) for a, b in runs)
     if main_score < w.link_mode:

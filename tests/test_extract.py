@@ -16,11 +16,16 @@ from stages import load_step_class
 from stages.base import Drop
 from stages.extract import (
     _LINK_OPEN,
+    DEFAULT_WEIGHTS,
     EXTRACTORS,
+    LINKS,
+    REPEATED,
     ExtractParams,
     ExtractStage,
+    _furniture,
     _legal_lines,
     _lines,
+    _render,
     decode_html,
     extract_main_text,
     html_hazard,
@@ -754,7 +759,7 @@ def test_a_link_spanning_lines_is_link_text_on_every_line():
     page = _LINK_OPEN.sub(
         "<a>", extract_plain_text(HTMLTree.parse(card), preserve_formatting="minimal_html", links=True)
     )
-    lines, _ = _lines(page)
+    lines, _, _ = _lines(page)
     summary = next(line for line in lines if line[0].startswith("From markets"))
     assert summary[3] == summary[2]  # all of its units are link units
 
@@ -859,3 +864,86 @@ def test_trafilatura_without_lxml_html_clean_fails_at_config_time(monkeypatch):
     message = str(err.value)
     assert message.startswith("config key 'extract.extractor': trafilatura cannot be imported")
     assert "\n" not in message and "pip install" in message
+
+
+def _paragraphs(comment: str) -> str:
+    return "".join(f"<p>{k}. {comment}</p>" for k in range(1, 5))
+
+
+def _signed_comments(names: list[str]) -> str:
+    """Comments, each a title, a date, its text in four paragraphs and a "Posted by: <name> |
+    Report Comment" line: the signature lines differ by the author's name only, which is a link
+    (and the dates alone are too few per text line to make a list of records)."""
+    return "".join(
+        f"<div><h4>Re: libraries</h4><span>1{i}.01.24, 10:0{i}pm</span>{_paragraphs(c)}"
+        f'<span>Posted by: <a href="/u/{name}">{name}</a> | <a href="#r{i}">Report Comment</a></span></div>'
+        for i, (c, name) in enumerate(zip(_COMMENTS, names, strict=False))
+    )
+
+
+def test_pattern_signature_lines_that_differ_by_a_linked_name_mark_comments():
+    # No heading announces the comments and no short line repeats verbatim: the signature
+    # lines have the same shape once their links are left out.
+    names = ["Truthseeker1944", "Jasmin", "DEVAD", "Chandler", "ThomaT", "mk"]
+    article = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    html = _page(
+        f"<h1>Libraries open late</h1><div>{article}{_signed_comments(names)}</div>", "Libraries open late"
+    )
+    article_only = extract_main_text(html)
+    assert all(p in article_only for p in _ARTICLE)
+    assert not any(c in article_only for c in _COMMENTS)
+    with_comments = extract_main_text(html, comments=True)
+    assert all(c in with_comments for c in _COMMENTS)
+
+
+def test_a_line_repeats_without_its_links_only_when_words_are_left():
+    # "Posted by: <name> | Report" three times is per-item furniture; "» <section>" three times
+    # (a bulleted menu) leaves no word once its links are out, and stays a link line.
+    signatures = "".join(
+        f'<div>Posted by: <a href="/u/{n}">{n}</a> | <a href="#r">Report</a></div><p>Plain text line {n}.</p>'
+        for n in ("ann", "bob", "cy")
+    )
+    menu = "".join(
+        f'<div>» <a href="/{n}">{n}</a></div><p>Plain text line {n}.</p>' for n in ("Sport", "News", "Arts")
+    )
+    rendered, _ = _render(f"<html><body>{signatures}{menu}</body></html>")
+    lines, _, shapes = _lines(rendered)
+    assert shapes[0] == "Posted by:  |"
+    kinds = _furniture(lines, DEFAULT_WEIGHTS, shapes)
+    by_text = dict(zip((line[0] for line in lines), kinds, strict=True))
+    assert by_text["Posted by: bob | Report"] == REPEATED
+    assert by_text["» News"] == LINKS
+
+
+_PROMOTIONS = [
+    "VIDEO",
+    "Newsmakers, politicians and everyday heroes with our presenters",
+    "Small business and careers features brought to life",
+    "EMAIL NEWSLETTER",
+    "Enter your email to receive our newsletter.",
+]
+
+
+@pytest.mark.parametrize("label", ['<a href="/news">Back to the headlines</a>', "MORE FEATURES"])
+def test_pattern_a_promotions_box_after_the_article_is_dropped(label):
+    # Short promotional lines under the article score a little each; after a link line or a
+    # capitalised label below the last paragraph they are another section.
+    article = "".join(f"<p>{a} {b}</p>" for a, b in zip(_ARTICLE[::2], _ARTICLE[1::2], strict=True))
+    promotions = "".join(f"<div>{p}</div>" for p in _PROMOTIONS)
+    html = _page(f"<h1>Libraries open late</h1><div>{article}<div>{label}</div>{promotions}</div>")
+    text = extract_main_text(html)
+    assert all(p in text for p in _ARTICLE)
+    assert not any(p in _lines_of(text) for p in _PROMOTIONS)
+
+
+def test_a_long_part_after_a_link_line_is_not_cut_as_a_tail():
+    # A release note of short wrapped lines after an intro paragraph and a link: the part after
+    # the link outweighs the part before, so it is content, not a promotions box.
+    intro = "<p>" + _ARTICLE[0] + " " + _ARTICLE[1] + "</p>"
+    notes = "".join(
+        f"<div>#{1000 + i} Fix the {w} option of the command line tool</div>"
+        for i, w in enumerate("abcdefghijklmnopqrst")
+    )
+    html = _page(f'<h1>Release 2.0</h1><div>{intro}<div><a href="/dl">Download</a></div>{notes}</div>')
+    text = extract_main_text(html)
+    assert "#1000 Fix the a option" in text and "#1019 Fix the t option" in text
