@@ -439,6 +439,8 @@ def c4_removed_share(
     kept lines shorter than that count as taken out too, and with ``bullet_run_lines`` kept lines
     in a run of that many consecutive bulleted lines (see HeuristicsParams)."""
     gone = original_chars - len(kept)
+    if short_line_chars is None and bullet_run_lines is None:
+        return gone / original_chars
     lines = kept.split("\n")
     listed = bulleted_runs(lines, bullet_run_lines) if bullet_run_lines is not None else ()
     for i, line in enumerate(lines):
