@@ -11,11 +11,15 @@ Good Chinese text (none of it from the 54 annotated pages, which are the measure
 - zh.wikipedia paragraphs (CMRC 2018, ``squad-style-data/cmrc2018_{dev,trial}.json`` of
   github.com/ymcui/cmrc2018): the paragraphs of one article a document.
 - ChineseWebText (github.com/CASIA-LM/ChineseWebText) ``fasttext/data/clean.jsonl``.
+- Verse (``--verse``, a checkout of github.com/chinese-poetry/chinese-poetry, MIT): Tang poems
+  (全唐诗, traditional characters), Song ci (宋词) and Yuan qu (元曲), five a page, each its title,
+  its author and its lines, as an anthology page shows them; the Tang poems also with one half of a
+  couplet a line. Poem files are split into a tuning and a held-out part (every other file).
 Real Chinese web text, not labelled: ChineseWebText ``2021-43/cleared1.jsonl`` (100 Common Crawl
 documents after CCNet; some are spam). Junk: ChineseWebText ``fasttext/data/dirty.jsonl`` and
 generated junk from the tuning half of the 54 pages (tests/filters_corpus.py).
 
-    python benchmarks/calibrate_heuristics.py --cmrc DIR --chinesewebtext DIR
+    python benchmarks/calibrate_heuristics.py --cmrc DIR --chinesewebtext DIR [--verse DIR]
 
 (the two folders hold the files named above, fetched outside the repository). Measured on the
 text as it is (``c4_remove_lines`` off): the C4 line removal is reported as a separate row.
@@ -127,6 +131,29 @@ def jsonl_texts(path: Path, field: str) -> list[str]:
         return [json.loads(line)[field] for line in f if line.strip()]
 
 
+def verse_pages(folder: Path, pattern: str, half: str, split_lines: bool = False) -> list[str]:
+    """Anthology pages of five poems each (title, author, lines) from the chinese-poetry files
+    matching ``pattern``; ``half`` picks every other file (tune: the first, the third ...).
+    ``split_lines``: one half of a couplet a line, as many poetry sites set them."""
+    files = sorted(folder.glob(pattern))
+    files = files[0::2] if half == "tune" else files[1::2]
+    pages, page, poems = [], [], 0
+    for path in files:
+        for poem in json.loads(path.read_text(encoding="utf-8")):
+            lines = [line for line in poem.get("paragraphs") or [] if line.strip()]
+            if split_lines:
+                lines = [part for line in lines for part in line.replace("，", "，\n").split("\n") if part]
+            if not lines:
+                continue
+            heading = [poem.get("title") or poem.get("rhythmic") or "", poem.get("author") or ""]
+            page.extend([line for line in heading if line] + lines)
+            poems += 1
+            if poems == 5:
+                pages.append("\n".join(page))
+                page, poems = [], 0
+    return pages
+
+
 def text_sets(args) -> dict[str, tuple[str, list[str]]]:
     """name -> (kind, texts); kind is good, web (unlabelled) or junk."""
     pd = list(people_daily_lines())
@@ -144,6 +171,18 @@ def text_sets(args) -> dict[str, tuple[str, list[str]]]:
             jsonl_texts(cwt / "cleared1.jsonl", "raw_content"),
         )
         sets["ChineseWebText dirty"] = ("junk", jsonl_texts(cwt / "dirty.jsonl", "text"))
+    if args.verse:
+        verse = Path(args.verse)
+        for half in ("tune", "held-out"):
+            sets[f"verse: Tang poems ({half})"] = (
+                "good",
+                verse_pages(verse / "全唐诗", "poet.tang.*.json", half),
+            )
+            sets[f"verse: Tang poems, half-couplet lines ({half})"] = (
+                "good",
+                verse_pages(verse / "全唐诗", "poet.tang.*.json", half, split_lines=True),
+            )
+            sets[f"verse: Song ci ({half})"] = ("good", verse_pages(verse / "宋词", "ci.song.*.json", half))
     sets["junk: link lists (tune half)"] = ("junk", [t for _, t in link_list_pages("tune")])
     sets["junk: boilerplate only (tune half)"] = ("junk", [t for _, t in boilerplate_pages("tune")])
     sets["junk: repeated lines"] = ("junk", [t for _, t in repeated_line_pages(pd[5000:], 60, seed=1)])
@@ -159,6 +198,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cmrc", help="folder with cmrc2018_dev.json and cmrc2018_trial.json")
     ap.add_argument("--chinesewebtext", help="folder with clean.jsonl, dirty.jsonl, cleared1.jsonl")
+    ap.add_argument("--verse", help="a chinese-poetry checkout (folders 全唐诗, 宋词)")
     ap.add_argument("--zh", action="append", default=[], metavar="KEY=VALUE", help="try another zh value")
     args = ap.parse_args()
     zh = HeuristicsParams().for_language("zh")

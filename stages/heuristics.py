@@ -68,6 +68,8 @@ _NO_LETTER_TOKEN = re.compile(r"(?<!\S)[\W\d_]+(?!\S)")
 
 TERMINAL_PUNCT = (".", "!", "?", '"', "'", "”", "’", "。", "！", "？", "；", "：", "…", "」", "』")
 ELLIPSIS = ("...", "…")
+CLAUSE_MARKS = ("，", "、")  # "；" ends a sentence for C4 already (TERMINAL_PUNCT)
+_LINE_PUNCT = (*TERMINAL_PUNCT, *CLAUSE_MARKS)
 BULLETS = ("•", "●", "○", "▪", "◦", "‣", "⁃", "·", "-", "*", "–", "—", "►", "▶", "■", "□", "◆", "◇", "★", "☆")
 # Bullets that mark a list item and nothing else (c4_bullet_run_lines): not the dashes, which open
 # dialogue and the rhetorical points of Chinese prose ("———……能够保证烟草专卖吗？" three lines in a
@@ -162,6 +164,13 @@ ZH_OVERRIDES: dict[str, Any] = {
     # ads); no tuning page of DAnIEL zh (192) or of the 54 (20) has such a run in what C4 keeps,
     # and People's Daily, reviews and Wikipedia lose no document (dashes are not list bullets).
     "c4_bullet_run_lines": 3,
+    # Verse: a line ending in ， is kept when a sentence end follows (half-couplets, one a
+    # line), lines ending in punctuation are no menu items (punct_lines_exempt), and a
+    # kept line under c4_short_line_chars that ends in 。 is no headline. Before these three, 100%
+    # of anthology pages of Tang poems and Song ci (github.com/chinese-poetry/chinese-poetry,
+    # five poems a page) were dropped (c4_mostly_removed; half-couplet pages by short lines too).
+    "c4_clause_continues": True,
+    "punct_lines_exempt": True,
     # FineWeb-2's values: top 2/3/4-gram fractions 0.256/0.201/0.171 (ours were 0.20/0.18/0.16
     # and dropped 0.6% of review pages at n=4, FineWeb-2's 0.5%).
     "top_ngram_max": [0.256, 0.201, 0.171],
@@ -263,10 +272,18 @@ class HeuristicsParams(Params):
     # ("• 標題！ (01/12 12:36)") keeps many lines longer than c4_short_line_chars that end in ！ or
     # ？ or hold one inside.
     c4_bullet_run_lines: int | None = None
+    # C4 keeps only lines that end a sentence. With this, a line that ends in a clause mark (，、)
+    # is kept when the next line ends the sentence: verse set one half-couplet a line
+    # ("床前明月光，" / "疑是地上霜。") and prose wrapped at its commas are sentences across lines.
+    c4_clause_continues: bool = False
     # FineWeb
     min_line_punct_ratio: float | None = 0.12
     max_short_lines_ratio: float | None = 0.8  # FineWeb: 0.67
     short_line_length: int = 30  # characters
+    # A line that ends in sentence or clause punctuation is a line of verse or dialogue, not a menu
+    # item or a label: it is not a short line (max_short_lines_ratio), and its line break does not
+    # count for max_newline_ratio.
+    punct_lines_exempt: bool = False
     # FineWeb uses 0.01 on WET text; on main-content extractions of real pages (comment
     # widgets, repeated "Reply") 0.01 drops 24 of 54 Chinese articles, 0.1 drops 11.
     max_fineweb_dup_line_chars_ratio: float | None = 0.2
@@ -412,7 +429,9 @@ def c4_clean_lines(text: str, params: HeuristicsParams) -> tuple[str, int]:
     kept: list[str] = []
     removed = 0
     prose = params.prose_line_chars
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    continued = _clause_lines(lines, prose) if params.c4_clause_continues else ()
+    for i, line in enumerate(lines):
         s = line.strip()
         if prose is not None and len(s) >= prose and s.endswith(ELLIPSIS):
             # A paragraph cut off with "..." (a teaser, or a news page that shows only the start
@@ -420,7 +439,7 @@ def c4_clean_lines(text: str, params: HeuristicsParams) -> tuple[str, int]:
             cut = max(s.rfind(c) for c in "。！？")
             s = s[: cut + 1] if cut > 0 else s
         if (
-            not ends_sentence(s, prose)
+            (not ends_sentence(s, prose) and i not in continued)
             or s.endswith(ELLIPSIS)
             # A punctuated line of 40+ characters has enough words (saves tokenizing it).
             or (len(s) < 40 and line_words(s, cjk) < params.c4_min_words_per_line)
@@ -430,6 +449,24 @@ def c4_clean_lines(text: str, params: HeuristicsParams) -> tuple[str, int]:
             continue
         kept.append(s)
     return "\n".join(kept), removed
+
+
+def _clause_lines(lines: list[str], prose: int | None) -> set[int]:
+    """Indexes of the lines that end in a clause mark (，、) and are followed, through more such
+    lines, by a line that ends a sentence: one sentence set on several lines."""
+    out: set[int] = set()
+    pending: list[int] = []
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if not s:
+            continue
+        if s.endswith(CLAUSE_MARKS):
+            pending.append(i)
+            continue
+        if pending and ends_sentence(s, prose):
+            out.update(pending)
+        pending = []
+    return out
 
 
 def c4_removed_share(
@@ -444,7 +481,14 @@ def c4_removed_share(
     lines = kept.split("\n")
     listed = bulleted_runs(lines, bullet_run_lines) if bullet_run_lines is not None else ()
     for i, line in enumerate(lines):
-        if (short_line_chars is not None and len(line) < short_line_chars) or i in listed:
+        # A headline never ends in a full stop, nor does it hold a clause before its end; a line of
+        # verse does ("床前明月光，疑是地上霜。", or its halves on two lines; a half ending in ， is
+        # kept by C4 only with c4_clause_continues). A teaser's one-sentence summary ends in 。 too.
+        verse = line.endswith("，") or (
+            line.endswith("。") and ("，" in line or (i > 0 and lines[i - 1].endswith("，")))
+        )
+        short = short_line_chars is not None and len(line) < short_line_chars and not verse
+        if short or i in listed:
             gone += len(line)
     return gone / original_chars
 
@@ -796,12 +840,17 @@ def check(text: str, params: HeuristicsParams) -> Drop | None:
     punct = sum(1 for s in lines if ends_sentence(s, p.prose_line_chars))
     if _below(punct / n_lines, p.min_line_punct_ratio):
         return Drop("fineweb_line_punct", f"{punct / n_lines:.3f}")
-    short = sum(1 for s in lines if len(s) <= p.short_line_length)
+    if p.punct_lines_exempt:
+        short = sum(1 for s in lines if len(s) <= p.short_line_length and not s.endswith(_LINE_PUNCT))
+    else:
+        short = sum(1 for s in lines if len(s) <= p.short_line_length)
     if _above(short / n_lines, p.max_short_lines_ratio):
         return Drop("fineweb_short_lines", f"{short / n_lines:.3f}")
     if _above(dup_line_chars / n_chars, p.max_fineweb_dup_line_chars_ratio):
         return Drop("fineweb_dup_line_chars", f"{dup_line_chars / n_chars:.3f}")
     newlines = text.count("\n")
+    if p.punct_lines_exempt and p.max_newline_ratio is not None:
+        newlines -= sum(1 for s in lines[:-1] if s.endswith(_LINE_PUNCT))
     if _above(newlines / n_words, p.max_newline_ratio):
         return Drop("fineweb_newline_ratio", f"{newlines / n_words:.3f}")
 

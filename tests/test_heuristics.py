@@ -18,8 +18,10 @@ from stages.heuristics import (
     HeuristicsParams,
     HeuristicsStage,
     RepeatedNgrams,
+    _clause_lines,
     bulleted_runs,
     c4_clean_lines,
+    c4_removed_share,
     check,
     document_language,
     dup_ngram_fraction_plain,
@@ -613,3 +615,70 @@ def test_chinese_legal_footer_lines_are_removed(zh):
     assert kept == c4_clean_lines(zh, ZH)[0] and removed == 2
     # The Chinese footer phrases are Chinese rules: English C4 keeps the (6-word) copyright line.
     assert c4_clean_lines(footer, EN)[0].startswith("Copyright ©")
+
+
+# Five Tang poems (public domain), as an anthology page sets them: title, author, a couplet a line.
+_POEMS = [
+    ("静夜思", "李白", ["床前明月光，疑是地上霜。", "举头望明月，低头思故乡。"]),
+    ("春晓", "孟浩然", ["春眠不觉晓，处处闻啼鸟。", "夜来风雨声，花落知多少。"]),
+    ("登鹳雀楼", "王之涣", ["白日依山尽，黄河入海流。", "欲穷千里目，更上一层楼。"]),
+    ("相思", "王维", ["红豆生南国，春来发几枝。", "愿君多采撷，此物最相思。"]),
+    ("江雪", "柳宗元", ["千山鸟飞绝，万径人踪灭。", "孤舟蓑笠翁，独钓寒江雪。"]),
+    ("悯农", "李绅", ["锄禾日当午，汗滴禾下土。", "谁知盘中餐，粒粒皆辛苦。"]),
+]
+_VERSE_RULES = ("c4_clause_continues", "punct_lines_exempt")
+
+
+def _anthology(half_couplets: bool) -> str:
+    lines = []
+    for title, author, couplets in _POEMS:
+        if half_couplets:
+            couplets = [half for c in couplets for half in c.replace("，", "，\n").split("\n")]
+        lines += [title, author, *couplets]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("half_couplets", [False, True])
+def test_a_page_of_verse_is_kept(half_couplets):
+    """Short lines that end in 。 are no headlines, a half-couplet ending in ， continues on the next
+    line (C4 keeps both halves), and lines ending in punctuation are neither short lines nor
+    line breaks for the newline ratio: a page of classical poems passes with zh's defaults, and
+    every line of verse survives C4 line removal; without each rule, it is dropped."""
+    page = _anthology(half_couplets)
+    p = dataclasses.replace(ZH, per_language={})
+    result = HeuristicsStage(p).process({"id": "v", "url": "", "text": page, "lang": "zh"})
+    assert not isinstance(result, Drop), result
+    verse = [line for line in page.split("\n") if line.endswith(("，", "。"))]
+    assert result["text"].split("\n") == verse  # titles and authors go (C4), every verse line stays
+    if half_couplets:  # C4 would keep only the second halves; then the short lines drop the page
+        for rule in _VERSE_RULES:
+            off = dataclasses.replace(p, **{rule: False})
+            assert isinstance(HeuristicsStage(off).process({"id": "v", "url": "", "text": page}), Drop)
+    else:  # the same short lines ending in ！ are what C4 leaves of a headline list: removed
+        kept = result["text"]
+        assert c4_removed_share(len(page), kept, 30) < 0.8
+        assert c4_removed_share(len(page), kept.replace("。", "！"), 30) > 0.8
+
+
+def test_clause_lines_need_a_sentence_end_after_them():
+    wrapped = ["今天天气很好，", "我们一起去公园、", "看到了很多花。"]
+    lines = ["床前明月光，", "疑是地上霜。", "欢迎访问本站，", "", "新闻中心", *wrapped]
+    assert _clause_lines(lines, None) == {0, 5, 6}
+    kept, _ = c4_clean_lines("\n".join(lines), dataclasses.replace(ZH, c4_clause_continues=True))
+    assert kept.split("\n") == ["床前明月光，", "疑是地上霜。", *wrapped]
+    kept, _ = c4_clean_lines("\n".join(lines), dataclasses.replace(ZH, c4_clause_continues=False))
+    assert kept.split("\n") == ["疑是地上霜。", "看到了很多花。"]
+
+
+def test_punctuated_lines_are_not_short_lines_and_menus_still_are():
+    """The exemption is for lines that end in punctuation: a menu of short items is still a
+    page of short lines and many line breaks."""
+    menu = "\n".join(["首页", "新闻", "体育", "财经", "娱乐", "科技", "汽车", "房产", "旅游", "教育"] * 3)
+    only = {"max_short_lines_ratio": ZH.max_short_lines_ratio, "max_newline_ratio": ZH.max_newline_ratio}
+    p = dataclasses.replace(ZH, **{**OFF, **only}, per_language={}, c4_remove_lines=False)
+    assert p.punct_lines_exempt
+    dropped = HeuristicsStage(p).process({"id": "m", "url": "", "text": menu, "lang": "zh"})
+    assert isinstance(dropped, Drop) and dropped.reason == "fineweb_short_lines"
+    no_short = dataclasses.replace(p, max_short_lines_ratio=None)
+    dropped = HeuristicsStage(no_short).process({"id": "m", "url": "", "text": menu, "lang": "zh"})
+    assert isinstance(dropped, Drop) and dropped.reason == "fineweb_newline_ratio"
