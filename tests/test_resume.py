@@ -78,15 +78,23 @@ def documents(out: Path) -> list[tuple[str, str]]:
 
 def start_and_wait_inside_chunk_1(inputs: Path, out: Path, **pipes) -> subprocess.Popen:
     """A chunked run in its own process group, returned once chunk 0 is committed and chunk 1
-    has started writing (the middle of a chunk)."""
+    is under way (the middle of a chunk)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.run", *args(inputs, out)], cwd=REPO, start_new_session=True, **pipes
     )
     deadline = time.monotonic() + 240
+    committed_at = None
     while time.monotonic() < deadline and proc.poll() is None:
-        if (out / "chunks" / "00000" / "manifest.json").exists() and list(out.glob("chunks/00001/.tmp-*")):
+        if committed_at is None and (out / "chunks" / "00000" / "manifest.json").exists():
+            committed_at = time.monotonic()
+        # Chunk 1 writing, or chunk 0 committed a moment ago: a chunk's Beam start-up alone takes
+        # seconds, so chunk 1 is under way and far from its commit either way.
+        if committed_at is not None and (
+            list(out.glob("chunks/00001/.tmp-*")) or time.monotonic() - committed_at > 0.5
+        ):
             break
         time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before chunk 1 was under way"
     return proc
 
 
