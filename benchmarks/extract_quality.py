@@ -139,7 +139,7 @@ def outputs(name: str, pages: list[Page], cache_dir: Path | None) -> list[str]:
     return [extract(decode_html(p.html, None)) for p in pages]
 
 
-def _fmt(values: list[float]) -> str:
+def mean_and_interval(values: list[float]) -> str:
     if not values:
         return "-"
     lo, hi = bootstrap_interval(values)
@@ -165,7 +165,7 @@ def quality_report(
             idx = [i for i, p in enumerate(pages) if p.split == split]
             if not idx:
                 continue
-            cells = " | ".join(_fmt([f1[set_name][n][i] for i in idx]) for n in names)
+            cells = " | ".join(mean_and_interval([f1[set_name][n][i] for i in idx]) for n in names)
             print(f"| {set_name} | {split} | {len(idx)} | {cells} |")
     # Pages where a third-party extractor finds text and ours finds none (the issue wants zero).
     ours = names[0]

@@ -18,18 +18,17 @@ trafilatura, and is here as a further, independent source of patterns for our ex
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
-import statistics
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.extract_devsets import DEFAULT_DEV_ROOT, split_of  # noqa: E402
-from benchmarks.extract_quality import BASELINES, OURS, bootstrap_interval  # noqa: E402
-from stages.extract import decode_html  # noqa: E402
+from benchmarks.extract_devsets import DEFAULT_DEV_ROOT, Page  # noqa: E402
+from benchmarks.extract_quality import mean_and_interval, outputs  # noqa: E402
 
 SET = "trafilatura-eval"
 _SPACE = re.compile(r"\s+")
@@ -39,8 +38,15 @@ def _norm(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def load(root: Path) -> list[tuple[str, bytes, list[str], list[str]]]:
-    """(url, raw HTML, with, without) of every page whose file is there."""
+@dataclasses.dataclass(frozen=True)
+class SnippetPage:
+    page: Page  # its reference is empty: the snippets stand for it
+    with_: list[str]
+    without: list[str]
+
+
+def load(root: Path) -> list[SnippetPage]:
+    """Every page whose file is there, with its snippets."""
     tests = root / "adbar+trafilatura" / "tests"
     data = json.loads((tests / "evaldata.json").read_text(encoding="utf-8"))
     out = []
@@ -49,7 +55,8 @@ def load(root: Path) -> list[tuple[str, bytes, list[str], list[str]]]:
         if not path.exists():
             path = tests / "cache" / item["file"]
         if path.exists():
-            out.append((url, path.read_bytes(), item.get("with") or [], item.get("without") or []))
+            page = Page(SET, url, path.read_bytes(), "")
+            out.append(SnippetPage(page, item.get("with") or [], item.get("without") or []))
     return out
 
 
@@ -59,20 +66,6 @@ def score(text: str, with_: list[str], without: list[str]) -> tuple[int, int, in
     found = sum(1 for s in with_ if _norm(s) in body)
     absent = sum(1 for s in without if _norm(s) not in body)
     return found, len(with_), absent, len(without)
-
-
-def outputs(name: str, pages, cache: Path) -> list[str]:
-    if name in BASELINES:
-        cache.mkdir(parents=True, exist_ok=True)
-        path = cache / f"{SET}.{name}.json"
-        stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        missing = [p for p in pages if p[0] not in stored]
-        for url, html, _, _ in missing:
-            stored[url] = BASELINES[name](decode_html(html, None))
-        if missing:
-            path.write_text(json.dumps(stored, ensure_ascii=False), encoding="utf-8")
-        return [stored[p[0]] for p in pages]
-    return [OURS[name](decode_html(html, None)) for _, html, _, _ in pages]
 
 
 def main() -> None:
@@ -86,41 +79,39 @@ def main() -> None:
     pages = load(args.data)
     splits = ["tune", "held"] if args.split == "both" else [args.split]
     print(f"{SET}: {len(pages)} pages under {args.data}")
+    plain = [p.page for p in pages]
     results = {
         n: [
-            score(t, w, wo)
-            for t, (_, _, w, wo) in zip(outputs(n, pages, args.data / ".cache"), pages, strict=True)
+            score(t, p.with_, p.without)
+            for t, p in zip(outputs(n, plain, args.data / ".cache"), pages, strict=True)
         ]
         for n in names
     }
+
+    def share(r: tuple[int, int, int, int]) -> float:
+        return (r[0] + r[2]) / max(1, r[1] + r[3])
+
     print(
         "| extractor | half | pages | snippets right, page mean [95% CI] | 'with' found | 'without' absent |"
     )
     print("|---|---|---|---|---|---|")
     for split in splits:
-        idx = [i for i, p in enumerate(pages) if split_of(SET, p[0]) == split]
+        idx = [i for i, p in enumerate(plain) if p.split == split]
         for n in names:
             rows = [results[n][i] for i in idx]
-            per_page = [(f + a) / max(1, wt + ot) for f, wt, a, ot in rows]
-            lo, hi = bootstrap_interval(per_page)
             found = sum(r[0] for r in rows) / max(1, sum(r[1] for r in rows))
             absent = sum(r[2] for r in rows) / max(1, sum(r[3] for r in rows))
             print(
-                f"| {n} | {split} | {len(idx)} | {statistics.mean(per_page):.3f} [{lo:.3f}, {hi:.3f}] "
-                f"| {found:.3f} | {absent:.3f} |"
+                f"| {n} | {split} | {len(idx)} | {mean_and_interval([share(r) for r in rows])} | {found:.3f} | {absent:.3f} |"
             )
     if args.worst and len(names) > 1:
         ours, theirs = names[0], names[-1]
-        idx = [i for i, p in enumerate(pages) if split_of(SET, p[0]) in splits]
-
-        def share(r):
-            return (r[0] + r[2]) / max(1, r[1] + r[3])
-
+        idx = [i for i, p in enumerate(plain) if p.split in splits]
         idx.sort(key=lambda i: share(results[ours][i]) - share(results[theirs][i]))
         print(f"\npages where {ours} loses most to {theirs} (with found/total, without absent/total):")
         for i in idx[: args.worst]:
             a, b = results[ours][i], results[theirs][i]
-            print(f"  {a[0]}/{a[1]} {a[2]}/{a[3]}  vs  {b[0]}/{b[1]} {b[2]}/{b[3]}  {pages[i][0][:100]}")
+            print(f"  {a[0]}/{a[1]} {a[2]}/{a[3]}  vs  {b[0]}/{b[1]} {b[2]}/{b[3]}  {plain[i].id[:100]}")
 
 
 if __name__ == "__main__":
