@@ -21,8 +21,8 @@ the records start, and without comments an article ends at a comment section's h
 (4)", "Leave a Reply", "No comments yet"). Teasers below an article (linked headlines, each with
 its summary) are not a further region, and a region ends at a link line or a capitalised label
 after its last long paragraph when what follows weighs little (a promotions box). Per-item lines
-are recognised with their links left out ("Posted by: <name> | Report"). A Python walk over the DOM would be 3-4x slower than all
-of this together.
+are recognised with their links left out ("Posted by: <name> | Report"). A Python walk over the
+DOM would be 3-4x slower than all of this together.
 """
 
 from __future__ import annotations
@@ -526,6 +526,12 @@ def _pre_blocks(raw_lines: list[str]) -> dict[int, int]:
     return blocks
 
 
+def _per_item(i: int, kind: int, lines: list[_Line]) -> bool:
+    """Whether a line seen often enough is per-item furniture: a text line is; a link line is
+    unless it follows another link line (then it is an entry of a menu)."""
+    return kind == TEXT or (i > 0 and lines[i - 1][1] != LINKS)
+
+
 def _furniture(lines: list[_Line], w: Weights, shapes: dict[int, str]) -> list[int]:
     """Line kinds with short text or link lines that repeat on the page (Reply, Like,
     per-item labels; digits ignored; a line's links are left out of its key when it has words
@@ -541,19 +547,25 @@ def _furniture(lines: list[_Line], w: Weights, shapes: dict[int, str]) -> list[i
     seen = Counter(keys)
     for i, key in zip(short, keys, strict=True):
         text, kind, _, _, punct = lines[i]
-        if kind == LINKS:
-            if seen[key] >= w.repeats and i > 0 and lines[i - 1][1] != LINKS:
-                kinds[i] = REPEATED
-        elif seen[key] >= w.repeats:
+        if seen[key] >= w.repeats and _per_item(i, kind, lines):
             kinds[i] = REPEATED
-        elif not punct and len(_DIGIT.findall(text)) >= w.meta_digits * (len(text) - text.count(" ")):
+        elif (
+            kind == TEXT
+            and not punct
+            and len(_DIGIT.findall(text)) >= w.meta_digits * (len(text) - text.count(" "))
+        ):
             kinds[i] = META
     # Lines that repeat once their links (the names) are left out; rarely digits: not normalised.
     shape_counts = Counter(shapes.values())
     for i, shape in shapes.items():
-        if shape_counts[shape] >= w.repeats and kinds[i] <= LINKS and _WORD.search(shape):
-            if kinds[i] == TEXT or (i > 0 and lines[i - 1][1] != LINKS):
-                kinds[i] = REPEATED
+        kind = kinds[i]
+        if (
+            kind <= LINKS
+            and shape_counts[shape] >= w.repeats
+            and _per_item(i, kind, lines)
+            and _WORD.search(shape)
+        ):
+            kinds[i] = REPEATED
     dated = [
         i
         for i, (text, _, units, _, _) in enumerate(lines)
@@ -981,8 +993,9 @@ def _extend_threads(
 
 
 def _section_break(line: _Line, kind: int) -> bool:
-    """A line that opens another section: a heading, a link line, or a short capitalised label
-    styled as one ("MORE FEATURES", "EMAIL NEWSLETTER")."""
+    """A line that opens another section: a link line, or a short capitalised label styled as a
+    heading ("MORE FEATURES", "EMAIL NEWSLETTER"). Not a real heading: under one, an article's
+    own short lines follow (steps, tour dates)."""
     if kind == LINKS:
         return True
     return kind == TEXT and line[2] <= 10 and not line[4] and line[0].isupper()
