@@ -12,7 +12,7 @@ Good Chinese text (none of it from the 54 annotated pages, which are the measure
   github.com/ymcui/cmrc2018): the paragraphs of one article a document.
 - ChineseWebText (github.com/CASIA-LM/ChineseWebText) ``fasttext/data/clean.jsonl``.
 - Verse (``--verse``, a checkout of github.com/chinese-poetry/chinese-poetry, MIT): Tang poems
-  (全唐诗, traditional characters), Song ci (宋词) and Yuan qu (元曲), five a page, each its title,
+  (全唐诗, traditional characters) and Song ci (宋词), five a page, each its title,
   its author and its lines, as an anthology page shows them; the Tang poems also with one half of a
   couplet a line. Poem files are split into a tuning and a held-out part (every other file).
 Real Chinese web text, not labelled: ChineseWebText ``2021-43/cleared1.jsonl`` (100 Common Crawl

@@ -165,8 +165,8 @@ ZH_OVERRIDES: dict[str, Any] = {
     # and People's Daily, reviews and Wikipedia lose no document (dashes are not list bullets).
     "c4_bullet_run_lines": 3,
     # Verse: a line ending in ， is kept when a sentence end follows (half-couplets, one a
-    # line), lines ending in punctuation are no menu items (punct_lines_exempt), and a
-    # kept line under c4_short_line_chars that ends in 。 is no headline. Before these three, 100%
+    # line), lines ending in punctuation are no menu items (punct_lines_exempt), and a kept
+    # couplet under c4_short_line_chars is no headline (_verse_line). Before these three, 100%
     # of anthology pages of Tang poems and Song ci (github.com/chinese-poetry/chinese-poetry,
     # five poems a page) were dropped (c4_mostly_removed; half-couplet pages by short lines too).
     "c4_clause_continues": True,
@@ -481,16 +481,22 @@ def c4_removed_share(
     lines = kept.split("\n")
     listed = bulleted_runs(lines, bullet_run_lines) if bullet_run_lines is not None else ()
     for i, line in enumerate(lines):
-        # A headline never ends in a full stop, nor does it hold a clause before its end; a line of
-        # verse does ("床前明月光，疑是地上霜。", or its halves on two lines; a half ending in ， is
-        # kept by C4 only with c4_clause_continues). A teaser's one-sentence summary ends in 。 too.
-        verse = line.endswith("，") or (
-            line.endswith("。") and ("，" in line or (i > 0 and lines[i - 1].endswith("，")))
-        )
-        short = short_line_chars is not None and len(line) < short_line_chars and not verse
-        if short or i in listed:
+        if i in listed or (
+            short_line_chars is not None and len(line) < short_line_chars and not _verse_line(lines, i)
+        ):
             gone += len(line)
     return gone / original_chars
+
+
+def _verse_line(lines: list[str], i: int) -> bool:
+    """A short line of verse, not a headline: a headline never ends in a full stop, nor holds a
+    clause before its end; a couplet does ("床前明月光，疑是地上霜。"), or its halves on two lines (a
+    half ending in ， is kept by C4 only with c4_clause_continues). A teaser's one-sentence
+    summary ends in 。 too, and is not verse."""
+    line = lines[i]
+    if line.endswith("，"):
+        return True
+    return line.endswith("。") and ("，" in line or (i > 0 and lines[i - 1].endswith("，")))
 
 
 def bulleted_runs(lines: list[str], min_run: int) -> set[int]:
@@ -840,17 +846,16 @@ def check(text: str, params: HeuristicsParams) -> Drop | None:
     punct = sum(1 for s in lines if ends_sentence(s, p.prose_line_chars))
     if _below(punct / n_lines, p.min_line_punct_ratio):
         return Drop("fineweb_line_punct", f"{punct / n_lines:.3f}")
-    if p.punct_lines_exempt:
-        short = sum(1 for s in lines if len(s) <= p.short_line_length and not s.endswith(_LINE_PUNCT))
-    else:
-        short = sum(1 for s in lines if len(s) <= p.short_line_length)
+    # With punct_lines_exempt, lines ending in punctuation are neither short lines nor line breaks.
+    open_lines = [s for s in lines if not s.endswith(_LINE_PUNCT)] if p.punct_lines_exempt else lines
+    short = sum(1 for s in open_lines if len(s) <= p.short_line_length)
     if _above(short / n_lines, p.max_short_lines_ratio):
         return Drop("fineweb_short_lines", f"{short / n_lines:.3f}")
     if _above(dup_line_chars / n_chars, p.max_fineweb_dup_line_chars_ratio):
         return Drop("fineweb_dup_line_chars", f"{dup_line_chars / n_chars:.3f}")
     newlines = text.count("\n")
-    if p.punct_lines_exempt and p.max_newline_ratio is not None:
-        newlines -= sum(1 for s in lines[:-1] if s.endswith(_LINE_PUNCT))
+    if open_lines is not lines:  # the last line has no break after it
+        newlines -= len(lines) - len(open_lines) - lines[-1].endswith(_LINE_PUNCT)
     if _above(newlines / n_words, p.max_newline_ratio):
         return Drop("fineweb_newline_ratio", f"{newlines / n_words:.3f}")
 
