@@ -461,15 +461,13 @@ def finish(cfg: RunConfig, plan: dict[str, Any], out_dir: str, run_info: dict[st
     if tokenizers and tokenizers[0].params.megatron:  # made from the merged shards, as a one-shot run's
         from pipeline.megatron_writer import write_megatron_outputs as derived
     manifest = commit_output(files, out_dir, run_id, schemas, provenance, small, derived, spare=(CHUNKS,))
-    for folder in folders:
-        delete_folder(folder)
-    if FileSystems.exists(final_path):
-        FileSystems.delete([final_path])
+    tidy_complete(out_dir, plan)
     return manifest
 
 
 def tidy_complete(out_dir: str, plan: dict[str, Any]) -> None:
-    """A run killed after its final commit but before removing its chunk folders: remove them."""
+    """Remove the chunk folders and final.json of a committed run (plan.json stays): after the
+    final commit, or for a run killed after that commit but before this."""
     for index in range(len(plan["chunks"])):
         delete_folder(chunk_dir(out_dir, index))
     final_path = FileSystems.join(chunks_dir(out_dir), FINAL)
