@@ -46,11 +46,14 @@ import pyarrow.ipc
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.config import ConfigError, RunConfig, StepConfig
-from pipeline.graph import byte_ranges
+from pipeline.graph import byte_ranges, manifest_provenance, summary_files
 from pipeline.inputs import expand_counted, has_scheme
 from pipeline.output_dir import OutputBusy, check_empty
+from pipeline.stats import run_stats
+from pipeline.token_writer import write_shard
 from pipeline.writer import MANIFEST, commit_output, delete_folder, read_json, write_atomically
 from stages.base import run_temp_dir, staging_dir
+from stages.token_shards import COLUMN
 
 log = logging.getLogger("pipeline")
 
@@ -392,11 +395,6 @@ def _merge_samples(samples: list[dict[str, Any]], limit: int, seed: str) -> list
 
 def finish(cfg: RunConfig, plan: dict[str, Any], out_dir: str, run_info: dict[str, Any]) -> dict[str, Any]:
     """Sum, merge and commit every chunk's outputs as the run's; returns the manifest."""
-    from pipeline.graph import manifest_provenance, summary_files
-    from pipeline.stats import run_stats
-    from pipeline.token_writer import write_shard
-    from stages.token_shards import COLUMN
-
     count = len(plan["chunks"])
     run_id = plan["plan_id"]
     folders = [chunk_dir(out_dir, index) for index in range(count)]

@@ -45,7 +45,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
-from pipeline import progress
+from pipeline import chunks, progress
 from pipeline.config import ConfigError, RunConfig, load_config
 from pipeline.graph import build_pipeline
 from pipeline.inputs import check_local_inputs
@@ -512,8 +512,6 @@ class _ChunkSession:
 
     def discard(self) -> None:
         """Remove what the chunk that was running left (the next run would, too)."""
-        from pipeline import chunks
-
         if self.running is not None:
             try:
                 chunks.clear_chunk(self.out_dir, self.running)
@@ -526,8 +524,6 @@ _chunk_session = _ChunkSession()
 
 def run_chunked(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: str) -> int:
     """A resumable run (pipeline.chunks): plan, the chunks not yet committed, the final commit."""
-    from pipeline import chunks
-
     if not cfg.input:
         raise UsageError("--resume needs --input: the built-in sample is written afresh by every run")
     chunks.check_steps(cfg)
