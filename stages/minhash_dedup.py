@@ -649,17 +649,15 @@ def _candidate_signatures(sources, edges, name: str, identity: dict[str, str], l
         edges | f"{name}:endpoints" >> beam.FlatMap(lambda e: e) | f"{name}:candidates" >> beam.Distinct()
     )
     sources = sources | f"{name}:spread_signatures" >> beam.Reshuffle()
-    if lean:
-        read = sources | f"{name}:read_signatures" >> beam.ParDo(
-            _ReadSignatures(identity), wanted=beam.pvalue.AsList(digests)
-        )
-        return read if indexed is None else (read, indexed) | f"{name}:with_indexed" >> beam.Flatten()
-    everything = sources | f"{name}:read_signatures" >> beam.ParDo(_ReadSignatures(identity))
+    side = {"wanted": beam.pvalue.AsList(digests)} if lean else {}
+    signatures = sources | f"{name}:read_signatures" >> beam.ParDo(_ReadSignatures(identity), **side)
     if indexed is not None:
-        everything = (everything, indexed) | f"{name}:with_indexed" >> beam.Flatten()
+        signatures = (signatures, indexed) | f"{name}:with_indexed" >> beam.Flatten()
+    if lean:
+        return signatures
     wanted = digests | f"{name}:mark_wanted" >> beam.Map(lambda d: (d, None))
     return (
-        {"sig": everything, "wanted": wanted}
+        {"sig": signatures, "wanted": wanted}
         | f"{name}:join_wanted" >> beam.CoGroupByKey()
         | f"{name}:keep_wanted"
         >> beam.FlatMap(lambda kv: [(kv[0], s) for s in kv[1]["sig"][:1]] if kv[1]["wanted"] else [])
