@@ -551,7 +551,7 @@ class _Sign(beam.DoFn):
     def process(self, doc):
         started = self.clock.start()
         signed = self.stage.sign(doc)
-        if signed is not None:  # nothing to shingle: it cannot be a near-duplicate
+        if signed is not None:  # None: nothing to shingle, it cannot be a near-duplicate
             node, values = signed
             self.nodes.append(node)
             self.rows["id"].append(str(doc["id"]))
