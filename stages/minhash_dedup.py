@@ -7,7 +7,8 @@ Pure core (no Beam):
   point array (any substring hash is O(1) from the prefix sums), then mixed and min-hashed with
   ``num_perm`` multiply-add permutations in numpy blocks. The signature is a
   ``datasketch.LeanMinHash`` (so signatures interoperate with datasketch's Jaccard/LSH tools).
-- ``band_keys``: LSH banding, one 9-byte key per band.
+- ``band_key_matrix``: LSH banding, one 8-byte key per band (splitmix64 over the band index and
+  its rows), vectorised over many signatures; ``band_keys`` is the same for one signature.
 - ``choose_bands``: bands x rows for a Jaccard threshold.
 
 Beam (``MinHashDedupStage.expand``): each document's band keys, each with a 12-byte digest of
