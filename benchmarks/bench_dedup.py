@@ -374,31 +374,19 @@ def bench_index(n: int = 20000) -> dict:
         )
         index_bytes = sum(f.stat().st_size for f in (t / "A" / "minhash_index").glob("part-*.arrow"))
         out["index bytes per document"] = round(index_bytes / n)
-        out["B alone"] = _run_cli(["--input", str(paths["b"]), "--output", str(t / "B0")])
-        out["B against A's index"] = _run_cli(
-            [
-                "--input",
-                str(paths["b"]),
-                "--output",
-                str(t / "B1"),
-                "--set",
-                f"minhash_dedup.against=[{t / 'A'}]",
-            ]
-        )
+
+        def crawl_run(name: str, folder: str, against: Path | None = None) -> dict:
+            """One crawl alone, or deduplicated against the index in ``against``."""
+            extra = ["--set", f"minhash_dedup.against=[{against}]"] if against else []
+            return _run_cli(["--input", str(paths[name]), "--output", str(t / folder), *extra])
+
+        out["B alone"] = crawl_run("b", "B0")
+        out["B against A's index"] = crawl_run("b", "B1", t / "A")
         out["A and B in one run"] = _run_cli(
             ["--input", str(paths["a"]), "--input", str(paths["b"]), "--output", str(t / "AB")]
         )
-        out["C alone"] = _run_cli(["--input", str(paths["c"]), "--output", str(t / "C0")])
-        out["C against A's index"] = _run_cli(
-            [
-                "--input",
-                str(paths["c"]),
-                "--output",
-                str(t / "C1"),
-                "--set",
-                f"minhash_dedup.against=[{t / 'A'}]",
-            ]
-        )
+        out["C alone"] = crawl_run("c", "C0")
+        out["C against A's index"] = crawl_run("c", "C1", t / "A")
         stats = json.loads((t / "B1" / "stats.json").read_text())["stages"]["minhash_dedup"]
         out["B against A: dropped"] = stats["dropped"].get("near_duplicate", 0)
         out["B against A: duplicate_of_index"] = stats.get("counts", {}).get("duplicate_of_index", 0)

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench_scale import STAGES_WET, make_corpus, run_pipeline, tokenizer_path  # noqa: E402
+from conftest import read_shards  # noqa: E402
 
 
 def fresh(out: Path) -> Path:
@@ -161,14 +162,8 @@ def killed_run(inputs: list[str], out: Path, extra: list[str], kill_after: int) 
 
 
 def documents_of(out: Path) -> list[tuple[str, str]]:
-    import pyarrow as pa
-
-    rows = []
-    for path in sorted((out / "documents").glob("part-*.arrow")):
-        with pa.ipc.open_stream(path) as reader:
-            table = reader.read_all()
-        rows += zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True)
-    return sorted(rows)
+    table = read_shards(out / "documents")
+    return sorted(zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True))
 
 
 def bench_resume(wet: list[str], size: int, tmp: Path) -> dict:

@@ -46,11 +46,14 @@ import pyarrow.ipc
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.config import ConfigError, RunConfig, StepConfig
-from pipeline.graph import byte_ranges
+from pipeline.graph import byte_ranges, manifest_provenance, summary_files
 from pipeline.inputs import expand_counted, has_scheme
 from pipeline.output_dir import OutputBusy, check_empty
+from pipeline.stats import run_stats
+from pipeline.token_writer import write_shard
 from pipeline.writer import MANIFEST, commit_output, delete_folder, read_json, write_atomically
 from stages.base import run_temp_dir, staging_dir
+from stages.token_shards import COLUMN
 
 log = logging.getLogger("pipeline")
 
@@ -392,11 +395,6 @@ def _merge_samples(samples: list[dict[str, Any]], limit: int, seed: str) -> list
 
 def finish(cfg: RunConfig, plan: dict[str, Any], out_dir: str, run_info: dict[str, Any]) -> dict[str, Any]:
     """Sum, merge and commit every chunk's outputs as the run's; returns the manifest."""
-    from pipeline.graph import manifest_provenance, summary_files
-    from pipeline.stats import run_stats
-    from pipeline.token_writer import write_shard
-    from stages.token_shards import COLUMN
-
     count = len(plan["chunks"])
     run_id = plan["plan_id"]
     folders = [chunk_dir(out_dir, index) for index in range(count)]
@@ -461,15 +459,13 @@ def finish(cfg: RunConfig, plan: dict[str, Any], out_dir: str, run_info: dict[st
     if tokenizers and tokenizers[0].params.megatron:  # made from the merged shards, as a one-shot run's
         from pipeline.megatron_writer import write_megatron_outputs as derived
     manifest = commit_output(files, out_dir, run_id, schemas, provenance, small, derived, spare=(CHUNKS,))
-    for folder in folders:
-        delete_folder(folder)
-    if FileSystems.exists(final_path):
-        FileSystems.delete([final_path])
+    tidy_complete(out_dir, plan)
     return manifest
 
 
 def tidy_complete(out_dir: str, plan: dict[str, Any]) -> None:
-    """A run killed after its final commit but before removing its chunk folders: remove them."""
+    """Remove the chunk folders and final.json of a committed run (plan.json stays): after the
+    final commit, or for a run killed after that commit but before this."""
     for index in range(len(plan["chunks"])):
         delete_folder(chunk_dir(out_dir, index))
     final_path = FileSystems.join(chunks_dir(out_dir), FINAL)

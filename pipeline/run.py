@@ -45,7 +45,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
-from pipeline import progress
+from pipeline import chunks, progress
 from pipeline.config import ConfigError, RunConfig, load_config
 from pipeline.graph import build_pipeline
 from pipeline.inputs import check_local_inputs
@@ -435,6 +435,15 @@ def _kill_children() -> None:
                 pass
 
 
+def new_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    """A Beam pipeline; Beam's own option validation (e.g. an invalid --project or
+    --temp_location) fails as a usage error, which main() prints as one line (exit 2)."""
+    try:
+        return beam.Pipeline(options=options)
+    except ValueError as exc:
+        raise UsageError(f"Beam pipeline options: {' '.join(str(exc).split())}") from None
+
+
 def run(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: str, total_bytes: int | None) -> int:
     sample_dir = None
     inputs = cfg.input
@@ -451,12 +460,7 @@ def run(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: str, tot
     run_info = {**provenance(runner), "started": time.time()}
     start = time.monotonic()
     try:
-        try:
-            pipeline = beam.Pipeline(options=options)
-        except ValueError as exc:
-            # Beam's own option validation (e.g. an invalid --project or --temp_location).
-            print(f"error: Beam pipeline options: {' '.join(str(exc).split())}", file=sys.stderr)
-            return 2
+        pipeline = new_pipeline(options)
         build_pipeline(pipeline, cfg, inputs, run_id, total_bytes, show_progress, run_info)
         with _InterruptGate():
             result = pipeline.run()
@@ -512,8 +516,6 @@ class _ChunkSession:
 
     def discard(self) -> None:
         """Remove what the chunk that was running left (the next run would, too)."""
-        from pipeline import chunks
-
         if self.running is not None:
             try:
                 chunks.clear_chunk(self.out_dir, self.running)
@@ -526,8 +528,6 @@ _chunk_session = _ChunkSession()
 
 def run_chunked(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: str) -> int:
     """A resumable run (pipeline.chunks): plan, the chunks not yet committed, the final commit."""
-    from pipeline import chunks
-
     if not cfg.input:
         raise UsageError("--resume needs --input: the built-in sample is written afresh by every run")
     chunks.check_steps(cfg)
@@ -568,11 +568,7 @@ def run_chunked(cfg: RunConfig, args, options: PipelineOptions, runner, run_id: 
         chunks.clear_chunk(cfg.output, index)  # what an interrupted attempt left
         chunk_info = {"index": index, "of": total, "plan_id": plan["plan_id"], "session": run_id}
         info = {**run_info, "chunk": chunk_info, "started": time.time()}
-        try:
-            pipeline = beam.Pipeline(options=options)
-        except ValueError as exc:
-            print(f"error: Beam pipeline options: {' '.join(str(exc).split())}", file=sys.stderr)
-            return 2
+        pipeline = new_pipeline(options)
         progress._tracker = None
         build_pipeline(pipeline, chunks.chunk_config(cfg, cfg.output, index), [], uuid.uuid4().hex[:12],
                        chunk["bytes"], show_progress, info, parts=chunk["parts"], progress_context=context)  # fmt: skip

@@ -7,7 +7,8 @@ Pure core (no Beam):
   point array (any substring hash is O(1) from the prefix sums), then mixed and min-hashed with
   ``num_perm`` multiply-add permutations in numpy blocks. The signature is a
   ``datasketch.LeanMinHash`` (so signatures interoperate with datasketch's Jaccard/LSH tools).
-- ``band_keys``: LSH banding, one 9-byte key per band.
+- ``band_key_matrix``: LSH banding, one 8-byte key per band (splitmix64 over the band index and
+  its rows), vectorised over many signatures; ``band_keys`` is the same for one signature.
 - ``choose_bands``: bands x rows for a Jaccard threshold.
 
 Beam (``MinHashDedupStage.expand``): each document's band keys, each with a 12-byte digest of
@@ -551,7 +552,7 @@ class _Sign(beam.DoFn):
     def process(self, doc):
         started = self.clock.start()
         signed = self.stage.sign(doc)
-        if signed is not None:  # nothing to shingle: it cannot be a near-duplicate
+        if signed is not None:  # None: nothing to shingle, it cannot be a near-duplicate
             node, values = signed
             self.nodes.append(node)
             self.rows["id"].append(str(doc["id"]))
@@ -649,17 +650,15 @@ def _candidate_signatures(sources, edges, name: str, identity: dict[str, str], l
         edges | f"{name}:endpoints" >> beam.FlatMap(lambda e: e) | f"{name}:candidates" >> beam.Distinct()
     )
     sources = sources | f"{name}:spread_signatures" >> beam.Reshuffle()
-    if lean:
-        read = sources | f"{name}:read_signatures" >> beam.ParDo(
-            _ReadSignatures(identity), wanted=beam.pvalue.AsList(digests)
-        )
-        return read if indexed is None else (read, indexed) | f"{name}:with_indexed" >> beam.Flatten()
-    everything = sources | f"{name}:read_signatures" >> beam.ParDo(_ReadSignatures(identity))
+    side = {"wanted": beam.pvalue.AsList(digests)} if lean else {}
+    signatures = sources | f"{name}:read_signatures" >> beam.ParDo(_ReadSignatures(identity), **side)
     if indexed is not None:
-        everything = (everything, indexed) | f"{name}:with_indexed" >> beam.Flatten()
+        signatures = (signatures, indexed) | f"{name}:with_indexed" >> beam.Flatten()
+    if lean:
+        return signatures
     wanted = digests | f"{name}:mark_wanted" >> beam.Map(lambda d: (d, None))
     return (
-        {"sig": everything, "wanted": wanted}
+        {"sig": signatures, "wanted": wanted}
         | f"{name}:join_wanted" >> beam.CoGroupByKey()
         | f"{name}:keep_wanted"
         >> beam.FlatMap(lambda kv: [(kv[0], s) for s in kv[1]["sig"][:1]] if kv[1]["wanted"] else [])
