@@ -372,8 +372,10 @@ def _render(html: str) -> tuple[str, str]:
 # page's only <article>, else its only <main>. A mark found more than once (a list of posts, each
 # an <article>) is no mark. Each is looked for in the most direct way lexbor offers (an attribute
 # search returns at once when no element has the attribute; a tag search only where the page's
-# source holds the tag): a CSS query for all three walks the tree at about 2 ms per MB.
+# source holds the tag, found with one regular expression): a CSS query for all three walks the
+# tree at about 2 ms per MB.
 _ARTICLE_TAGS = ("article", "main")
+_ARTICLE_TAG = re.compile(r"<(article|main)\b")  # one pass over the source for both
 # Put around the marked container's text: Unicode noncharacters (a page's own are dropped).
 ARTICLE_OPEN, ARTICLE_CLOSE = "\ufdd0", "\ufdd1"
 
@@ -383,8 +385,9 @@ def _article_node(tree: HTMLTree, html: str) -> DOMNode | None:
     found = body.get_elements_by_attr("itemprop", "articleBody")
     if len(found) == 1:
         return found[0]
+    in_source = set(_ARTICLE_TAG.findall(html))
     for tag in _ARTICLE_TAGS:
-        if "<" + tag in html:
+        if tag in in_source:
             found = body.get_elements_by_tag_name(tag)
             if len(found) == 1:
                 return found[0]
