@@ -759,7 +759,7 @@ def test_a_link_spanning_lines_is_link_text_on_every_line():
     page = _LINK_OPEN.sub(
         "<a>", extract_plain_text(HTMLTree.parse(card), preserve_formatting="minimal_html", links=True)
     )
-    lines, _, _ = _lines(page)
+    lines, _, _, _ = _lines(page)
     summary = next(line for line in lines if line[0].startswith("From markets"))
     assert summary[3] == summary[2]  # all of its units are link units
 
@@ -907,7 +907,7 @@ def test_a_line_repeats_without_its_links_only_when_words_are_left():
         f'<div>» <a href="/{n}">{n}</a></div><p>Plain text line {n}.</p>' for n in ("Sport", "News", "Arts")
     )
     rendered, _ = _render(f"<html><body>{signatures}{menu}</body></html>")
-    lines, _, shapes = _lines(rendered)
+    lines, _, shapes, _ = _lines(rendered)
     assert shapes[0] == "Posted by:  |"
     kinds = _furniture(lines, DEFAULT_WEIGHTS, shapes)
     by_text = dict(zip((line[0] for line in lines), kinds, strict=True))
@@ -947,3 +947,82 @@ def test_a_long_part_after_a_link_line_is_not_cut_as_a_tail():
     html = _page(f'<h1>Release 2.0</h1><div>{intro}<div><a href="/dl">Download</a></div>{notes}</div>')
     text = extract_main_text(html)
     assert "#1000 Fix the a option" in text and "#1019 Fix the t option" in text
+
+
+# ------------------------------------------------------------------ the page's own article mark
+
+_LEAD = "Night buses will reach the northern suburbs from March, the council decided."
+_STORY = [
+    "The city council voted on Tuesday to extend the night bus service to the northern suburbs, "
+    "after a year of petitions from shift workers.",
+    "Under the plan, three new routes will run every twenty minutes between midnight and five in the "
+    "morning, starting in March.",
+    "Council members said the cost would be covered by the transport levy, and that fares would stay "
+    "the same for at least two years.",
+]
+_RELATED = [
+    "Residents of the old harbour district say the new ferry timetable leaves them stranded on weekend "
+    "evenings, and they want changes.",
+    "A survey of cyclists found that most would ride to work more often if the river path were lit at "
+    "night, the report says.",
+]
+
+
+def _marked_page(open_tag: str, close_tag: str, before: str = "", after: str = "") -> str:
+    # Headline and lead outside the container, related stories (prose, not links) below it: the
+    # lines alone do not tell the related stories from more of the article.
+    story = "".join(f"<p>{p}</p>" for p in _STORY)
+    related = "".join(f"<p>{p}</p>" for p in _RELATED)
+    return _page(
+        f"{before}<div class='head'><h1>Night buses for the north</h1><p>{_LEAD}</p></div>"
+        f"{open_tag}{story}{close_tag}<div><h3>More from the city</h3>{related}</div>{after}",
+        "Night buses for the north",
+    )
+
+
+@pytest.mark.parametrize(
+    ("open_tag", "close_tag"),
+    [("<article>", "</article>"), ("<main>", "</main>"), ('<div itemprop="articleBody">', "</div>")],
+)
+def test_text_ends_with_the_pages_article_container(open_tag, close_tag):
+    text = extract_main_text(_marked_page(open_tag, close_tag))
+    assert all(p in text for p in _STORY)
+    assert _LEAD in text  # a region running into the container keeps its lines above it
+    assert not any(p in text for p in _RELATED)
+    # comments: true keeps what follows the container (the comment section is there)
+    assert all(p in extract_main_text(_marked_page(open_tag, close_tag), comments=True) for p in _RELATED)
+
+
+def test_without_a_unique_container_nothing_is_cut():
+    # Unmarked, or two <article>s (a list of posts): the same page keeps the related stories.
+    for html in (
+        _marked_page("<div>", "</div>"),
+        _marked_page("<article>", "</article>", after="<article><p>Another post.</p></article>"),
+    ):
+        text = extract_main_text(html)
+        assert all(p in text for p in _STORY + _RELATED)
+
+
+def test_a_region_above_the_container_goes():
+    # Two paragraphs of another story above the <article>, two link lines between: without the
+    # mark they are a second region close to the article, and kept.
+    other = "".join(f"<p>{p}</p>" for p in _RELATED) + '<div><a href="/s">Sport</a></div>' * 2
+    story = "".join(f"<p>{p}</p>" for p in _STORY)
+    for tag, kept in (("article", False), ("div", True)):
+        html = _page(f"<div>{other}</div><{tag}><h1>Night buses</h1>{story}</{tag}>", "Night buses")
+        text = extract_main_text(html)
+        assert all(p in text for p in _STORY)
+        assert all((p in text) == kept for p in _RELATED)
+
+
+def test_a_container_holding_little_of_the_text_is_not_trusted():
+    # An <article> around one short caption is not the article: the text stays as it was.
+    html = _marked_page("<div>", "</div>", before="<article><p>Photo: the night bus depot.</p></article>")
+    text = extract_main_text(html)
+    assert all(p in text for p in _STORY + _RELATED)
+
+
+def test_noncharacters_in_a_page_do_not_pose_as_the_mark():
+    html = _marked_page("<div>", "</div>").replace(_STORY[1], "\ufdd0" + _STORY[1] + "\ufdd1")
+    text = extract_main_text(html)
+    assert all(p in text for p in _STORY + _RELATED) and "\ufdd0" not in text
