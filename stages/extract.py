@@ -20,7 +20,7 @@ caller asks for comments; a region that runs from an article into its comments i
 the records start, and without comments an article ends at a comment section's heading ("Comments
 (4)", "Leave a Reply", "No comments yet"). Teasers below an article (linked headlines, each with
 its summary) are not a further region, a related-stories heading ("You may also like", "相关阅读")
-ends the text when a feed of other stories follows it, and a region ends at a link line or a capitalised label
+ends the text when a feed of other stories follows it (without comments), and a region ends at a link line or a capitalised label
 after its last long paragraph when what follows weighs little (a promotions box). Per-item lines
 are recognised with their links left out ("Posted by: <name> | Report"). Where the page marks
 its article (schema.org's articleBody, its only <article> or <main>) and most of the chosen text
@@ -1201,9 +1201,9 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
     runs, main = _select(candidates, scores, w, title_at, kinds, lines)
     if len(candidates) > 1:
         runs, main = _comment_section(runs, main, candidates, kinds, scores, w, comments)
-    if not comments:
+    if not comments:  # (with comments, what follows a related box may be the comments asked for)
         runs, main = _cut_at_comment_head(runs, main, lines, kinds, scores, w, title_at, candidates)
-    runs, main = _cut_at_related_head(runs, main, lines, kinds, scores, w)
+        runs, main = _cut_at_related_head(runs, main, lines, kinds, scores, w)
     if w.thread_link:
         runs = _extend_threads(runs, main, lines, kinds, scores, w)
     if w.tail_line:

@@ -1069,3 +1069,10 @@ def test_an_inline_related_box_does_not_end_the_article():
     )
     text = extract_main_text(html)
     assert all(p in text for p in _STORY) and all(s in text for _, s in _FEED)
+
+
+def test_comments_true_keeps_what_follows_a_related_heading():
+    story = "".join(f"<p>{p}</p>" for p in _STORY)
+    feed = "".join(f"<h4>{h}</h4><p>{s}</p>" for h, s in _FEED)
+    html = _page(f"<div><h1>Night buses</h1>{story}<h3>You may also like</h3>{feed}</div>", "Night buses")
+    assert all(s in extract_main_text(html, comments=True) for _, s in _FEED)
