@@ -19,7 +19,8 @@ records beside an article (author/date lines, Reply links: its comments) are dro
 caller asks for comments; a region that runs from an article into its comments is split where
 the records start, and without comments an article ends at a comment section's heading ("Comments
 (4)", "Leave a Reply", "No comments yet"). Teasers below an article (linked headlines, each with
-its summary) are not a further region, and a region ends at a link line or a capitalised label
+its summary) are not a further region, a related-stories heading ("You may also like", "相关阅读")
+ends the text when a feed of other stories follows it (without comments), and a region ends at a link line or a capitalised label
 after its last long paragraph when what follows weighs little (a promotions box). Per-item lines
 are recognised with their links left out ("Posted by: <name> | Report"). Where the page marks
 its article (schema.org's articleBody, its only <article> or <main>) and most of the chosen text
@@ -1003,6 +1004,53 @@ def _cut_at_comment_head(
     return runs, main
 
 
+# The heading of a feed of other stories under an article ("You may also like", "Related
+# articles", "猜你喜欢", "相关阅读"): a whole short line. Labels that also stand inline before
+# one link in an article ("Read more:", "See also") are not here.
+_RELATED_HEAD = re.compile(
+    r"[^\w\n]{0,3}(?:"
+    r"you (?:may|might|could) (?:also )?(?:like|enjoy|be interested in)"
+    r"|related (?:articles?|stories|posts?|news|content|reading|coverage|videos?|links)"
+    r"|recommended (?:for you|stories|articles|reading|videos)"
+    r"|more (?:stories|articles|news|top stories|from [^\n]{1,30})"
+    r"|(?:trending|popular) (?:now|stories|articles|posts|news)|most (?:read|popular|viewed|shared)(?: stories| articles)?"
+    r"|what to read next|read next|up next"
+    r"|(?:你|您)?可能(?:还|還)?(?:想看|感兴趣|感興趣|喜欢|喜歡)|猜你喜(?:欢|歡)|其他人也在看|大家都在看"
+    r"|相(?:关|關)(?:阅读|閱讀|文章|推荐|推薦|新闻|新聞|资讯|資訊)|延伸(?:阅读|閱讀)|推(?:荐|薦)(?:阅读|閱讀|文章)"
+    r"|(?:为|為)你推(?:荐|薦)|(?:热门|熱門)(?:推荐|推薦|文章|新闻|新聞)|更多精彩"
+    r")[^\w\n]{0,3}",
+    re.IGNORECASE,
+)
+
+
+def _cut_at_related_head(
+    runs: list[tuple[int, int]],
+    main: int,
+    lines: list[_Line],
+    kinds: list[int],
+    scores: list[float],
+    w: Weights,
+) -> tuple[list[tuple[int, int]], int]:
+    """Below an article inside the main region, the regions end at a related-stories heading
+    when what follows it in the region is a feed (a headline or a source line before each
+    summary), not more paragraphs: an inline "Related stories" box with a link or two sits
+    between paragraphs of an article that goes on."""
+    a, b = runs[main]
+    for i in range(a + 1, b):
+        if (
+            kinds[i] in (TEXT, HEADING, LINKS)
+            and len(lines[i][0]) <= 30
+            and _RELATED_HEAD.fullmatch(lines[i][0])
+        ):
+            if sum(scores[a:i]) >= w.article_min and not any(
+                kinds[j] == TEXT and kinds[j + 1] == TEXT for j in range(i + 1, b - 1)
+            ):
+                kept = [run for run in runs[:main] if run[1] <= i] + [(a, i)]
+                return kept, len(kept) - 1
+            break
+    return runs, main
+
+
 def _thread_line(i: int, lines: list[_Line], kinds: list[int], w: Weights) -> bool:
     """A line a thread of records goes on through: a repeated or metadata line, a text line
     with a repeated line next to it, or a short link line (an author name) that does not follow
@@ -1153,8 +1201,9 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
     runs, main = _select(candidates, scores, w, title_at, kinds, lines)
     if len(candidates) > 1:
         runs, main = _comment_section(runs, main, candidates, kinds, scores, w, comments)
-    if not comments:
+    if not comments:  # (with comments, what follows a related box may be the comments asked for)
         runs, main = _cut_at_comment_head(runs, main, lines, kinds, scores, w, title_at, candidates)
+        runs, main = _cut_at_related_head(runs, main, lines, kinds, scores, w)
     if w.thread_link:
         runs = _extend_threads(runs, main, lines, kinds, scores, w)
     if w.tail_line:

@@ -1026,3 +1026,53 @@ def test_noncharacters_in_a_page_do_not_pose_as_the_mark():
     html = _marked_page("<div>", "</div>").replace(_STORY[1], "\ufdd0" + _STORY[1] + "\ufdd1")
     text = extract_main_text(html)
     assert all(p in text for p in _STORY + _RELATED) and "\ufdd0" not in text
+
+
+_FEED = [
+    (
+        "Harbour ferries to run later",
+        "The ferry company will add two evening crossings from May, after complaints from "
+        "residents of the old harbour district about weekend timetables.",
+    ),
+    (
+        "River path lights approved",
+        "Lighting the river path will cost less than expected, the parks department said, "
+        "and work on the first stretch begins in the autumn.",
+    ),
+    (
+        "New library hours",
+        "Three branch libraries will open on Sunday afternoons from next month, a trial that will "
+        "run until the end of the year.",
+    ),
+]
+
+
+@pytest.mark.parametrize("label", ["You may also like", "Related stories", "相关阅读", "猜你喜欢："])
+def test_pattern_a_feed_under_its_heading_is_dropped(label):
+    # Other stories under a related-stories heading, each a plain (unlinked) headline and its
+    # summary: the summaries are prose, and without the heading they pass for more article.
+    story = "".join(f"<p>{p}</p>" for p in _STORY)
+    feed = "".join(f"<h4>{h}</h4><p>{s}</p>" for h, s in _FEED)
+    html = _page(f"<div><h1>Night buses for the north</h1>{story}<h3>{label}</h3>{feed}</div>", "Night buses")
+    text = extract_main_text(html)
+    assert all(p in text for p in _STORY)
+    assert not any(s in text for _, s in _FEED) and label not in text
+
+
+def test_an_inline_related_box_does_not_end_the_article():
+    # "Related stories" with one link between paragraphs: the article goes on below it.
+    first, rest = "".join(f"<p>{p}</p>" for p in _STORY), "".join(f"<p>{s}</p>" for _, s in _FEED)
+    html = _page(
+        f'<div><h1>Night buses for the north</h1>{first}<h3>Related stories</h3><ul><li><a href="/x">'
+        f"Council approves budget</a></li></ul>{rest}</div>",
+        "Night buses",
+    )
+    text = extract_main_text(html)
+    assert all(p in text for p in _STORY) and all(s in text for _, s in _FEED)
+
+
+def test_comments_true_keeps_what_follows_a_related_heading():
+    story = "".join(f"<p>{p}</p>" for p in _STORY)
+    feed = "".join(f"<h4>{h}</h4><p>{s}</p>" for h, s in _FEED)
+    html = _page(f"<div><h1>Night buses</h1>{story}<h3>You may also like</h3>{feed}</div>", "Night buses")
+    assert all(s in extract_main_text(html, comments=True) for _, s in _FEED)
