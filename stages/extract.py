@@ -25,7 +25,8 @@ after its last long paragraph when what follows weighs little (a promotions box)
 are recognised with their links left out ("Posted by: <name> | Report"). Where the page marks
 its article (schema.org's articleBody, its only <article> or <main>) and most of the chosen text
 lies in it, the text ends where that container ends and regions wholly above it go (related
-stories and teasers around an article). A Python walk over the DOM would be 3-4x slower than all
+stories and teasers around an article); where the title line is in that container and the chosen
+text is mostly outside it, the regions are chosen within it. A Python walk over the DOM would be 3-4x slower than all
 of this together.
 """
 
@@ -1199,6 +1200,11 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
     title_at = _title_line(lines, title, h1)
     candidates = _split_records(_regions(scores, w.switch) or [_best_run(scores)], kinds, scores, w)
     runs, main = _select(candidates, scores, w, title_at, kinds, lines)
+    if article is not None and not comments and article[0] <= title_at < article[1]:
+        inside = _titled_article(runs, candidates, article, scores, w)
+        if inside:
+            candidates = inside
+            runs, main = _select(candidates, scores, w, title_at, kinds, lines)
     if len(candidates) > 1:
         runs, main = _comment_section(runs, main, candidates, kinds, scores, w, comments)
     if not comments:  # (with comments, what follows a related box may be the comments asked for)
@@ -1229,6 +1235,26 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
     if article is not None and w.article_share:
         runs = _within_article(runs, article, lines, kinds, output_kinds, w, comments)
     return _Layout(lines, kinds, scores, title_at, runs, output_kinds)
+
+
+def _titled_article(
+    runs: list[tuple[int, int]],
+    candidates: list[tuple[int, int]],
+    article: tuple[int, int],
+    scores: list[float],
+    w: Weights,
+) -> list[tuple[int, int]]:
+    """The candidate regions cut to the page's marked article container, when the title line
+    is in that container, it holds an article's weight of text, and the regions chosen lie
+    mostly outside it (a short article followed by a heavier feed of other stories); else
+    nothing. The page names its article twice there: by the title and by the mark."""
+    lo, hi = article
+    inside = [(max(a, lo), min(b, hi)) for a, b in candidates if a < hi and b > lo]
+    if max((sum(scores[a:b]) for a, b in inside), default=0.0) < w.article_min:
+        return []
+    chosen = sum(sum(scores[a:b]) for a, b in runs)
+    chosen_inside = sum(sum(scores[max(a, lo) : min(b, hi)]) for a, b in runs if a < hi and b > lo)
+    return inside if chosen_inside < w.article_share * chosen else []
 
 
 def _within_article(

@@ -1076,3 +1076,22 @@ def test_comments_true_keeps_what_follows_a_related_heading():
     feed = "".join(f"<h4>{h}</h4><p>{s}</p>" for h, s in _FEED)
     html = _page(f"<div><h1>Night buses</h1>{story}<h3>You may also like</h3>{feed}</div>", "Night buses")
     assert all(s in extract_main_text(html, comments=True) for _, s in _FEED)
+
+
+def test_the_titled_article_container_wins_over_a_heavier_feed_after_it():
+    # Headline and a short story inside the <article>, a heavier run of other stories right after
+    # it: the lines alone make one region of both, mostly the feed.
+    others = [s for _, s in _FEED] + _RELATED
+    html = _page(
+        "<article><h1>Night buses for the north</h1>"
+        + "".join(f"<p>{p}</p>" for p in _STORY)
+        + "</article><div>"
+        + "".join(f"<p>{p}</p>" for p in others)
+        + "</div>",
+        "Night buses for the north",
+    )
+    text = extract_main_text(html)
+    assert all(p in text for p in _STORY) and not any(p in text for p in others)
+    # without the mark, or with comments: true, the region stays whole
+    assert all(p in extract_main_text(html.replace("article>", "div>")) for p in others)
+    assert all(p in extract_main_text(html, comments=True) for p in others)
