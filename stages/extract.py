@@ -20,14 +20,14 @@ caller asks for comments; a region that runs from an article into its comments i
 the records start, and without comments an article ends at a comment section's heading ("Comments
 (4)", "Leave a Reply", "No comments yet"). Teasers below an article (linked headlines, each with
 its summary) are not a further region, a related-stories heading ("You may also like", "相关阅读")
-ends the text when a feed of other stories follows it (without comments), and a region ends at a link line or a capitalised label
-after its last long paragraph when what follows weighs little (a promotions box). Per-item lines
-are recognised with their links left out ("Posted by: <name> | Report"). Where the page marks
-its article (schema.org's articleBody, its only <article> or <main>) and most of the chosen text
-lies in it, the text ends where that container ends and regions wholly above it go (related
-stories and teasers around an article); where the title line is in that container and the chosen
-text is mostly outside it, the regions are chosen within it. A Python walk over the DOM would be 3-4x slower than all
-of this together.
+ends the text when a feed of other stories follows it (without comments), and a region ends at
+a link line or a capitalised label after its last long paragraph when what follows weighs little
+(a promotions box). Per-item lines are recognised with their links left out ("Posted by: <name>
+| Report"). Where the page marks its article (schema.org's articleBody, its only <article> or
+<main>) and most of the chosen text lies in it, the text ends where that container ends and
+regions wholly above it go (related stories and teasers around an article); where the title line
+is in that container and the chosen text is mostly outside it, the regions are chosen within it.
+A Python walk over the DOM would be 3-4x slower than all of this together.
 """
 
 from __future__ import annotations
@@ -1046,8 +1046,7 @@ def _cut_at_related_head(
             if sum(scores[a:i]) >= w.article_min and not any(
                 kinds[j] == TEXT and kinds[j + 1] == TEXT for j in range(i + 1, b - 1)
             ):
-                kept = [run for run in runs[:main] if run[1] <= i] + [(a, i)]
-                return kept, len(kept) - 1
+                return [*runs[:main], (a, i)], main  # the regions after the main one go too
             break
     return runs, main
 
@@ -1248,13 +1247,24 @@ def _titled_article(
     is in that container, it holds an article's weight of text, and the regions chosen lie
     mostly outside it (a short article followed by a heavier feed of other stories); else
     nothing. The page names its article twice there: by the title and by the mark."""
-    lo, hi = article
-    inside = [(max(a, lo), min(b, hi)) for a, b in candidates if a < hi and b > lo]
+    inside = _clip(candidates, article)
     if max((sum(scores[a:b]) for a, b in inside), default=0.0) < w.article_min:
         return []
-    chosen = sum(sum(scores[a:b]) for a, b in runs)
-    chosen_inside = sum(sum(scores[max(a, lo) : min(b, hi)]) for a, b in runs if a < hi and b > lo)
-    return inside if chosen_inside < w.article_share * chosen else []
+    in_article, total = _weight_in(runs, article, scores)
+    return inside if in_article < w.article_share * total else []
+
+
+def _clip(runs: list[tuple[int, int]], article: tuple[int, int]) -> list[tuple[int, int]]:
+    """The parts of the regions that lie in the article container [lo, hi)."""
+    lo, hi = article
+    return [(max(a, lo), min(b, hi)) for a, b in runs if a < hi and b > lo]
+
+
+def _weight_in(
+    runs: list[tuple[int, int]], article: tuple[int, int], weights: list[float]
+) -> tuple[float, float]:
+    """(weight of the regions' lines in the article container, weight of all their lines)."""
+    return sum(sum(weights[a:b]) for a, b in _clip(runs, article)), sum(sum(weights[a:b]) for a, b in runs)
 
 
 def _within_article(
@@ -1273,13 +1283,8 @@ def _within_article(
     region that runs into the container from above keeps its lines before it: pages put the
     headline and lead paragraph just outside their article body."""
     lo, hi = article
-    total = inside = 0.0
-    for a, b in runs:
-        for i in range(a, b):
-            if kinds[i] in output_kinds:
-                total += lines[i][2]
-                if lo <= i < hi:
-                    inside += lines[i][2]
+    output = [line[2] if kind in output_kinds else 0.0 for line, kind in zip(lines, kinds, strict=True)]
+    inside, total = _weight_in(runs, article, output)
     if not total or inside == total or inside < w.article_share * total:
         return runs
     if comments:
