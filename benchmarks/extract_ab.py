@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,14 +52,23 @@ print(json.dumps({"total": clock() - start, "extract": in_extract, "docs": docs}
 """
 
 
-def run(tree: Path, warc: Path) -> dict:
+def source_trees(paths: list[Path], tool: str) -> list[Path]:
+    """The paths, resolved; exits with one line naming a path that is not a source tree."""
+    trees = [path.resolve() for path in paths]
+    for tree in trees:
+        if not (tree / "stages" / "extract.py").exists():
+            sys.exit(f"{tool}: {tree} is not a source tree (no stages/extract.py)")
+    return trees
+
+
+def run_in_tree(code: str, tree: Path, *args: str) -> Any:
+    """``code`` run by a child Python in ``tree`` (its first argument is the tree), which prints
+    its result as JSON on its last line; exits with the child's error output if it fails."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tree), str(warc)],
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", code, str(tree), *args], cwd=tree, capture_output=True, text=True
     )
+    if out.returncode:
+        sys.exit(f"{tree} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -68,10 +78,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--mb", type=float, default=20, help="size of the WARC input (compressed)")
     args = ap.parse_args()
-    trees = [t.resolve() for t in args.trees]
-    for tree in trees:
-        if not (tree / "stages" / "extract.py").exists():
-            sys.exit(f"extract_ab: {tree} is not a source tree (no stages/extract.py)")
+    trees = source_trees(args.trees, "extract_ab")
     with tempfile.TemporaryDirectory() as tmp:
         warc = Path(tmp) / "input.warc.gz"
         build_input(WARC_FILES, args.mb, warc)
@@ -79,7 +86,7 @@ def main() -> None:
         results: dict[Path, list[dict]] = {t: [] for t in trees}
         for r in range(args.rounds):
             for tree in trees if r % 2 == 0 else trees[::-1]:
-                results[tree].append(run(tree, warc))
+                results[tree].append(run_in_tree(CHILD, tree, str(warc)))
     print(f"{mb:.1f} MB of WARC.gz, {args.rounds} rounds, CPU seconds (median):")
     first = statistics.median(x["total"] for x in results[trees[0]])
     for tree in trees:

@@ -15,15 +15,17 @@ the end of a round.
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import statistics
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.extract_ab import run_in_tree, source_trees  # noqa: E402
+from benchmarks.extract_devsets import DEFAULT_DEV_ROOT  # noqa: E402
+from benchmarks.extract_quality import bootstrap_interval  # noqa: E402
 
 # Runs in the child: the tree under test's stages first, then this tree's benchmarks (imported
 # after stages is loaded, so extract_quality's own "from stages.extract import" gets that tree's).
@@ -35,7 +37,7 @@ import stages.extract as E
 sys.path.insert(0, sys.argv[2])
 from benchmarks.extract_devsets import load_sets
 from benchmarks.extract_quality import prf
-from benchmarks.extract_snippets import SET, load, score
+from benchmarks.extract_snippets import SET, load, page_share, score
 
 data, split, comments = Path(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
 def text(page):
@@ -48,33 +50,16 @@ for name, pages in load_sets(data, None).items():
             out[f"{name}|{p.id}"] = prf(text(p), p.reference)[2]
 for sp in load(data):
     if sp.page.split == split:
-        r = score(text(sp.page), sp.with_, sp.without)
-        out[f"{SET}|{sp.page.id}"] = (r[0] + r[2]) / max(1, r[1] + r[3])
+        out[f"{SET}|{sp.page.id}"] = page_share(score(text(sp.page), sp.with_, sp.without))
 print(json.dumps(out))
 """
 
 
 def page_scores(tree: Path, data: Path, split: str, comments: bool) -> dict[str, float]:
-    run = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tree), str(ROOT), str(data), split, "1" if comments else "0"],
-        cwd=tree,
-        capture_output=True,
-        text=True,
-    )
-    if run.returncode:
-        sys.exit(f"extract_paired: {tree} failed:\n{run.stderr[-2000:]}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
-
-
-def paired_interval(diffs: list[float], resamples: int = 2000, seed: int = 13) -> tuple[float, float]:
-    rng = random.Random(seed)
-    means = sorted(statistics.mean(rng.choices(diffs, k=len(diffs))) for _ in range(resamples))
-    return means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]
+    return run_in_tree(CHILD, tree, str(ROOT), str(data), split, "1" if comments else "0")
 
 
 def main() -> None:
-    from benchmarks.extract_devsets import DEFAULT_DEV_ROOT
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("old", type=Path)
     ap.add_argument("new", type=Path)
@@ -82,11 +67,9 @@ def main() -> None:
     ap.add_argument("--comments", action="store_true", help="extract with comments: true")
     ap.add_argument("--data", type=Path, default=DEFAULT_DEV_ROOT)
     args = ap.parse_args()
-    for tree in (args.old, args.new):
-        if not (tree / "stages" / "extract.py").exists():
-            sys.exit(f"extract_paired: {tree} is not a source tree (no stages/extract.py)")
-    old = page_scores(args.old.resolve(), args.data, args.split, args.comments)
-    new = page_scores(args.new.resolve(), args.data, args.split, args.comments)
+    old_tree, new_tree = source_trees([args.old, args.new], "extract_paired")
+    old = page_scores(old_tree, args.data, args.split, args.comments)
+    new = page_scores(new_tree, args.data, args.split, args.comments)
     by_set: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for key, before in old.items():
         by_set[key.split("|", 1)[0]].append((before, new[key]))
@@ -95,7 +78,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, pairs in by_set.items():
         diffs = [b - a for a, b in pairs]
-        lo, hi = paired_interval(diffs)
+        lo, hi = bootstrap_interval(diffs)
         up, down = sum(d > 0.005 for d in diffs), sum(d < -0.005 for d in diffs)
         print(
             f"| {name} | {len(pairs)} | {statistics.mean(a for a, _ in pairs):.3f} | "
@@ -105,5 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

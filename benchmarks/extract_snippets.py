@@ -68,6 +68,11 @@ def score(text: str, with_: list[str], without: list[str]) -> tuple[int, int, in
     return found, len(with_), absent, len(without)
 
 
+def page_share(result: tuple[int, int, int, int]) -> float:
+    """A page's score: the share of its snippets got right (``score``'s result)."""
+    return (result[0] + result[2]) / max(1, result[1] + result[3])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DEV_ROOT)
@@ -88,9 +93,6 @@ def main() -> None:
         for n in names
     }
 
-    def share(r: tuple[int, int, int, int]) -> float:
-        return (r[0] + r[2]) / max(1, r[1] + r[3])
-
     print(
         "| extractor | half | pages | snippets right, page mean [95% CI] | 'with' found | 'without' absent |"
     )
@@ -102,12 +104,12 @@ def main() -> None:
             found = sum(r[0] for r in rows) / max(1, sum(r[1] for r in rows))
             absent = sum(r[2] for r in rows) / max(1, sum(r[3] for r in rows))
             print(
-                f"| {n} | {split} | {len(idx)} | {mean_and_interval([share(r) for r in rows])} | {found:.3f} | {absent:.3f} |"
+                f"| {n} | {split} | {len(idx)} | {mean_and_interval([page_share(r) for r in rows])} | {found:.3f} | {absent:.3f} |"
             )
     if args.worst and len(names) > 1:
         ours, theirs = names[0], names[-1]
         idx = [i for i, p in enumerate(plain) if p.split in splits]
-        idx.sort(key=lambda i: share(results[ours][i]) - share(results[theirs][i]))
+        idx.sort(key=lambda i: page_share(results[ours][i]) - page_share(results[theirs][i]))
         print(f"\npages where {ours} loses most to {theirs} (with found/total, without absent/total):")
         for i in idx[: args.worst]:
             a, b = results[ours][i], results[theirs][i]
