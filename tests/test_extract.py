@@ -295,6 +295,11 @@ def _page(body: str, title: str = "") -> str:
     return f"<html><head><title>{title}</title></head><body>{_NAV}{body}</body></html>"
 
 
+def _p(texts) -> str:
+    """The texts as paragraphs."""
+    return "".join(f"<p>{text}</p>" for text in texts)
+
+
 def _lines_of(text: str) -> list[str]:
     return [line.strip() for line in text.split("\n") if line.strip()]
 
@@ -331,7 +336,7 @@ def test_pattern_short_lines_beat_one_boilerplate_sentence():
     ]
     html = _page(
         "<h1>如何连接无线网络</h1>"
-        + "".join(f"<p>{s}</p>" for s in steps)
+        + _p(steps)
         + _MENU
         + "<p>本站所有内容均由用户自行上传，如有侵犯您的权益，请联系客服，我们将在三个工作日内处理完毕，感谢您的理解与支持。</p>",
         "如何连接无线网络",
@@ -503,7 +508,7 @@ def _commented_article(container: bool) -> str:
         f'<a href="#r">Reply</a> <a href="#x">Report abuse</a></div>'
         for i, c in enumerate(_COMMENTS)
     )
-    article = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    article = _p(_ARTICLE)
     if container:  # article and comments under one element, no link lines between them
         body = f"<h1>Libraries open late</h1><div>{article}<h3>Comments</h3>{comments}</div>"
     else:
@@ -553,8 +558,8 @@ def test_pattern_a_comment_section_heading_ends_the_article(heading):
     # Two comments without author/date lines and a form's rules read like the article's last
     # paragraphs; the section's heading is where the article ends. A "Comments" link above the
     # article (a count) does not cut it.
-    article = "".join(f"<p>{p}</p>" for p in _ARTICLE)
-    comments = "".join(f"<p>{c}</p>" for c in _FEW_COMMENTS)
+    article = _p(_ARTICLE)
+    comments = _p(_FEW_COMMENTS)
     body = (
         '<h1>Libraries open late</h1><p><a href="#c">Comments</a></p>'
         f"<div>{article}<h3>{heading}</h3>{comments}<p>{_COMMENT_FORM}</p></div>"
@@ -573,7 +578,7 @@ def test_pattern_one_long_comment_below_the_heading_does_not_outweigh_the_articl
     long_comment = " ".join([*_FEW_COMMENTS, *_COMMENTS])
     body = (
         "<div>"
-        + "".join(f"<p>{p}</p>" for p in _ARTICLE)
+        + _p(_ARTICLE)
         + f"</div>{_MENU}<h3>Add Comment</h3><div>Posted by: reader1 on Jan 3, 2024 10:15 AM</div>"
         + f"<p>{long_comment}</p>{_MENU}"
     )
@@ -588,7 +593,7 @@ def test_pattern_a_fact_box_of_number_lines_does_not_cut_the_article():
     box = "<h3>Share of visitors by age</h3>" + "".join(
         f"<p>{a}-{a + 9} - {p}%</p>" for a, p in ((16, 27), (26, 18), (36, 14), (46, 10), (56, 4))
     )
-    article = "".join(f"<p>{p}</p>" for p in _ARTICLE[:5]) + box + f"<p>{_ARTICLE[5]}</p>"
+    article = _p(_ARTICLE[:5]) + box + f"<p>{_ARTICLE[5]}</p>"
     lines = _lines_of(
         extract_main_text(_page(f"<h1>Libraries open late</h1><div>{article}</div>", "Libraries"))
     )
@@ -625,7 +630,7 @@ def _teaser_block(start: int) -> str:
 def test_pattern_teasers_below_an_article_are_dropped():
     # Other stories under the article (past its copyright line), each a linked headline and
     # its summary: they score as prose and sit close enough to be a further region.
-    article = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    article = _p(_ARTICLE)
     notice = "<p>&copy; 2024 City News. All rights reserved.</p>"
     body = f"<h1>Libraries open late</h1><div>{article}{notice}</div><h2>Other news</h2>{_teaser_block(0)}"
     lines = _lines_of(extract_main_text(_page(body, "Libraries open late | City News")))
@@ -645,11 +650,7 @@ def test_a_front_page_of_teasers_keeps_them():
 def test_a_reply_count_above_a_thread_keeps_its_posts(dated):
     # A forum thread: the opening post, "6 replies", then the replies (under author/date lines,
     # outweighing it; or plain, lighter than it). The replies are the thread, not comments.
-    opening = (
-        "".join(f"<p>{p} {p}</p>" for p in _ARTICLE)
-        if not dated
-        else "".join(f"<p>{p}</p>" for p in _ARTICLE)
-    )
+    opening = "".join(f"<p>{p} {p}</p>" for p in _ARTICLE) if not dated else _p(_ARTICLE)
     replies = "".join(
         (
             f"<div>reader{i} wrote on Jan {i + 1}, 2024 at 10:1{i} AM</div><p>{c} {c}</p>"
@@ -678,7 +679,7 @@ _ZH_ANSWERS = [
 def test_a_bare_comment_label_between_a_question_and_its_answers_keeps_the_answers():
     # A Q&A page: the question, a lone "评论" (a button or label), then the answers under their
     # author/date lines. The answers are the content: a bare label is not a comment heading.
-    question = "".join(f"<p>{q}</p>" for q in _ZH_QUESTION)
+    question = _p(_ZH_QUESTION)
     answers = "".join(
         f"<div>网友{i} 发表于 2024-03-0{i + 1} 10:1{i}</div><p>{a}{a}</p>" for i, a in enumerate(_ZH_ANSWERS)
     )
@@ -689,10 +690,10 @@ def test_a_bare_comment_label_between_a_question_and_its_answers_keeps_the_answe
 
 @pytest.mark.parametrize("heading", ["发表评论", "网友评论（2）", "评论区"])
 def test_a_chinese_comment_section_heading_ends_the_article(heading):
-    article = "".join(f"<p>{p}</p>" for p in _ZH_QUESTION + _ZH_ANSWERS)
+    article = _p(_ZH_QUESTION + _ZH_ANSWERS)
     comments = ["说得很对，我家也是这样做的。", "请问涂料用的是哪个牌子？"]
     body = f"<h1>老房子防水怎么做</h1><div>{article}<h3>{heading}</h3>"
-    body += "".join(f"<p>{c}</p>" for c in comments) + "</div>"
+    body += _p(comments) + "</div>"
     lines = _lines_of(extract_main_text(_page(body, "老房子防水怎么做_家居频道")))
     assert all(p in lines for p in _ZH_QUESTION + _ZH_ANSWERS)
     assert not any(c in lines for c in comments)
@@ -702,8 +703,8 @@ def test_a_chinese_comment_section_heading_ends_the_article(heading):
 def test_a_section_heading_that_only_mentions_comments_does_not_end_the_article(heading):
     # Only a comment section's own heading ends an article: a section named "Response" or
     # "COMMENT" in a report, or a sentence about comments, is part of it.
-    body = "<h1>Libraries open late</h1><div>" + "".join(f"<p>{p}</p>" for p in _ARTICLE[:4])
-    body += f"<h3>{heading}</h3>" + "".join(f"<p>{p}</p>" for p in _ARTICLE[4:]) + "</div>"
+    body = "<h1>Libraries open late</h1><div>" + _p(_ARTICLE[:4])
+    body += f"<h3>{heading}</h3>" + _p(_ARTICLE[4:]) + "</div>"
     lines = _lines_of(extract_main_text(_page(body, "Libraries open late")))
     assert all(p in lines for p in _ARTICLE)
 
@@ -724,7 +725,7 @@ def test_an_article_printed_twice_is_kept_once():
     paragraphs = [
         f"Paragraph {i} of the long essay on the history of the northern railway line." for i in range(6)
     ]
-    copy = "".join(f"<p>{p}</p>" for p in paragraphs)
+    copy = _p(paragraphs)
     html = _page(
         f"<h1>The northern line</h1><div>{copy}</div><div class='print'>{copy}</div>", "The northern line"
     )
@@ -885,7 +886,7 @@ def test_pattern_signature_lines_that_differ_by_a_linked_name_mark_comments():
     # No heading announces the comments and no short line repeats verbatim: the signature
     # lines have the same shape once their links are left out.
     names = ["Truthseeker1944", "Jasmin", "DEVAD", "Chandler", "ThomaT", "mk"]
-    article = "".join(f"<p>{p}</p>" for p in _ARTICLE)
+    article = _p(_ARTICLE)
     html = _page(
         f"<h1>Libraries open late</h1><div>{article}{_signed_comments(names)}</div>", "Libraries open late"
     )
@@ -971,8 +972,8 @@ _RELATED = [
 def _marked_page(open_tag: str, close_tag: str, before: str = "", after: str = "") -> str:
     # Headline and lead outside the container, related stories (prose, not links) below it: the
     # lines alone do not tell the related stories from more of the article.
-    story = "".join(f"<p>{p}</p>" for p in _STORY)
-    related = "".join(f"<p>{p}</p>" for p in _RELATED)
+    story = _p(_STORY)
+    related = _p(_RELATED)
     return _page(
         f"{before}<div class='head'><h1>Night buses for the north</h1><p>{_LEAD}</p></div>"
         f"{open_tag}{story}{close_tag}<div><h3>More from the city</h3>{related}</div>{after}",
@@ -1006,8 +1007,8 @@ def test_without_a_unique_container_nothing_is_cut():
 def test_a_region_above_the_container_goes():
     # Two paragraphs of another story above the <article>, two link lines between: without the
     # mark they are a second region close to the article, and kept.
-    other = "".join(f"<p>{p}</p>" for p in _RELATED) + '<div><a href="/s">Sport</a></div>' * 2
-    story = "".join(f"<p>{p}</p>" for p in _STORY)
+    other = _p(_RELATED) + '<div><a href="/s">Sport</a></div>' * 2
+    story = _p(_STORY)
     for tag, kept in (("article", False), ("div", True)):
         html = _page(f"<div>{other}</div><{tag}><h1>Night buses</h1>{story}</{tag}>", "Night buses")
         text = extract_main_text(html)
@@ -1047,21 +1048,25 @@ _FEED = [
 ]
 
 
-@pytest.mark.parametrize("label", ["You may also like", "Related stories", "相关阅读", "猜你喜欢："])
-def test_pattern_a_feed_under_its_heading_is_dropped(label):
+def _feed_page(label: str) -> str:
     # Other stories under a related-stories heading, each a plain (unlinked) headline and its
     # summary: the summaries are prose, and without the heading they pass for more article.
-    story = "".join(f"<p>{p}</p>" for p in _STORY)
     feed = "".join(f"<h4>{h}</h4><p>{s}</p>" for h, s in _FEED)
-    html = _page(f"<div><h1>Night buses for the north</h1>{story}<h3>{label}</h3>{feed}</div>", "Night buses")
-    text = extract_main_text(html)
+    return _page(
+        f"<div><h1>Night buses for the north</h1>{_p(_STORY)}<h3>{label}</h3>{feed}</div>", "Night buses"
+    )
+
+
+@pytest.mark.parametrize("label", ["You may also like", "Related stories", "相关阅读", "猜你喜欢："])
+def test_pattern_a_feed_under_its_heading_is_dropped(label):
+    text = extract_main_text(_feed_page(label))
     assert all(p in text for p in _STORY)
     assert not any(s in text for _, s in _FEED) and label not in text
 
 
 def test_an_inline_related_box_does_not_end_the_article():
     # "Related stories" with one link between paragraphs: the article goes on below it.
-    first, rest = "".join(f"<p>{p}</p>" for p in _STORY), "".join(f"<p>{s}</p>" for _, s in _FEED)
+    first, rest = _p(_STORY), "".join(f"<p>{s}</p>" for _, s in _FEED)
     html = _page(
         f'<div><h1>Night buses for the north</h1>{first}<h3>Related stories</h3><ul><li><a href="/x">'
         f"Council approves budget</a></li></ul>{rest}</div>",
@@ -1072,10 +1077,7 @@ def test_an_inline_related_box_does_not_end_the_article():
 
 
 def test_comments_true_keeps_what_follows_a_related_heading():
-    story = "".join(f"<p>{p}</p>" for p in _STORY)
-    feed = "".join(f"<h4>{h}</h4><p>{s}</p>" for h, s in _FEED)
-    html = _page(f"<div><h1>Night buses</h1>{story}<h3>You may also like</h3>{feed}</div>", "Night buses")
-    assert all(s in extract_main_text(html, comments=True) for _, s in _FEED)
+    assert all(s in extract_main_text(_feed_page("You may also like"), comments=True) for _, s in _FEED)
 
 
 def test_the_titled_article_container_wins_over_a_heavier_feed_after_it():
@@ -1084,9 +1086,9 @@ def test_the_titled_article_container_wins_over_a_heavier_feed_after_it():
     others = [s for _, s in _FEED] + _RELATED
     html = _page(
         "<article><h1>Night buses for the north</h1>"
-        + "".join(f"<p>{p}</p>" for p in _STORY)
+        + _p(_STORY)
         + "</article><div>"
-        + "".join(f"<p>{p}</p>" for p in others)
+        + _p(others)
         + "</div>",
         "Night buses for the north",
     )
