@@ -1066,7 +1066,7 @@ def test_pattern_a_feed_under_its_heading_is_dropped(label):
 
 def test_an_inline_related_box_does_not_end_the_article():
     # "Related stories" with one link between paragraphs: the article goes on below it.
-    first, rest = _p(_STORY), "".join(f"<p>{s}</p>" for _, s in _FEED)
+    first, rest = _p(_STORY), _p(s for _, s in _FEED)
     html = _page(
         f'<div><h1>Night buses for the north</h1>{first}<h3>Related stories</h3><ul><li><a href="/x">'
         f"Council approves budget</a></li></ul>{rest}</div>",
