@@ -9,6 +9,7 @@ folder layout is the one each public repository has (``git archive`` of the repo
           page-signal-master,CleanPortalEval-master}/{input,GoldStandard}/
     <root>/rundimeco+waddle/corpora/Corpus_daniel_v2.1/{html,reference}/ + doc_lg.json
     <root>/leogao2+htmltotext-benchmark/benchmarkdata/<lang>/{html,text}/
+    <root>/opendatalab+magic-html/benchmark/data/{article,forum}/{base.json,htmls/}
 
 The default root is ``$EXTRACT_DEV_DATA`` or ``/work/data/extract``. The 54 magic-html pages in
 ``shared/data/zh-html`` are the tuning set that the stage's original weights were chosen on.
@@ -188,6 +189,28 @@ def htmltotext(root: Path) -> Iterator[Page]:
                 yield Page("htmltotext", page_id, html_path.read_bytes(), _text_file(ref_path))
 
 
+# An ideograph share of the annotated text from which a magic-html page counts as Chinese.
+_MAGIC_CJK_SHARE = 0.02
+_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
+
+
+def magic_other(root: Path) -> Iterator[Page]:
+    """magic-html's benchmark pages that are not Chinese (2024 articles and forum threads,
+    most of them English). Its Chinese pages are left out: 54 are the tuning set in
+    shared/data, and the rest belong to the benchmark family that the issue's held-out
+    Chinese pages come from."""
+    base = root / "opendatalab+magic-html" / "benchmark" / "data"
+    for kind in ("article", "forum"):
+        index = base / kind / "base.json"
+        annotations = json.loads(index.read_text(encoding="utf-8")) if index.exists() else {}
+        for sha, entry in sorted(annotations.items()):
+            text, path = entry["content"], base / kind / "htmls" / f"{sha}.html"
+            if (ZH_HTML / kind / "htmls" / path.name).exists() or not path.exists():
+                continue  # one of the 54 tuning pages
+            if len(_IDEOGRAPH.findall(text)) < _MAGIC_CJK_SHARE * len(text):
+                yield Page("magic-other", entry["url"], path.read_bytes(), text, kind)
+
+
 LOADERS: dict[str, Callable[[Path], Iterator[Page]]] = {
     "daniel-zh": daniel_zh,
     "daniel-en": daniel_en,
@@ -197,6 +220,7 @@ LOADERS: dict[str, Callable[[Path], Iterator[Page]]] = {
     "cleanportaleval": cleanportaleval,
     "readability": readability,
     "htmltotext": htmltotext,
+    "magic-other": magic_other,
 }
 
 
