@@ -14,7 +14,8 @@ of lines that maximise the total score minus a cost per region (a two-state Vite
 single region this is the maximum-sum run of Pasternack & Roth 2009). The main region is the
 one after the page's <title> line when there is one (and an article there wins over a heavier
 list of dated records: its comments); further regions are kept when they are large and close to
-it (the other posts of a thread, an article cut by an inline related-links box). Lists of
+it or to the title line above it (the other posts of a thread, an article cut by an inline
+related-links box, a lead cut from its body by ads). Lists of
 records beside an article (author/date lines, Reply links: its comments) are dropped unless the
 caller asks for comments; a region that runs from an article into its comments is split where
 the records start, and without comments an article ends at a comment section's heading ("Comments
@@ -754,8 +755,10 @@ def _select(
 ) -> tuple[list[tuple[int, int]], int]:
     """The main region (the best, or the one right after the title line when it is close
     enough), then further regions by score: each must reach ``secondary`` of the main one and
-    outweigh ``gap`` times the negative score between it and the regions already kept (a
-    sidebar far down the page behind menus is not content; the next post of a thread is)."""
+    outweigh ``gap`` times the negative score between it and the regions already kept, or the
+    title line when it lies between that line and the main region (a sidebar far down the page
+    behind menus is not content; the next post of a thread is, and so is an article's lead
+    under its headline when ads cut it from the body)."""
     prefix = [0.0]
     for s in scores:
         prefix.append(prefix[-1] + s)
@@ -795,6 +798,9 @@ def _select(
             -(prefix[a] - prefix[runs[j][1]]) if runs[j][1] <= a else -(prefix[runs[j][0]] - prefix[b])
             for j in kept
         )
+        if 0 <= title_at < a and b <= runs[main][0]:
+            # Between the headline and the main region: the lead, cut from the body by an ad box.
+            gap = min(gap, -(prefix[a] - prefix[title_at + 1]))
         if sums[k] < w.gap * gap or (lines is not None and not _has_sentence(runs[k], lines, kinds)):
             continue
         if (

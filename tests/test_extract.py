@@ -1097,3 +1097,42 @@ def test_the_titled_article_container_wins_over_a_heavier_feed_after_it():
     # without the mark, or with comments: true, the region stays whole
     assert all(p in extract_main_text(html.replace("article>", "div>")) for p in others)
     assert all(p in extract_main_text(html, comments=True) for p in others)
+
+
+def _ad_links(n: int) -> str:
+    return "".join(
+        f'<div class="ad"><a href="/ad{i}">Click here to learn how our hosted contact center software '
+        f"accelerates customer service number {i}, with a free trial and a live demonstration</a></div>"
+        for i in range(n)
+    )
+
+
+_FESTIVAL = _p(
+    f"Paragraph {i} of the story tells how the festival grew from a village fair into an event "
+    f"that draws visitors from across the region every summer."
+    for i in range(6)
+)
+_FESTIVAL_LEAD = (
+    "The annual river festival opened on Saturday with a parade of boats and a record crowd, "
+    "and the organisers expect more than forty thousand visitors before it closes next Sunday."
+)
+
+
+def test_pattern_the_lead_under_the_headline_stays_when_ads_cut_it_from_the_body():
+    html = _page(
+        f"<h1>River festival opens</h1><p>{_FESTIVAL_LEAD}</p>" + _ad_links(6) + _FESTIVAL,
+        "River festival opens",
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert _FESTIVAL_LEAD in lines and "Paragraph 5" in lines[-1]
+    assert not any(line.startswith("Click here") for line in lines)
+
+
+def test_a_promotion_far_above_the_body_behind_menus_stays_out():
+    promo = "Sign up for the weekly newsletter today and win a weekend trip, it is fast and easy."
+    html = _page(
+        f"<h1>River festival opens</h1>{_MENU}<p>{promo}</p>" + _ad_links(6) + _FESTIVAL,
+        "River festival opens",
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert promo not in lines and "Paragraph 0" in lines[1]
