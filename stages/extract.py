@@ -1238,7 +1238,7 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
         runs = [_best_run([line[2] - w.link_offset for line in lines])]
         output_kinds = _OUTPUT_KINDS | {LINKS, REPEATED, META}
     if article is not None and w.article_share:
-        runs = _within_article(runs, article, lines, kinds, output_kinds, w, comments)
+        runs = _within_article(runs, article, lines, kinds, output_kinds, w, comments, title_at)
     return _Layout(lines, kinds, scores, title_at, runs, output_kinds)
 
 
@@ -1281,21 +1281,24 @@ def _within_article(
     output_kinds: frozenset[int],
     w: Weights,
     comments: bool,
+    title_at: int,
 ) -> list[tuple[int, int]]:
     """The regions cut to the page's marked article container [lo, hi), when at least
     ``article_share`` of their output already lies in it: a region wholly before the container
     goes (a teaser block, a sidebar story), and every region ends where the container ends
     (related stories, newsletter boxes; with ``comments``, the comment section is kept). A
     region that runs into the container from above keeps its lines before it: pages put the
-    headline and lead paragraph just outside their article body."""
+    headline and lead paragraph just outside their article body; when the title line is inside
+    the container, nothing above it is kept (a sign-in dialog, a newsletter box)."""
     lo, hi = article
     output = [line[2] if kind in output_kinds else 0.0 for line, kind in zip(lines, kinds, strict=True)]
     inside, total = _weight_in(runs, article, output)
     if not total or inside == total or inside < w.article_share * total:
         return runs
+    top = lo if lo <= title_at < hi else 0
     if comments:
-        return [run for run in runs if run[1] > lo]
-    return [(a, min(b, hi)) for a, b in runs if lo < b and a < hi]
+        return [(max(a, top), b) for a, b in runs if b > lo]
+    return [(max(a, top), min(b, hi)) for a, b in runs if lo < b and a < hi]
 
 
 # ---------------------------------------------------------------------------------------

@@ -1136,3 +1136,22 @@ def test_a_promotion_far_above_the_body_behind_menus_stays_out():
     )
     lines = _lines_of(extract_main_text(html))
     assert promo not in lines and "Paragraph 0" in lines[1]
+
+
+def test_text_above_a_container_holding_the_headline_goes():
+    # A sign-in dialog's sentences right above the article: with the headline inside the
+    # container, nothing above it is the article's.
+    dialog = _p(
+        [
+            "Access more than twenty years of online content",
+            "Choose which newsletters you want to receive",
+            "Registration is free, quick and easy",
+        ]
+    )
+    html = _page(
+        f"<div>{dialog}<article><h1>Night buses for the north</h1>{_p(_STORY)}</article></div>",
+        "Night buses for the north",
+    )
+    lines = _lines_of(extract_main_text(html))
+    assert lines[0] == "Night buses for the north" and all(p in lines for p in _STORY)
+    assert not any("newsletters" in line or "Registration" in line for line in lines)
