@@ -900,6 +900,15 @@ def _split_records(
     return out
 
 
+def _first_post(run: tuple[int, int], kinds: list[int], title_at: int) -> bool:
+    """Whether per-item furniture (two lines at least that repeat down the page: an author's
+    post count, "#1", a vote count) sits right above the region, below the title line: the
+    region is then the first post of a thread or the question of a Q&A page, one of the
+    records, not an article (one such line may be the article's byline or date)."""
+    a = run[0]
+    return kinds[max(title_at + 1, a - 8, 0) : a].count(REPEATED) >= 2
+
+
 def _comment_section(
     runs: list[tuple[int, int]],
     main: int,
@@ -908,15 +917,17 @@ def _comment_section(
     scores: list[float],
     w: Weights,
     comments: bool,
+    title_at: int,
 ) -> tuple[list[tuple[int, int]], int]:
     """Beside an article (a large main region that is not itself a list of records), the
     regions that are lists of records are its comment section: dropped; with ``comments``, the
     lists of records that follow the article (up to the next region that is neither one nor
     a part of the article) are kept,
     whatever separates them from it (share buttons, a comment form). On a forum or Q&A page the
-    main region is a list of records, and the other posts stay."""
+    main region is a list of records, or the first post under the same per-post lines as the
+    replies, and the other posts stay."""
     article = runs[main]
-    if not _is_article(article, kinds, scores, w):
+    if not _is_article(article, kinds, scores, w) or _first_post(article, kinds, title_at):
         return runs, main
     kept = [
         run
@@ -1211,7 +1222,7 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
             candidates = inside
             runs, main = _select(candidates, scores, w, title_at, kinds, lines)
     if len(candidates) > 1:
-        runs, main = _comment_section(runs, main, candidates, kinds, scores, w, comments)
+        runs, main = _comment_section(runs, main, candidates, kinds, scores, w, comments, title_at)
     if not comments:  # (with comments, what follows a related box may be the comments asked for)
         runs, main = _cut_at_comment_head(runs, main, lines, kinds, scores, w, title_at, candidates)
         runs, main = _cut_at_related_head(runs, main, lines, kinds, scores, w)

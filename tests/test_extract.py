@@ -1155,3 +1155,28 @@ def test_text_above_a_container_holding_the_headline_goes():
     lines = _lines_of(extract_main_text(html))
     assert lines[0] == "Night buses for the north" and all(p in lines for p in _STORY)
     assert not any("newsletters" in line or "Registration" in line for line in lines)
+
+
+def _thread(first_post: list[str], replies: list[str]) -> str:
+    """A forum thread: every post, the first one too, under the same block of per-post lines."""
+
+    def post(n: int, paragraphs: list[str]) -> str:
+        return (
+            f'<div class="post"><a href="/u/{n % 3}">member{n % 3}</a><div>Posts: {40 + n}</div>'
+            f"<div>Joined: Aug 2018</div><div>#{n + 1}</div>{_p(paragraphs)}"
+            '<a href="#q">Quote</a> <a href="#r">Reply</a></div>'
+        )
+
+    posts = post(0, first_post) + "".join(post(n, [text]) for n, text in enumerate(replies, 1))
+    return _page(f"<h1>Rebuilding an old valve amplifier</h1>{posts}", "Rebuilding an old valve amplifier")
+
+
+def test_pattern_replies_stay_when_the_first_post_reads_like_an_article():
+    replies = [
+        "Thanks, this saved me a weekend of guessing.",
+        "Which capacitors did you use for the power supply?",
+        "Same problem here, the hum went away after I replaced them.",
+    ]
+    text = extract_main_text(_thread(_ARTICLE, replies))  # comments: false, the default
+    assert all(p in text for p in _ARTICLE) and all(r in text for r in replies)
+    assert "Joined: Aug 2018" not in text
