@@ -6,29 +6,31 @@ text, one block per line). ``ExtractStage`` wraps them.
 
 The default extractor ("blocks") is built for speed: the DOM walk and text rendering are done by
 resiliparse in C (``extract_plain_text`` with ``minimal_html`` output, which keeps block
-boundaries, headings and link markup), furniture elements (nav, aside, footer ...) are skipped
-by CSS selector in C, and Python only sees the rendered lines. Each line is scored on its own
-(text, punctuation, link text, legal notices; short lines repeated down the page are per-item
-furniture such as Reply/Like/author-date lines), and the page's content regions are the runs
-of lines that maximise the total score minus a cost per region (a two-state Viterbi; with a
-single region this is the maximum-sum run of Pasternack & Roth 2009). The main region is the
-one after the page's <title> line when there is one (and an article there wins over a heavier
-list of dated records: its comments); further regions are kept when they are large and close to
-it or to the title line above it (the other posts of a thread, an article cut by an inline
-related-links box, a lead cut from its body by ads). Lists of
-records beside an article (author/date lines, Reply links: its comments) are dropped unless the
-caller asks for comments; a region that runs from an article into its comments is split where
-the records start, and without comments an article ends at a comment section's heading ("Comments
-(4)", "Leave a Reply", "No comments yet"). Teasers below an article (linked headlines, each with
-its summary) are not a further region, a related-stories heading ("You may also like", "相关阅读")
-ends the text when a feed of other stories follows it (without comments), and a region ends at
-a link line or a capitalised label after its last long paragraph when what follows weighs little
-(a promotions box). Per-item lines are recognised with their links left out ("Posted by: <name>
-| Report"). Where the page marks its article (schema.org's articleBody, its only <article> or
-<main>) and most of the chosen text lies in it, the text ends where that container ends and
-regions wholly above it go (related stories and teasers around an article); where the title line
-is in that container and the chosen text is mostly outside it, the regions are chosen within it.
-A Python walk over the DOM would be 3-4x slower than all of this together.
+boundaries, headings and link markup), furniture elements (nav, aside, footer, cookie-consent
+dialogs ...) are skipped by CSS selector in C, and Python only sees the rendered lines. Each
+line is scored on its own (text, punctuation, link text, legal notices; short lines repeated
+down the page are per-item furniture such as Reply/Like/author-date lines), and the page's
+content regions are the runs of lines that maximise the total score minus a cost per region (a
+two-state Viterbi; with a single region this is the maximum-sum run of Pasternack & Roth 2009).
+The main region is the one after the page's <title> line when there is one (and an article there
+wins over a heavier list of dated records: its comments); further regions are kept when they are
+large and close to it or to the title line above it (the other posts of a thread, an article cut
+by an inline related-links box, a lead cut from its body by ads). Lists of records beside an
+article (author/date lines, Reply links: its comments) are dropped unless the caller asks for
+comments (a first post under the same per-post lines as its replies is no article: the thread
+stays); a region that runs from an article into its comments is split where the records start,
+and without comments an article ends at a comment section's heading ("Comments (4)", "Leave a
+Reply", "No comments yet"). Teasers below an article (linked headlines, each with its summary)
+are not a further region, a related-stories heading ("You may also like", "相关阅读") ends the text
+when a feed of other stories follows it (without comments), and a region ends at a link line or
+a capitalised label after its last long paragraph when what follows weighs little (a promotions
+box). Per-item lines are recognised with their links left out ("Posted by: <name> | Report").
+Where the page marks its article (schema.org's articleBody, its only <article> or <main>) and
+most of the chosen text lies in it, the text ends where that container ends and regions wholly
+above it go (related stories and teasers around an article), and where the title line is in it
+nothing above it stays; where the title line is in that container and the chosen text is mostly
+outside it, the regions are chosen within it. A Python walk over the DOM would be 3-4x slower
+than all of this together.
 """
 
 from __future__ import annotations
@@ -173,6 +175,11 @@ SKIP_SELECTORS: tuple[str, ...] = (
     "[role=contentinfo]",
     "[role=complementary]",
     "[aria-hidden=true]",
+    # Cookie-consent dialogs (OneTrust, Cookiebot, Borlabs, cookie-notice ...): paragraphs of
+    # prose, heavier than a short question. Matched on the id only: a class holding "cookie"
+    # also marks widgets that hold content ("cookied" players, recipe cards).
+    "div[id*=ookie]",
+    "div[id*=onsent]",
 )
 
 

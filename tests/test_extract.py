@@ -1180,3 +1180,18 @@ def test_pattern_replies_stay_when_the_first_post_reads_like_an_article():
     text = extract_main_text(_thread(_ARTICLE, replies))  # comments: false, the default
     assert all(p in text for p in _ARTICLE) and all(r in text for r in replies)
     assert "Joined: Aug 2018" not in text
+
+
+def test_a_consent_dialog_is_not_content():
+    consent = "".join(
+        f"<h4>{name} cookies</h4><p>These cookies allow us to count visits and traffic sources so we "
+        f"can measure and improve the performance of our site, and they are set by us or by our partners.</p>"
+        for name in ("Performance", "Functional", "Targeting", "Social media")
+    )
+    question = "Which duplo digit is a six and which is a nine, when both look the same upside down?"
+    html = _page(
+        f"<h1>Duplo digits</h1><p>{question}</p><div id='onetrust-consent-sdk'>{consent}</div>",
+        "Duplo digits",
+    )
+    text = extract_main_text(html)
+    assert question in text and "cookies" not in text
