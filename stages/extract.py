@@ -175,10 +175,10 @@ SKIP_SELECTORS: tuple[str, ...] = (
     "[role=contentinfo]",
     "[role=complementary]",
     "[aria-hidden=true]",
-    # Cookie-consent dialogs (OneTrust, Cookiebot, Borlabs, cookie-notice ...): paragraphs of
-    # prose, heavier than a short question. Matched on the id only: a class holding "cookie"
-    # also marks widgets that hold content ("cookied" players, recipe cards).
-    "div[id*=ookie]",
+    # Cookie-consent dialogs (OneTrust's onetrust-consent-sdk, cookie-consent ...): paragraphs
+    # of prose, heavier than a short question. Matched on the id only (a class holding
+    # "cookie" also marks widgets that hold content: "cookied" players, recipe cards), and on
+    # "consent" only: every substring selector costs about 0.3 ms per MB of HTML.
     "div[id*=onsent]",
 )
 
