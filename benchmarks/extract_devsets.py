@@ -198,7 +198,8 @@ def magic_other(root: Path) -> Iterator[Page]:
     """magic-html's benchmark pages that are not Chinese (2024 articles and forum threads,
     most of them English). Its Chinese pages are left out: 54 are the tuning set in
     shared/data, and the issue's held-out Chinese pages come from the same benchmark family,
-    so the other 33 may be among them: they are never read."""
+    so the other 33 may be among them: they are skipped unscored (their annotation is only
+    counted for ideographs, to tell them apart)."""
     base = root / "opendatalab+magic-html" / "benchmark" / "data"
     for kind in ("article", "forum"):
         index = base / kind / "base.json"
