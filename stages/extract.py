@@ -685,6 +685,18 @@ def _scores(lines: list[_Line], kinds: list[int], w: Weights) -> list[float]:
     return scores
 
 
+@dataclasses.dataclass(frozen=True)
+class _Page:
+    """A page's lines, their kinds and scores and its title line: what every rule that trims
+    the chosen regions reads."""
+
+    lines: list[_Line]
+    kinds: list[int]
+    scores: list[float]
+    title_at: int
+    w: Weights
+
+
 def _regions(scores: list[float], switch: float) -> list[tuple[int, int]]:
     """Disjoint runs [start, end) maximising the sum of their scores minus ``switch`` per run:
     a two-state (in / out of content) Viterbi, O(n). With one run and ``switch`` = 0 this is
@@ -907,24 +919,21 @@ def _split_records(
     return out
 
 
-def _first_post(run: tuple[int, int], kinds: list[int], title_at: int) -> bool:
+def _first_post(run: tuple[int, int], page: _Page) -> bool:
     """Whether per-item furniture (two lines at least that repeat down the page: an author's
     post count, "#1", a vote count) sits right above the region, below the title line: the
     region is then the first post of a thread or the question of a Q&A page, one of the
     records, not an article (one such line may be the article's byline or date)."""
     a = run[0]
-    return kinds[max(title_at + 1, a - 8, 0) : a].count(REPEATED) >= 2
+    return page.kinds[max(page.title_at + 1, a - 8, 0) : a].count(REPEATED) >= 2
 
 
 def _comment_section(
     runs: list[tuple[int, int]],
     main: int,
     candidates: list[tuple[int, int]],
-    kinds: list[int],
-    scores: list[float],
-    w: Weights,
+    page: _Page,
     comments: bool,
-    title_at: int,
 ) -> tuple[list[tuple[int, int]], int]:
     """Beside an article (a large main region that is not itself a list of records), the
     regions that are lists of records are its comment section: dropped; with ``comments``, the
@@ -933,8 +942,9 @@ def _comment_section(
     whatever separates them from it (share buttons, a comment form). On a forum or Q&A page the
     main region is a list of records, or the first post under the same per-post lines as the
     replies, and the other posts stay."""
+    kinds, scores, w = page.kinds, page.scores, page.w
     article = runs[main]
-    if not _is_article(article, kinds, scores, w) or _first_post(article, kinds, title_at):
+    if not _is_article(article, kinds, scores, w) or _first_post(article, page):
         return runs, main
     kept = [
         run
@@ -955,14 +965,7 @@ def _comment_section(
 
 
 def _cut_at_comment_head(
-    runs: list[tuple[int, int]],
-    main: int,
-    lines: list[_Line],
-    kinds: list[int],
-    scores: list[float],
-    w: Weights,
-    title_at: int,
-    candidates: list[tuple[int, int]],
+    runs: list[tuple[int, int]], main: int, candidates: list[tuple[int, int]], page: _Page
 ) -> tuple[list[tuple[int, int]], int]:
     """Below an article (a region that scores ``article_min`` and is not a list of records),
     the regions end at the first comment-section heading: what follows is the comments, their
@@ -973,6 +976,7 @@ def _cut_at_comment_head(
     way to the article above the heading (three text lines at least, after the title line if
     there is one, and against one text ``comment_share`` of its score). The heading is a whole short line, not a repeated one ("3 Comments" under each post
     of a blog's front page)."""
+    lines, kinds, scores, title_at, w = page.lines, page.kinds, page.scores, page.title_at, page.w
     main_start, main_end = runs[main]
     records = _is_records(runs[main], kinds, w.record_ratio)
     after_item = main_start > 0 and kinds[main_start - 1] in (META, REPEATED)
@@ -1049,17 +1053,13 @@ _RELATED_HEAD = re.compile(
 
 
 def _cut_at_related_head(
-    runs: list[tuple[int, int]],
-    main: int,
-    lines: list[_Line],
-    kinds: list[int],
-    scores: list[float],
-    w: Weights,
+    runs: list[tuple[int, int]], main: int, page: _Page
 ) -> tuple[list[tuple[int, int]], int]:
     """Below an article inside the main region, the regions end at a related-stories heading
     when what follows it in the region is a feed (a headline or a source line before each
     summary), not more paragraphs: an inline "Related stories" box with a link or two sits
     between paragraphs of an article that goes on."""
+    lines, kinds, scores = page.lines, page.kinds, page.scores
     a, b = runs[main]
     for i in range(a + 1, b):
         if (
@@ -1067,7 +1067,7 @@ def _cut_at_related_head(
             and len(lines[i][0]) <= 30
             and _RELATED_HEAD.fullmatch(lines[i][0])
         ):
-            if sum(scores[a:i]) >= w.article_min and not any(
+            if sum(scores[a:i]) >= page.w.article_min and not any(
                 kinds[j] == TEXT and kinds[j + 1] == TEXT for j in range(i + 1, b - 1)
             ):
                 return [*runs[:main], (a, i)], main  # the regions after the main one go too
@@ -1087,19 +1087,13 @@ def _thread_line(i: int, lines: list[_Line], kinds: list[int], w: Weights) -> bo
     return kind == REPEATED or kind == META
 
 
-def _extend_threads(
-    runs: list[tuple[int, int]],
-    main: int,
-    lines: list[_Line],
-    kinds: list[int],
-    scores: list[float],
-    w: Weights,
-) -> list[tuple[int, int]]:
+def _extend_threads(runs: list[tuple[int, int]], main: int, page: _Page) -> list[tuple[int, int]]:
     """On a page whose main region is no article (a forum thread, Q&A answers), every region
     that is a list of records, and the main region, goes on through the records around it,
     however short their texts ("谢谢", "+1"): up to a heading, a legal line, a long link or a
     link run, or the next region."""
-    if _is_article(runs[main], kinds, scores, w):
+    lines, kinds, w = page.lines, page.kinds, page.w
+    if _is_article(runs[main], kinds, page.scores, w):
         return runs
     out = []
     for k, (a, b) in enumerate(runs):
@@ -1131,12 +1125,11 @@ def _section_break(line: _Line, kind: int) -> bool:
     return kind == TEXT and line[2] <= 10 and not line[4] and line[0].isupper()
 
 
-def _cut_tail(
-    run: tuple[int, int], lines: list[_Line], kinds: list[int], scores: list[float], w: Weights
-) -> tuple[int, int]:
+def _cut_tail(run: tuple[int, int], page: _Page) -> tuple[int, int]:
     """A region without the weak lines that follow a section break after its last strong line:
     promotions, newsletter boxes and teaser sidebars under an article score a little each
     (short prose lines) and would otherwise ride on it."""
+    lines, kinds, scores, w = page.lines, page.kinds, page.scores, page.w
     a, b = run
     last = b - 1
     while last >= a and scores[last] < w.tail_line:
@@ -1165,10 +1158,7 @@ def extract_blocks(html: str, weights: Weights = DEFAULT_WEIGHTS, comments: bool
 class _Layout:
     """What the extractor decided about a page's lines (kept whole for benchmarks' diagnostics)."""
 
-    lines: list[_Line]
-    kinds: list[int]
-    scores: list[float]
-    title_at: int
+    page: _Page
     runs: list[tuple[int, int]]
     output_kinds: frozenset[int]
 
@@ -1177,7 +1167,7 @@ def _extract_lines(rendered: str, title: str, w: Weights, comments: bool = False
     layout = _layout(rendered, title, w, comments)
     if layout is None:
         return ""
-    lines, kinds, title_at, runs = layout.lines, layout.kinds, layout.title_at, layout.runs
+    lines, kinds, title_at, runs = layout.page.lines, layout.page.kinds, layout.page.title_at, layout.runs
     out = []
     for a, b in runs:
         top = a
@@ -1228,18 +1218,16 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
         if inside:
             candidates = inside
             runs, main = _select(candidates, scores, w, title_at, kinds, lines)
+    page = _Page(lines, kinds, scores, title_at, w)
     if len(candidates) > 1:
-        runs, main = _comment_section(runs, main, candidates, kinds, scores, w, comments, title_at)
+        runs, main = _comment_section(runs, main, candidates, page, comments)
     if not comments:  # (with comments, what follows a related box may be the comments asked for)
-        runs, main = _cut_at_comment_head(runs, main, lines, kinds, scores, w, title_at, candidates)
-        runs, main = _cut_at_related_head(runs, main, lines, kinds, scores, w)
+        runs, main = _cut_at_comment_head(runs, main, candidates, page)
+        runs, main = _cut_at_related_head(runs, main, page)
     if w.thread_link:
-        runs = _extend_threads(runs, main, lines, kinds, scores, w)
+        runs = _extend_threads(runs, main, page)
     if w.tail_line:
-        runs = [
-            run if _is_records(run, kinds, w.record_ratio) else _cut_tail(run, lines, kinds, scores, w)
-            for run in runs
-        ]
+        runs = [run if _is_records(run, kinds, w.record_ratio) else _cut_tail(run, page) for run in runs]
     output_kinds = _OUTPUT_KINDS
     main_score = max(sum(scores[a:b]) for a, b in runs)
     if main_score < w.link_mode:
@@ -1256,8 +1244,8 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
         runs = [_best_run([line[2] - w.link_offset for line in lines])]
         output_kinds = _OUTPUT_KINDS | {LINKS, REPEATED, META}
     if article is not None and w.article_share:
-        runs = _within_article(runs, article, lines, kinds, output_kinds, w, comments, title_at)
-    return _Layout(lines, kinds, scores, title_at, runs, output_kinds)
+        runs = _within_article(runs, article, page, output_kinds, comments)
+    return _Layout(page, runs, output_kinds)
 
 
 def _titled_article(
@@ -1294,12 +1282,9 @@ def _weight_in(
 def _within_article(
     runs: list[tuple[int, int]],
     article: tuple[int, int],
-    lines: list[_Line],
-    kinds: list[int],
+    page: _Page,
     output_kinds: frozenset[int],
-    w: Weights,
     comments: bool,
-    title_at: int,
 ) -> list[tuple[int, int]]:
     """The regions cut to the page's marked article container [lo, hi), when at least
     ``article_share`` of their output already lies in it: a region wholly before the container
@@ -1309,11 +1294,13 @@ def _within_article(
     headline and lead paragraph just outside their article body; when the title line is inside
     the container, nothing above it is kept (a sign-in dialog, a newsletter box)."""
     lo, hi = article
-    output = [line[2] if kind in output_kinds else 0.0 for line, kind in zip(lines, kinds, strict=True)]
+    output = [
+        line[2] if kind in output_kinds else 0.0 for line, kind in zip(page.lines, page.kinds, strict=True)
+    ]
     inside, total = _weight_in(runs, article, output)
-    if not total or inside == total or inside < w.article_share * total:
+    if not total or inside == total or inside < page.w.article_share * total:
         return runs
-    top = lo if lo <= title_at < hi else 0
+    top = lo if lo <= page.title_at < hi else 0
     if comments:
         return [(max(a, top), b) for a, b in runs if b > lo]
     return [(max(a, top), min(b, hi)) for a, b in runs if lo < b and a < hi]
