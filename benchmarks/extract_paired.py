@@ -41,8 +41,7 @@ from benchmarks.extract_snippets import SET, load, page_share, score
 
 data, split, comments = Path(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
 def text(page):
-    html = E.decode_html(page.html, None)
-    return E.extract_main_text(html, "blocks", comments=True) if comments else E.extract_main_text(html)
+    return E.extract_main_text(E.decode_html(page.html, None), comments=comments)
 out = {}
 for name, pages in load_sets(data, None).items():
     for p in pages:
