@@ -1182,6 +1182,28 @@ def test_pattern_replies_stay_when_the_first_post_reads_like_an_article():
     assert "Joined: Aug 2018" not in text
 
 
+_SIGN_UP = (
+    "Sign up to get the inside scoop on the biggest stories in markets, tech and business, "
+    "delivered daily to your inbox. By clicking Sign Up you accept our Terms of Service."
+)
+
+
+def test_a_newsletter_box_inside_an_article_is_not_content():
+    # The box sits between two paragraphs and reads like one: only its class names it.
+    for mark in ("class='c-newsletter-cta'", "id='subscribe-box'", "class='subscription-promo'"):
+        body = _p(_ARTICLE[:3]) + f"<div {mark}><p>{_SIGN_UP}</p></div>" + _p(_ARTICLE[3:])
+        text = extract_main_text(_page(f"<h1>Library hours</h1>{body}", "Library hours"))
+        assert all(p in text for p in _ARTICLE), mark
+        assert "inside scoop" not in text, mark
+
+
+def test_a_post_filed_under_newsletter_is_kept():
+    # WordPress writes the post's categories into its container's class.
+    body = f"<article class='post type-post category-newsletter tag-subscribers'>{_p(_ARTICLE)}</article>"
+    text = extract_main_text(_page(f"<h1>Library hours</h1>{body}", "Library hours"))
+    assert all(p in text for p in _ARTICLE)
+
+
 def test_a_consent_dialog_is_not_content():
     consent = "".join(
         f"<h4>{name} cookies</h4><p>These cookies allow us to count visits and traffic sources so we "
