@@ -164,7 +164,7 @@ def decode_html(body: bytes, content_type: str | None) -> str:
 # whole articles inside a "breadcrumb" or "footer" div, layouts name wrappers "has-sidebar",
 # and on forums and Q&A pages the comment section is the main content; on the annotated pages
 # such hints lowered F1. Only words naming a kind of box that is never content are used
-# (consent dialogs, newsletter sign-ups).
+# (consent dialogs, newsletter sign-ups, author bios).
 SKIP_SELECTORS: tuple[str, ...] = (
     "nav",
     "aside",
@@ -187,6 +187,9 @@ SKIP_SELECTORS: tuple[str, ...] = (
     # container's class ("category-newsletter"): not a box.
     "[class*=newsletter]:not([class*=category-]):not([class*=tag-])",
     "[class*=subscri]:not([class*=category-]):not([class*=tag-])",
+    # The author's bio box under a post ("author-bio", "author-box": "About Jane. Jane is our
+    # senior editor ..."): prose about someone else than the page's subject.
+    "[class*=author-b]:not([class*=category-]):not([class*=tag-])",
 )
 
 

@@ -1197,6 +1197,15 @@ def test_a_newsletter_box_inside_an_article_is_not_content():
         assert "inside scoop" not in text, mark
 
 
+def test_an_author_bio_box_is_not_content():
+    bio = (
+        "<div class='author-box'><h4>About Jane Doe</h4><p>Jane Doe is our senior city editor. "
+        "She has covered local government, libraries and schools for twenty years.</p></div>"
+    )
+    text = extract_main_text(_page(f"<h1>Library hours</h1>{_p(_ARTICLE)}{bio}", "Library hours"))
+    assert all(p in text for p in _ARTICLE) and "senior city editor" not in text
+
+
 def test_a_post_filed_under_newsletter_is_kept():
     # WordPress writes the post's categories into its container's class.
     body = f"<article class='post type-post category-newsletter tag-subscribers'>{_p(_ARTICLE)}</article>"
