@@ -983,7 +983,12 @@ def _marked_page(open_tag: str, close_tag: str, before: str = "", after: str = "
 
 @pytest.mark.parametrize(
     ("open_tag", "close_tag"),
-    [("<article>", "</article>"), ("<main>", "</main>"), ('<div itemprop="articleBody">', "</div>")],
+    [
+        ("<article>", "</article>"),
+        ("<main>", "</main>"),
+        ('<div itemprop="articleBody">', "</div>"),
+        ("<ARTICLE>", "</ARTICLE>"),  # tag names are case-insensitive (older pages)
+    ],
 )
 def test_text_ends_with_the_pages_article_container(open_tag, close_tag):
     text = extract_main_text(_marked_page(open_tag, close_tag))
