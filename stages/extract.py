@@ -188,7 +188,7 @@ SKIP_SELECTORS: tuple[str, ...] = (
     "[class*=newsletter]:not([class*=category-]):not([class*=tag-])",
     "[class*=subscri]:not([class*=category-]):not([class*=tag-])",
     # The author's bio box under a post ("author-bio", "author-box": "About Jane. Jane is our
-    # senior editor ..."): prose about someone else than the page's subject.
+    # senior editor ..."): prose about the writer, not about what the page is about.
     "[class*=author-b]:not([class*=category-]):not([class*=tag-])",
 )
 
