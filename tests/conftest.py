@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +17,13 @@ def run_pipeline(*args: str) -> int:
     from pipeline.run import main
 
     return main([*args, "--no-progress", "--runner=DirectRunner"])
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """A child process's ``preexec_fn``: SIGINT handled by default, as in a terminal. A shell's
+    background jobs (a CI script run with ``&`` or nohup) inherit SIGINT ignored, and Python then
+    keeps ignoring it: outside the run's own handler (between two chunks) Ctrl-C would be lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_shards(folder: Path) -> pa.Table:

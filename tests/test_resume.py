@@ -13,7 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import counts_only, distinct_paragraphs, near_copy, read_shards, write_jsonl
+from conftest import (
+    counts_only,
+    ctrl_c_as_in_a_terminal,
+    distinct_paragraphs,
+    near_copy,
+    read_shards,
+    write_jsonl,
+)
 from tok_assets import llama_style_model
 
 from pipeline.chunks import cut_chunks, describe_change
@@ -80,7 +87,11 @@ def start_and_wait_inside_chunk_1(inputs: Path, out: Path, **pipes) -> subproces
     """A chunked run in its own process group, returned once chunk 0 is committed and chunk 1
     is under way (the middle of a chunk)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.run", *args(inputs, out)], cwd=REPO, start_new_session=True, **pipes
+        [sys.executable, "-m", "pipeline.run", *args(inputs, out)],
+        cwd=REPO,
+        start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
+        **pipes,
     )
     deadline = time.monotonic() + 240
     committed_at = None

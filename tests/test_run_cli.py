@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_shards
+from conftest import ctrl_c_as_in_a_terminal, read_shards
 from conftest import run_pipeline as run
 
 from pipeline.run import main
@@ -176,6 +176,7 @@ def test_ctrl_c_prints_one_line_and_leaves_nothing_behind(tmp_path, workers):
         [sys.executable, "-m", "pipeline.run", "--input", str(inputs), "--output", str(out), "--no-progress",
          *workers],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(out.glob(".tmp-*/out")) and proc.poll() is None:
