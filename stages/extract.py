@@ -165,6 +165,14 @@ def decode_html(body: bytes, content_type: str | None) -> str:
 # and on forums and Q&A pages the comment section is the main content; on the annotated pages
 # such hints lowered F1. Only words naming a kind of box that is never content are used
 # (consent dialogs, newsletter sign-ups, author bios).
+
+
+def _box_class(word: str) -> str:
+    """A selector for elements whose class holds ``word``, except a post's container: WordPress
+    writes the post's categories and tags into its class ("category-newsletter", "tag-...")."""
+    return f"[class*={word}]:not([class*=category-]):not([class*=tag-])"
+
+
 SKIP_SELECTORS: tuple[str, ...] = (
     "nav",
     "aside",
@@ -183,13 +191,12 @@ SKIP_SELECTORS: tuple[str, ...] = (
     # Newsletter and subscription sign-ups ("Sign up to get the inside scoop ... delivered
     # daily", "By clicking Sign Up you accept ..."), inside an article as often as after it,
     # read like its paragraphs; their class names them (matching ids too moved 3 pages more of
-    # 2,500 for two more selectors). WordPress writes a post's categories and tags into its
-    # container's class ("category-newsletter"): not a box.
-    "[class*=newsletter]:not([class*=category-]):not([class*=tag-])",
-    "[class*=subscri]:not([class*=category-]):not([class*=tag-])",
+    # 2,500 for two more selectors).
+    _box_class("newsletter"),
+    _box_class("subscri"),
     # The author's bio box under a post ("author-bio", "author-box": "About Jane. Jane is our
     # senior editor ..."): prose about the writer, not about what the page is about.
-    "[class*=author-b]:not([class*=category-]):not([class*=tag-])",
+    _box_class("author-b"),
 )
 
 
@@ -931,7 +938,7 @@ def _first_post(run: tuple[int, int], page: _Page) -> bool:
     region is then the first post of a thread or the question of a Q&A page, one of the
     records, not an article (one such line may be the article's byline or date)."""
     a = run[0]
-    return page.kinds[max(page.title_at + 1, a - 8, 0) : a].count(REPEATED) >= 2
+    return page.kinds[max(page.title_at + 1, a - 8) : a].count(REPEATED) >= 2  # title_at >= -1
 
 
 def _comment_section(
