@@ -1275,7 +1275,7 @@ def _titled_article(
     inside = _clip(candidates, article)
     if max((sum(scores[a:b]) for a, b in inside), default=0.0) < w.article_min:
         return []
-    in_article, total = _weight_in(runs, article, scores)
+    in_article, total = _weight_in(runs, article, lambda a, b: sum(scores[a:b]))
     return inside if in_article < w.article_share * total else []
 
 
@@ -1286,10 +1286,11 @@ def _clip(runs: list[tuple[int, int]], article: tuple[int, int]) -> list[tuple[i
 
 
 def _weight_in(
-    runs: list[tuple[int, int]], article: tuple[int, int], weights: list[float]
+    runs: list[tuple[int, int]], article: tuple[int, int], weight: Callable[[int, int], float]
 ) -> tuple[float, float]:
-    """(weight of the regions' lines in the article container, weight of all their lines)."""
-    return sum(sum(weights[a:b]) for a, b in _clip(runs, article)), sum(sum(weights[a:b]) for a, b in runs)
+    """(weight of the regions' lines in the article container, weight of all their lines);
+    ``weight(a, b)`` is that of lines [a, b), so only the regions' lines are read."""
+    return sum(weight(a, b) for a, b in _clip(runs, article)), sum(weight(a, b) for a, b in runs)
 
 
 def _within_article(
@@ -1307,9 +1308,10 @@ def _within_article(
     headline and lead paragraph just outside their article body; when the title line is inside
     the container, nothing above it is kept (a sign-in dialog, a newsletter box)."""
     lo, hi = article
-    output = [
-        line[2] if kind in output_kinds else 0.0 for line, kind in zip(page.lines, page.kinds, strict=True)
-    ]
+
+    def output(a: int, b: int) -> float:  # the size of the lines [a, b) that are printed
+        return sum(page.lines[i][2] for i in range(a, b) if page.kinds[i] in output_kinds)
+
     inside, total = _weight_in(runs, article, output)
     if not total or inside == total or inside < page.w.article_share * total:
         return runs
