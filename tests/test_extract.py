@@ -1187,6 +1187,11 @@ def test_pattern_replies_stay_when_the_first_post_reads_like_an_article():
     assert "Joined: Aug 2018" not in text
 
 
+def _library_hours(body: str) -> str:
+    """The text extracted from a page of ``body`` under the headline "Library hours"."""
+    return extract_main_text(_page(f"<h1>Library hours</h1>{body}", "Library hours"))
+
+
 _SIGN_UP = (
     "Sign up to get the inside scoop on the biggest stories in markets, tech and business, "
     "delivered daily to your inbox. By clicking Sign Up you accept our Terms of Service."
@@ -1197,7 +1202,7 @@ def test_a_newsletter_box_inside_an_article_is_not_content():
     # The box sits between two paragraphs and reads like one: only its class names it.
     for mark in ("class='c-newsletter-cta'", "class='box subscribe-box'", "class='subscription-promo'"):
         body = _p(_ARTICLE[:3]) + f"<div {mark}><p>{_SIGN_UP}</p></div>" + _p(_ARTICLE[3:])
-        text = extract_main_text(_page(f"<h1>Library hours</h1>{body}", "Library hours"))
+        text = _library_hours(body)
         assert all(p in text for p in _ARTICLE), mark
         assert "inside scoop" not in text, mark
 
@@ -1207,14 +1212,14 @@ def test_an_author_bio_box_is_not_content():
         "<div class='author-box'><h4>About Jane Doe</h4><p>Jane Doe is our senior city editor. "
         "She has covered local government, libraries and schools for twenty years.</p></div>"
     )
-    text = extract_main_text(_page(f"<h1>Library hours</h1>{_p(_ARTICLE)}{bio}", "Library hours"))
+    text = _library_hours(_p(_ARTICLE) + bio)
     assert all(p in text for p in _ARTICLE) and "senior city editor" not in text
 
 
 def test_a_post_filed_under_newsletter_is_kept():
     # WordPress writes the post's categories into its container's class.
     body = f"<article class='post type-post category-newsletter tag-subscribers'>{_p(_ARTICLE)}</article>"
-    text = extract_main_text(_page(f"<h1>Library hours</h1>{body}", "Library hours"))
+    text = _library_hours(body)
     assert all(p in text for p in _ARTICLE)
 
 
@@ -1226,7 +1231,7 @@ def test_form_controls_and_iframes_are_never_text():
         "<textarea>Write your comment here</textarea><iframe>Your browser cannot show frames</iframe>"
     )
     body = _p(_ARTICLE[:3]) + controls + _p(_ARTICLE[3:])
-    text = extract_main_text(_page(f"<h1>Library hours</h1>{body}", "Library hours"))
+    text = _library_hours(body)
     assert all(p in text for p in _ARTICLE)
     assert not any(s in text for s in ("Subscribe now", "Sort by", "Write your", "frames"))
 
