@@ -358,7 +358,13 @@ class _InterruptGate:
     raises KeyboardInterrupt in the main thread (``_on_interrupt``)."""
 
     def __enter__(self):
-        self.active = threading.current_thread() is threading.main_thread() and _stderr_is_fd2()
+        # A run started with SIGINT ignored (a shell's background job) keeps ignoring it: taking
+        # it over here would make Ctrl-C stop the run inside a chunk but not between two.
+        self.active = (
+            threading.current_thread() is threading.main_thread()
+            and _stderr_is_fd2()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        )
         if not self.active:
             return self
         self.old_handler = signal.signal(signal.SIGINT, _on_interrupt)

@@ -192,6 +192,27 @@ def test_ctrl_c_prints_one_line_and_leaves_nothing_behind(tmp_path, workers):
     )
 
 
+def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
+    """A shell's background job starts with SIGINT ignored: the run does not take Ctrl-C over
+    (it would stop inside a chunk but not between two) and finishes."""
+    inputs = tmp_path / "in"
+    for i in range(12):
+        write_sample(str(inputs / f"copy{i}"))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.run", "--input", str(inputs), "--output", str(out), "--no-progress"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(out.glob(".tmp-*/out")) and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert (out / "manifest.json").exists() and not list(out.glob(".tmp-*"))
+
+
 def test_a_full_disk_is_one_line_and_leaves_no_spill(tmp_path, monkeypatch, capsys):
     import errno
 
