@@ -21,8 +21,8 @@ def run_pipeline(*args: str) -> int:
 
 def ctrl_c_as_in_a_terminal() -> None:
     """A child process's ``preexec_fn``: SIGINT handled by default, as in a terminal. A shell's
-    background jobs (a CI script run with ``&`` or nohup) inherit SIGINT ignored, and Python then
-    keeps ignoring it: outside the run's own handler (between two chunks) Ctrl-C would be lost."""
+    background jobs (a CI script run with ``&``) inherit SIGINT ignored, and a run started so
+    ignores Ctrl-C by design (tests/test_run_cli.py)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
