@@ -163,26 +163,33 @@ def test_stats_are_data_written_by_the_run_itself_and_exact_under_retries(tmp_pa
     assert manifest["inputs"]["given"] == sample and manifest["started"] <= manifest["finished"]
 
 
-@pytest.mark.parametrize(
-    "workers", [[], ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]]
-)
-def test_ctrl_c_prints_one_line_and_leaves_nothing_behind(tmp_path, workers):
-    """SIGINT to the whole process group (what Ctrl-C does), multi-process workers included."""
+def _ctrl_c_while_writing(tmp_path: Path, preexec, *flags: str) -> tuple[subprocess.Popen, str, Path]:
+    """A run in its own process group, sent SIGINT to the whole group (what Ctrl-C does) once it
+    writes its output: (the finished process, its stderr, the output folder)."""
     inputs = tmp_path / "in"
     for i in range(12):
         write_sample(str(inputs / f"copy{i}"))
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.run", "--input", str(inputs), "--output", str(out), "--no-progress",
-         *workers],
+         *flags],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        preexec_fn=ctrl_c_as_in_a_terminal,
+        preexec_fn=preexec,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(out.glob(".tmp-*/out")) and proc.poll() is None:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
+    return proc, err, out
+
+
+@pytest.mark.parametrize(
+    "workers", [[], ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]]
+)
+def test_ctrl_c_prints_one_line_and_leaves_nothing_behind(tmp_path, workers):
+    """SIGINT to the whole process group (what Ctrl-C does), multi-process workers included."""
+    proc, err, out = _ctrl_c_while_writing(tmp_path, ctrl_c_as_in_a_terminal, *workers)
     assert proc.returncode == 130, err[-2000:]
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert lines[-1].startswith("interrupted: nothing of this run was committed")
@@ -195,20 +202,7 @@ def test_ctrl_c_prints_one_line_and_leaves_nothing_behind(tmp_path, workers):
 def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
     """A shell's background job starts with SIGINT ignored: the run does not take Ctrl-C over
     (it would stop inside a chunk but not between two) and finishes."""
-    inputs = tmp_path / "in"
-    for i in range(12):
-        write_sample(str(inputs / f"copy{i}"))
-    out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.run", "--input", str(inputs), "--output", str(out), "--no-progress"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(out.glob(".tmp-*/out")) and proc.poll() is None:
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    proc, err, out = _ctrl_c_while_writing(tmp_path, lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert proc.returncode == 0, err[-2000:]
     assert (out / "manifest.json").exists() and not list(out.glob(".tmp-*"))
 
