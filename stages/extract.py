@@ -168,9 +168,14 @@ def decode_html(body: bytes, content_type: str | None) -> str:
 
 
 def _box_class(word: str) -> str:
-    """A selector for elements whose class holds ``word``, except a post's container: WordPress
-    writes the post's categories and tags into its class ("category-newsletter", "tag-...")."""
-    return f"[class*={word}]:not([class*=category-]):not([class*=tag-])"
+    """A selector for elements whose class holds ``word``, except posts and comments, whose
+    classes carry names that are not theirs to choose: WordPress writes a post's categories and
+    tags ("category-newsletter", "tag-..."), a comment's writer ("comment-author-bob" holds
+    "author-b"); wpDiscuz writes a comment writer's role ("wc-blog-subscriber")."""
+    return (
+        f"[class*={word}]:not([class*=category-]):not([class*=tag-])"
+        ":not([class*=comment-author-]):not([class*=blog-subscriber])"
+    )
 
 
 SKIP_SELECTORS: tuple[str, ...] = (

@@ -1223,6 +1223,21 @@ def test_a_post_filed_under_newsletter_is_kept():
     assert all(p in text for p in _ARTICLE)
 
 
+def test_comments_named_after_their_writers_are_not_boxes():
+    # WordPress names a comment's writer in its class, wpDiscuz the writer's role: "bob" and
+    # "subscriber" are no bio box or sign-up form.
+    marks = ("comment byuser comment-author-bob", "wc-comment wc-blog-subscriber")
+    comments = "".join(
+        f'<div class="{mark}"><a href="/u{i}">reader{i}</a> wrote on Jan {i + 1}, 2024 at 10:1{i} AM'
+        f'<p>{c}</p><a href="#r">Reply</a></div>'
+        for i, (mark, c) in enumerate(zip(marks * 2, _COMMENTS[:4], strict=True))
+    )
+    text = extract_main_text(
+        _page(f"<h1>Library hours</h1><div>{_p(_ARTICLE)}</div>{comments}"), comments=True
+    )
+    assert all(p in text for p in _ARTICLE) and all(c in text for c in _COMMENTS[:4])
+
+
 def test_form_controls_and_iframes_are_never_text():
     # Not in SKIP_SELECTORS: the renderer leaves them out itself (a resiliparse upgrade that
     # rendered them would show here).
