@@ -257,8 +257,10 @@ _LINK_OPEN = re.compile(r"<a\b[^>]*>")
 _TAG = re.compile(r"<[^>\n]*>")  # never across a line
 _LINK = re.compile("\x01[^\x02\n]*\x02")  # a link and its text (marked), on one line
 # Legal boilerplate: copyright, licence numbers (Chinese sites must show their ICP number),
-# reprint and disclaimer notices. Found with str.find over the rendered page (far faster than
-# one regex of alternatives), applied per line.
+# reprint and disclaimer notices, applied per line. The Latin-script markers are found with
+# str.find over the rendered page (far faster than one regex of alternatives: their first
+# letters are common); the Chinese ones with one regex (its first characters are rare, and one
+# pass costs less than a find per marker).
 _LEGAL_MARKERS = (
     "©",
     "&copy;",
@@ -292,7 +294,13 @@ def _needles(markers: tuple[str, ...], shared: tuple[str, ...]) -> dict[str, tup
     return out
 
 
-_LEGAL_NEEDLES = _needles(_LEGAL_MARKERS, ("eserved", "ESERVED", "may not be ", "ICP", "转载"))
+_IDEOGRAPH = re.compile("[\u4e00-\u9fff]")
+_LEGAL_NEEDLES = _needles(
+    tuple(m for m in _LEGAL_MARKERS if not _IDEOGRAPH.search(m)), ("eserved", "ESERVED", "may not be ")
+)
+# The Chinese markers, and the starts of an unauthorised-use notice and of a "声明:" heading
+# (both checked in place).
+_LEGAL_ZH = re.compile("|".join(m for m in _LEGAL_MARKERS if _IDEOGRAPH.search(m)) + "|未经|声明[：:]")
 # A line this long (in units) whose only marker is the word "copyright" is prose about
 # copyright ("Music copyrights are negotiated country by country"), not a notice.
 _LEGAL_PROSE = 30
@@ -444,18 +452,16 @@ def _legal_offsets(rendered: str) -> list[int]:
                     offsets.append(start)
                     break
             pos = rendered.find(needle, pos + 1)
-    pos = rendered.find("未经")
-    while pos >= 0:
-        if _UNAUTHORISED.match(rendered, pos):
-            offsets.append(pos)
-        pos = rendered.find("未经", pos + 1)
-    pos = rendered.find("声明")
-    while pos >= 0:
-        if rendered.startswith(("声明：", "声明:"), pos):
+    for found in _LEGAL_ZH.finditer(rendered):
+        pos = found.start()
+        if found.group() == "未经":
+            if not _UNAUTHORISED.match(rendered, pos):
+                continue
+        elif found.group().startswith("声明"):
             line_start = rendered.rfind("\n", max(0, pos - 200), pos) + 1
-            if _NOTICE_HEAD.fullmatch(rendered, line_start, pos + 3):
-                offsets.append(pos)
-        pos = rendered.find("声明", pos + 1)
+            if not _NOTICE_HEAD.fullmatch(rendered, line_start, pos + 3):
+                continue
+        offsets.append(pos)
     offsets.sort()
     return offsets
 
@@ -485,14 +491,16 @@ def _close_links_at_line_ends(page: str, raw_lines: list[str]) -> tuple[str, set
     soon and before the next <a> (the renderer leaves <a name> anchors unclosed)."""
     if "<a>" not in page:
         return page, set()
-    lines = list(raw_lines)
-    continued: set[int] = set()
-    starts = list(itertools.accumulate((len(raw) + 1 for raw in raw_lines), initial=0))
     unclosed = [
         lineno
         for lineno, raw in enumerate(raw_lines)
         if "<a>" in raw and raw.find("</a>", raw.rfind("<a>")) < 0
     ]
+    if not unclosed:  # most pages
+        return page, set()
+    lines = list(raw_lines)
+    continued: set[int] = set()
+    starts = list(itertools.accumulate((len(raw) + 1 for raw in raw_lines), initial=0))
     for lineno in unclosed:
         start = starts[lineno] + raw_lines[lineno].rfind("<a>") + 3
         next_open = page.find("<a>", start, start + 400)
@@ -1378,8 +1386,13 @@ def html_hazard(html: bytes | str) -> str | None:
     if len(html) > 64 * tags + 65_536 or (tags > _CHECK_TAGS and html.count(b"=") > 4 * tags):
         if (n := _most_attributes(html)) > MAX_ATTRIBUTES:
             return f"an element with {n} attributes"
-    if tags <= _CHECK_TAGS or tags - 2 * html.count(b"</") - html.count(b"<!") <= MAX_UNCLOSED // 2:
-        return None  # few tags, or about as many end tags as start tags
+    if tags <= _CHECK_TAGS:
+        return None  # few tags
+    # About as many end tags as start tags: "<!" (comments, the doctype) opens no element and
+    # is counted only when the end tags alone leave too many open.
+    opened = tags - 2 * html.count(b"</")
+    if opened <= MAX_UNCLOSED // 2 or opened - html.count(b"<!") <= MAX_UNCLOSED // 2:
+        return None
     # Count start and end tags by name: void and implied-end elements close themselves, other
     # start tags without an end tag grow the parser's stacks.
     starts: Counter[bytes] = Counter()
