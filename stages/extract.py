@@ -259,8 +259,8 @@ _LINK = re.compile("\x01[^\x02\n]*\x02")  # a link and its text (marked), on one
 # Legal boilerplate: copyright, licence numbers (Chinese sites must show their ICP number),
 # reprint and disclaimer notices, applied per line. The Latin-script markers are found with
 # str.find over the rendered page (far faster than one regex of alternatives: their first
-# letters are common); the Chinese ones with one regex (its first characters are rare, and one
-# pass costs less than a find per marker).
+# letters are common); the Chinese ones with one regex (one pass over a page costs less than a
+# str.find per marker, most pages holding none of them).
 _LEGAL_MARKERS = (
     "©",
     "&copy;",
@@ -300,7 +300,9 @@ _LEGAL_NEEDLES = _needles(
 )
 # The Chinese markers, and the starts of an unauthorised-use notice and of a "声明:" heading
 # (both checked in place).
-_LEGAL_ZH = re.compile("|".join(m for m in _LEGAL_MARKERS if _IDEOGRAPH.search(m)) + "|未经|声明[：:]")
+_LEGAL_ZH = re.compile(
+    "|".join(re.escape(m) for m in _LEGAL_MARKERS if _IDEOGRAPH.search(m)) + "|未经|声明[：:]"
+)
 # A line this long (in units) whose only marker is the word "copyright" is prose about
 # copyright ("Music copyrights are negotiated country by country"), not a notice.
 _LEGAL_PROSE = 30
