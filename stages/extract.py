@@ -348,10 +348,15 @@ _COMMENT_HEAD = re.compile(
     r"|[^\w\n]{0,3}(?:comments?|commenting) (?:are|is|has been|have been) (?:now )?(?:closed|disabled|turned off)"
     r"\b[^\n]{0,40}"
     r"|[^\w\n]{0,3}(?:submitted )?comments (?:are|will be) (?:subject to|moderated|reviewed)\b[^\n]{0,50}"
-    # Chinese: a named comment section, or "评论" with its count; a bare "评论" is often a button
-    # or the label between a question and its answers, which are the content.
-    r"|(?:(?:发表|网友|我要|最新|热门|全部|查看|相关)评论(?:区|列表)?|评论(?:区|列表))\s*[(（]?\d*[)）]?\s*"
-    r"|评论\s*[(（]?\d+[)）]?\s*",
+    # Chinese, simplified and traditional: a named comment section ("评论", "評論", "留言": the
+    # readers' messages), or one with its count; a bare "评论" is often a button or the label
+    # between a question and its answers, which are the content. The state of the section
+    # ("目前没有评论", "暂无评论"), and a discussion section ("新聞討論", "参与讨论").
+    r"|(?:(?:发表|發表|网友|網友|我要|最新|热门|熱門|全部|查看|相关|相關)(?:评论|評論|留言)(?:区|區|列表|板)?"
+    r"|(?:评论|評論|留言)(?:区|區|列表|板))\s*[(（]?\d*[)）]?\s*"
+    r"|(?:评论|評論|留言)\s*[(（]?\d+[)）]?\s*"
+    r"|(?:目前|暂时|暫時|还|還|尚)?(?:没有|沒有|暂无|暫無|无|無)(?:任何)?(?:网友|網友)?(?:评论|評論|留言)[^\n]{0,20}"
+    r"|(?:参与|參與|我要|新闻|新聞|网友|網友)(?:讨论|討論)(?:区|區)?\s*",
     re.IGNORECASE,
 )
 _TEXT_OF = operator.itemgetter(0)
@@ -370,7 +375,12 @@ _COMMENT_NEEDLES = (
     "our say",
     "OUR SAY",
     "评论",
+    "評論",
+    "留言",
+    "讨论",
+    "討論",
 )
+_COMMENT_WORDS_ZH = ("评论", "評論", "留言")
 _COMMENT_HEAD_CHARS = 70
 _DIGIT = re.compile(r"[0-9]")
 _WORD = re.compile(r"[^\W\d_]{2}")  # two letters (or ideographs) in a row
@@ -1046,7 +1056,7 @@ def _cut_at_comment_head(
                 return runs, main
             if not records and not (after_item and main_start - 1 > cut):
                 continue
-            if "comment" not in heading and "评论" not in heading:
+            if "comment" not in heading and not any(word in heading for word in _COMMENT_WORDS_ZH):
                 continue  # only a comment section's heading, not "Join the discussion"
             a, b = max(
                 ((s, min(e, cut)) for s, e in candidates if s < cut and e > title_at),

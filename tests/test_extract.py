@@ -688,7 +688,19 @@ def test_a_bare_comment_label_between_a_question_and_its_answers_keeps_the_answe
     assert all(a in text for a in _ZH_ANSWERS)
 
 
-@pytest.mark.parametrize("heading", ["发表评论", "网友评论（2）", "评论区"])
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "发表评论",
+        "网友评论（2）",
+        "评论区",
+        "網友評論",  # traditional script
+        "我要留言",  # the readers' messages
+        "留言板",
+        "目前没有评论。请捷足先登。",  # the state of the section stands for its heading
+        "新聞討論",  # a discussion section
+    ],
+)
 def test_a_chinese_comment_section_heading_ends_the_article(heading):
     article = _p(_ZH_QUESTION + _ZH_ANSWERS)
     comments = ["说得很对，我家也是这样做的。", "请问涂料用的是哪个牌子？"]
