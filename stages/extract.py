@@ -273,14 +273,19 @@ _LEGAL_MARKERS = (
     "may not be republished",
     "written permission",
     "版权所有",
+    "版權所有",
     "ICP备",
     "ICP证",
     "公网安备",
     "禁止转载",
     "请勿转载",
     "不得转载",
+    "禁止轉載",
+    "請勿轉載",
+    "不得轉載",
     "仅提供信息存储",
     "仅代表作者",
+    "僅代表作者",
 )
 
 
@@ -298,10 +303,11 @@ _IDEOGRAPH = re.compile("[\u4e00-\u9fff]")
 _LEGAL_NEEDLES = _needles(
     tuple(m for m in _LEGAL_MARKERS if not _IDEOGRAPH.search(m)), ("eserved", "ESERVED", "may not be ")
 )
-# The Chinese markers, and the starts of an unauthorised-use notice and of a "声明:" heading
-# (both checked in place).
+# The Chinese markers (either script), and the starts of an unauthorised-use notice and of a
+# "声明:" heading (both checked in place).
 _LEGAL_ZH = re.compile(
-    "|".join(re.escape(m) for m in _LEGAL_MARKERS if _IDEOGRAPH.search(m)) + "|未经|声明[：:]"
+    "|".join(re.escape(m) for m in _LEGAL_MARKERS if _IDEOGRAPH.search(m))
+    + "|(?P<unauthorised>未[经經])|(?P<notice>[声聲]明[：:])"
 )
 # A line this long (in units) whose only marker is the word "copyright" is prose about
 # copyright ("Music copyrights are negotiated country by country"), not a notice.
@@ -315,8 +321,8 @@ def _mentions_copyright(text: str) -> bool:
 
 # Markers that count only in context: 未经…授权 ("without authorisation") and a line that
 # opens with a …声明： heading (特别声明, 免责声明, 版权声明, 平台声明).
-_UNAUTHORISED = re.compile(r"未经.{0,12}授权")
-_NOTICE_HEAD = re.compile(r"(?:<[^>\n]*>)*\s*\S{0,4}声明[:：]")
+_UNAUTHORISED = re.compile(r"未[经經].{0,12}授[权權]")
+_NOTICE_HEAD = re.compile(r"(?:<[^>\n]*>)*\s*\S{0,4}[声聲]明[:：]")
 # Sentence punctuation, full- and half-width: a line of prose carries it, a menu does not.
 _PUNCT = re.compile(r"[，。！？；：、,.!?;:「」“”（）]")
 _NONZERO_DIGIT = re.compile(r"[1-9]")
@@ -466,10 +472,10 @@ def _legal_offsets(rendered: str) -> list[int]:
             pos = rendered.find(needle, pos + 1)
     for found in _LEGAL_ZH.finditer(rendered):
         pos = found.start()
-        if found.group() == "未经":
+        if found.lastgroup == "unauthorised":
             if not _UNAUTHORISED.match(rendered, pos):
                 continue
-        elif found.group().startswith("声明"):
+        elif found.lastgroup == "notice":
             line_start = rendered.rfind("\n", max(0, pos - 200), pos) + 1
             if not _NOTICE_HEAD.fullmatch(rendered, line_start, pos + 3):
                 continue

@@ -396,17 +396,32 @@ def test_pattern_list_of_links_is_the_content():
     assert sum(c in text for c in chapters) >= 20
 
 
-def test_pattern_legal_notices_after_the_article_are_dropped():
-    html = _page(
-        "<h1>新能源汽车销量创新高</h1>"
-        + "<p>据行业协会统计，今年前四个月新能源汽车销量同比增长百分之三十五，市场渗透率持续提升。</p>" * 3
-        + "<p>特别声明：以上内容为自媒体平台用户上传并发布，本平台仅提供信息存储服务。</p>"
-        + "<p>本文为原创稿件，未经书面授权请勿转载，违者必究。</p>",
-        "新能源汽车销量创新高",
-    )
+@pytest.mark.parametrize(
+    "title,paragraph,notices",
+    [
+        (
+            "新能源汽车销量创新高",
+            "据行业协会统计，今年前四个月新能源汽车销量同比增长百分之三十五，市场渗透率持续提升。",
+            [
+                "特别声明：以上内容为自媒体平台用户上传并发布，本平台仅提供信息存储服务。",
+                "本文为原创稿件，未经书面授权请勿转载，违者必究。",
+            ],
+        ),
+        (  # traditional script
+            "新能源汽車銷量創新高",
+            "據行業協會統計，今年前四個月新能源汽車銷量同比增長百分之三十五，市場滲透率持續提升。",
+            [
+                "免責聲明：本文內容僅代表作者個人觀點，與本網站立場無關。",
+                "本文為原創稿件，未經書面授權不得轉載，違者必究。",
+            ],
+        ),
+    ],
+)
+def test_pattern_legal_notices_after_the_article_are_dropped(title, paragraph, notices):
+    html = _page(f"<h1>{title}</h1>" + _p([paragraph] * 3 + notices), title)
     text = extract_main_text(html)
-    assert "新能源汽车销量同比增长" in text
-    assert "特别声明" not in text and "请勿转载" not in text
+    assert paragraph in text
+    assert not any(notice[:8] in text for notice in notices)
 
 
 def test_pattern_english_posts_on_a_chinese_page():
