@@ -332,7 +332,7 @@ _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
 _STAMP = re.compile(  # every alternative starts with a digit: the scan skips to digits in C
     r"\d(?::[0-5]\d|\d{3}[-/.]\d{1,2}[-/.]\d{1,2}|\d?[-/.]\d{1,2}[-/.]\d{2,4}|\d{3}年\d{1,2}月\d{1,2}日"
     rf"|\d?(?:st|nd|rd|th)?,? (?:19|20)\d\d|\d?(?:st|nd|rd|th)?\.? {_MONTH},? \d{{4}}"
-    r"| (?:minutes?|hours?|days?|weeks?|months?|years?) ago| ?(?:秒|分钟|小时|天)前)"
+    r"| (?:minutes?|hours?|days?|weeks?|months?|years?) ago| ?(?:秒|分钟|分鐘|小时|小時|天)前)"
 )
 _SENTENCE_END = tuple(".!?。！？")
 # The heading of a comment section or form under an article ("Comments (4)", "Post a Comment",

@@ -19,6 +19,7 @@ from stages.extract import (
     DEFAULT_WEIGHTS,
     EXTRACTORS,
     LINKS,
+    META,
     REPEATED,
     ExtractParams,
     ExtractStage,
@@ -941,6 +942,16 @@ def test_a_line_repeats_without_its_links_only_when_words_are_left():
     by_text = dict(zip((line[0] for line in lines), kinds, strict=True))
     assert by_text["Posted by: bob | Report"] == REPEATED
     assert by_text["» News"] == LINKS
+
+
+@pytest.mark.parametrize(
+    "stamp", ["3 分钟前", "3 分鐘前", "2小时前", "2小時前", "2024年4月7日", "5 minutes ago"]
+)
+def test_a_short_line_with_a_relative_or_full_date_is_a_per_item_line(stamp):
+    # "网友A 3 分鐘前" above each reply: a comment's author/date line in either script.
+    rendered, _ = _render(f"<html><body><div>网友甲 {stamp}</div><p>正文内容很长的一段话。</p></body></html>")
+    lines, _, shapes, _ = _lines(rendered)
+    assert _furniture(lines, DEFAULT_WEIGHTS, shapes)[0] == META
 
 
 _PROMOTIONS = [
