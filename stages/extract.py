@@ -304,10 +304,19 @@ _LEGAL_NEEDLES = _needles(
     tuple(m for m in _LEGAL_MARKERS if not _IDEOGRAPH.search(m)), ("eserved", "ESERVED", "may not be ")
 )
 # The Chinese markers (either script), and the starts of an unauthorised-use notice and of a
-# "声明:" heading (both checked in place).
+# "声明:" heading (both checked in place). Every alternative is a plain string: a character
+# class or a group in one takes the regex off its fast scan for first characters (7x slower).
+_UNAUTHORISED_START = ("未经", "未經")
+_NOTICE_START = ("声明", "聲明")
 _LEGAL_ZH = re.compile(
-    "|".join(re.escape(m) for m in _LEGAL_MARKERS if _IDEOGRAPH.search(m))
-    + "|(?P<unauthorised>未[经經])|(?P<notice>[声聲]明[：:])"
+    "|".join(
+        re.escape(m)
+        for m in (
+            *(m for m in _LEGAL_MARKERS if _IDEOGRAPH.search(m)),
+            *_UNAUTHORISED_START,
+            *(word + colon for word in _NOTICE_START for colon in "：:"),
+        )
+    )
 )
 # A line this long (in units) whose only marker is the word "copyright" is prose about
 # copyright ("Music copyrights are negotiated country by country"), not a notice.
@@ -472,10 +481,10 @@ def _legal_offsets(rendered: str) -> list[int]:
             pos = rendered.find(needle, pos + 1)
     for found in _LEGAL_ZH.finditer(rendered):
         pos = found.start()
-        if found.lastgroup == "unauthorised":
+        if found.group() in _UNAUTHORISED_START:
             if not _UNAUTHORISED.match(rendered, pos):
                 continue
-        elif found.lastgroup == "notice":
+        elif found.group()[:2] in _NOTICE_START:
             line_start = rendered.rfind("\n", max(0, pos - 200), pos) + 1
             if not _NOTICE_HEAD.fullmatch(rendered, line_start, pos + 3):
                 continue
