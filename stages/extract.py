@@ -261,7 +261,7 @@ _LINK = re.compile("\x01[^\x02\n]*\x02")  # a link and its text (marked), on one
 # str.find over the rendered page (far faster than one regex of alternatives: their first
 # letters are common); the Chinese ones with one regex (one pass over a page costs less than a
 # str.find per marker, most pages holding none of them).
-_LEGAL_MARKERS = (
+_LEGAL_MARKERS_LATIN = (
     "©",
     "&copy;",
     "opyright",
@@ -272,6 +272,8 @@ _LEGAL_MARKERS = (
     "may not be published",
     "may not be republished",
     "written permission",
+)
+_LEGAL_MARKERS_ZH = (  # either script
     "版权所有",
     "版權所有",
     "ICP备",
@@ -287,6 +289,7 @@ _LEGAL_MARKERS = (
     "仅代表作者",
     "僅代表作者",
 )
+_LEGAL_MARKERS = _LEGAL_MARKERS_LATIN + _LEGAL_MARKERS_ZH
 
 
 def _needles(markers: tuple[str, ...], shared: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
@@ -299,20 +302,20 @@ def _needles(markers: tuple[str, ...], shared: tuple[str, ...]) -> dict[str, tup
     return out
 
 
-_IDEOGRAPH = re.compile("[\u4e00-\u9fff]")
-_LEGAL_NEEDLES = _needles(
-    tuple(m for m in _LEGAL_MARKERS if not _IDEOGRAPH.search(m)), ("eserved", "ESERVED", "may not be ")
-)
-# The Chinese markers (either script), and the starts of an unauthorised-use notice and of a
-# "声明:" heading (both checked in place). Every alternative is a plain string: a character
-# class or a group in one takes the regex off its fast scan for first characters (7x slower).
+_LEGAL_NEEDLES = _needles(_LEGAL_MARKERS_LATIN, ("eserved", "ESERVED", "may not be "))
+# Markers that count only in context: 未经…授权 ("without authorisation") and a line that
+# opens with a …声明： heading (特别声明, 免责声明, 版权声明, 平台声明).
 _UNAUTHORISED_START = ("未经", "未經")
 _NOTICE_START = ("声明", "聲明")
+_UNAUTHORISED = re.compile(f"(?:{'|'.join(_UNAUTHORISED_START)}).{{0,12}}授[权權]")
+_NOTICE_HEAD = re.compile(rf"(?:<[^>\n]*>)*\s*\S{{0,4}}(?:{'|'.join(_NOTICE_START)})[:：]")
+# The Chinese markers, and where a marker in context starts (checked in place with the two
+# above). Every alternative is a plain string: a character class or a group in one takes the
+# regex off its fast scan for first characters (7x slower).
 _LEGAL_ZH = re.compile(
     "|".join(
-        re.escape(m)
-        for m in (
-            *(m for m in _LEGAL_MARKERS if _IDEOGRAPH.search(m)),
+        (
+            *_LEGAL_MARKERS_ZH,
             *_UNAUTHORISED_START,
             *(word + colon for word in _NOTICE_START for colon in "：:"),
         )
@@ -328,10 +331,6 @@ def _mentions_copyright(text: str) -> bool:
     return "copyright" in text and not any(marker in text for marker in _NOTICE_MARKERS)
 
 
-# Markers that count only in context: 未经…授权 ("without authorisation") and a line that
-# opens with a …声明： heading (特别声明, 免责声明, 版权声明, 平台声明).
-_UNAUTHORISED = re.compile(r"未[经經].{0,12}授[权權]")
-_NOTICE_HEAD = re.compile(r"(?:<[^>\n]*>)*\s*\S{0,4}[声聲]明[:：]")
 # Sentence punctuation, full- and half-width: a line of prose carries it, a menu does not.
 _PUNCT = re.compile(r"[，。！？；：、,.!?;:「」“”（）]")
 _NONZERO_DIGIT = re.compile(r"[1-9]")
@@ -376,6 +375,7 @@ _COMMENT_HEAD = re.compile(
 )
 _TEXT_OF = operator.itemgetter(0)
 # Each heading above holds one of these; lines are looked at only where one is.
+_COMMENT_WORDS_ZH = ("评论", "評論", "留言")  # a comment section's own words (not "讨论")
 _COMMENT_NEEDLES = (
     "omment",
     "OMMENT",
@@ -389,13 +389,10 @@ _COMMENT_NEEDLES = (
     "ONVERSATION",
     "our say",
     "OUR SAY",
-    "评论",
-    "評論",
-    "留言",
+    *_COMMENT_WORDS_ZH,
     "讨论",
     "討論",
 )
-_COMMENT_WORDS_ZH = ("评论", "評論", "留言")
 _COMMENT_HEAD_CHARS = 70
 _DIGIT = re.compile(r"[0-9]")
 _WORD = re.compile(r"[^\W\d_]{2}")  # two letters (or ideographs) in a row
