@@ -516,12 +516,13 @@ _COMMENTS = [
 ]
 
 
-def _commented_article(container: bool) -> str:
+def _commented_article(container: bool, classes: tuple[str, ...] = ("c",)) -> str:
     """An article and its comment section, each comment under an author/date line and over
-    Reply / Report links; the comments together outweigh the article."""
+    Reply / Report links; the comments together outweigh the article. The comments' elements
+    take the ``classes`` in turn."""
     comments = "".join(
-        f'<div class="c"><a href="/u{i}">reader{i}</a> wrote on Jan {i + 1}, 2024 at 10:1{i} AM<p>{c} {c}</p>'
-        f'<a href="#r">Reply</a> <a href="#x">Report abuse</a></div>'
+        f'<div class="{classes[i % len(classes)]}"><a href="/u{i}">reader{i}</a> wrote on Jan {i + 1}, 2024 '
+        f'at 10:1{i} AM<p>{c} {c}</p><a href="#r">Reply</a> <a href="#x">Report abuse</a></div>'
         for i, c in enumerate(_COMMENTS)
     )
     article = _p(_ARTICLE)
@@ -1264,16 +1265,9 @@ def test_a_post_filed_under_newsletter_is_kept():
 def test_comments_named_after_their_writers_are_not_boxes():
     # WordPress names a comment's writer in its class, wpDiscuz the writer's role: "bob" and
     # "subscriber" are no bio box or sign-up form.
-    marks = ("comment byuser comment-author-bob", "wc-comment wc-blog-subscriber")
-    comments = "".join(
-        f'<div class="{mark}"><a href="/u{i}">reader{i}</a> wrote on Jan {i + 1}, 2024 at 10:1{i} AM'
-        f'<p>{c}</p><a href="#r">Reply</a></div>'
-        for i, (mark, c) in enumerate(zip(marks * 2, _COMMENTS[:4], strict=True))
-    )
-    text = extract_main_text(
-        _page(f"<h1>Library hours</h1><div>{_p(_ARTICLE)}</div>{comments}"), comments=True
-    )
-    assert all(p in text for p in _ARTICLE) and all(c in text for c in _COMMENTS[:4])
+    html = _commented_article(False, ("comment byuser comment-author-bob", "wc-comment wc-blog-subscriber"))
+    text = extract_main_text(html, comments=True)
+    assert all(p in text for p in _ARTICLE) and all(c in text for c in _COMMENTS)
 
 
 def test_form_controls_and_iframes_are_never_text():
