@@ -827,7 +827,8 @@ def _select(
     outweigh ``gap`` times the negative score between it and the regions already kept, or the
     title line when it lies between that line and the main region (a sidebar far down the page
     behind menus is not content; the next post of a thread is, and so is an article's lead
-    under its headline when ads cut it from the body)."""
+    under its headline when ads cut it from the body). Nothing above the headline of a main
+    region that follows it is kept (other stories' teasers at the top of the page)."""
     prefix = [0.0]
     for s in scores:
         prefix.append(prefix[-1] + s)
@@ -863,6 +864,8 @@ def _select(
         if sums[k] < w.secondary * sums[main]:
             break
         a, b = runs[k]
+        if b <= title_at < runs[main][0] and runs[main][0] - title_at <= w.title_window:
+            continue  # above the headline of the main region: other stories' teasers
         gap = min(
             -(prefix[a] - prefix[runs[j][1]]) if runs[j][1] <= a else -(prefix[runs[j][0]] - prefix[b])
             for j in kept

@@ -1048,16 +1048,20 @@ def test_without_a_unique_container_nothing_is_cut():
         assert all(p in text for p in _STORY + _RELATED)
 
 
-def test_a_region_above_the_container_goes():
-    # Two paragraphs of another story above the <article>, two link lines between: without the
-    # mark they are a second region close to the article, and kept.
+def test_a_region_above_the_headline_goes():
+    # Two paragraphs of another story above the headline, two link lines between: a second
+    # region close to the article, but above its headline (with the <article> mark or without).
     other = _p(_RELATED) + '<div><a href="/s">Sport</a></div>' * 2
     story = _p(_STORY)
-    for tag, kept in (("article", False), ("div", True)):
+    for tag in ("article", "div"):
         html = _page(f"<div>{other}</div><{tag}><h1>Night buses</h1>{story}</{tag}>", "Night buses")
         text = extract_main_text(html)
-        assert all(p in text for p in _STORY)
-        assert all((p in text) == kept for p in _RELATED)
+        assert all(p in text for p in _STORY), tag
+        assert not any(p in text for p in _RELATED), tag
+    # Without the headline line the two regions are as good as each other: both stay.
+    html = _page(f"<div>{other}</div><div>{story}</div>", "Night buses")
+    text = extract_main_text(html)
+    assert all(p in text for p in _STORY + _RELATED)
 
 
 def test_a_container_holding_little_of_the_text_is_not_trusted():
