@@ -188,6 +188,16 @@ SKIP_SELECTORS: tuple[str, ...] = (
     "[role=contentinfo]",
     "[role=complementary]",
     "[aria-hidden=true]",
+    # Dialogs (a confirmation, an editor's help, a sign-in box) are shown only when asked for.
+    "[role=dialog]",
+    # What the page hides (inline display:none, the "hidden" utility class): other variants of a
+    # widget, collapsed low-scored comments, templates, copies for scripts; also what only wide
+    # screens show ("hidden md:block": sidebars, recommendations; the main text is shown on a
+    # phone too). Not a hidden element that holds MathML: MediaWiki hides the MathML that
+    # screen readers and text tools read and shows an image of the formula.
+    '[style*="display:none"]:not(:has(math))',
+    '[style*="display: none"]:not(:has(math))',
+    ".hidden",
     # Cookie-consent dialogs (OneTrust's onetrust-consent-sdk, cookie-consent ...): paragraphs
     # of prose, heavier than a short question. Matched on the id only (a class holding
     # "cookie" also marks widgets that hold content: "cookied" players, recipe cards), and on

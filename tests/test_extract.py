@@ -1274,6 +1274,37 @@ def test_comments_named_after_their_writers_are_not_boxes():
     assert all(p in text for p in _ARTICLE) and all(c in text for c in _COMMENTS)
 
 
+def test_what_the_page_hides_is_not_content():
+    # The same box hidden three ways (an inline style with or without the blank, the "hidden"
+    # class, also where a wider screen shows it), and a dialog shown only when asked for.
+    hidden = (
+        "<div style='display:none'>",
+        "<div style='color: red; display: none;'>",
+        "<div class='box hidden'>",
+        "<div class='hidden md:block'>",
+        "<div role='dialog'>",
+    )
+    for opening in hidden:
+        body = _p(_ARTICLE[:3]) + f"{opening}<p>{_SIGN_UP}</p></div>" + _p(_ARTICLE[3:])
+        text = _library_hours(body)
+        assert all(p in text for p in _ARTICLE), opening
+        assert "inside scoop" not in text, opening
+
+
+def test_hidden_mathml_is_kept():
+    # MediaWiki hides the MathML of a formula and shows an image of it: the MathML is its text.
+    formula = (
+        "<span style='display: none;'><math><mi>E</mi><mo>=</mo><mi>m</mi><msup><mi>c</mi>"
+        "<mn>2</mn></msup></math></span><img src='f.svg' alt='E=mc^2'>"
+    )
+    body = (
+        _p(_ARTICLE[:3]) + f"<p>The energy of the books is {formula} in every branch.</p>" + _p(_ARTICLE[3:])
+    )
+    text = _library_hours(body)
+    assert all(p in text for p in _ARTICLE)
+    assert "The energy of the books is E=mc2 in every branch." in text
+
+
 def test_form_controls_and_iframes_are_never_text():
     # Not in SKIP_SELECTORS: the renderer leaves them out itself (a resiliparse upgrade that
     # rendered them would show here).
