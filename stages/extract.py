@@ -353,6 +353,9 @@ _STAMP = re.compile(  # every alternative starts with a digit: the scan skips to
     r"| (?:minutes?|hours?|days?|weeks?|months?|years?) ago| ?(?:秒|分钟|分鐘|小时|小時|天)前)"
 )
 _SENTENCE_END = tuple(".!?。！？")
+# A line that starts with a dash attributes the quotation above it ("— Jane Doe (@jane) May 11,
+# 2024" under an embedded post): the article's, not a per-item date line of a list of records.
+_ATTRIBUTION = ("\u2014", "\u2013")
 # The heading of a comment section or form under an article ("Comments (4)", "Post a Comment",
 # "Leave a Reply", "Join the discussion", "发表评论"): a whole short line. Under an article
 # nothing after it is the article (the comments, the form and its rules, then the sidebars).
@@ -697,7 +700,10 @@ def _furniture(lines: list[_Line], w: Weights, shapes: dict[int, str]) -> list[i
     dated = [
         i
         for i, (text, _, units, _, _) in enumerate(lines)
-        if kinds[i] <= LINKS and units <= w.stamp_units and not text.endswith(_SENTENCE_END)
+        if kinds[i] <= LINKS
+        and units <= w.stamp_units
+        and not text.endswith(_SENTENCE_END)
+        and not text.startswith(_ATTRIBUTION)
     ]
     if dated:
         joined = "\n".join(lines[i][0] for i in dated)

@@ -1305,6 +1305,30 @@ def test_hidden_mathml_is_kept():
     assert "The energy of the books is E=mc2 in every branch." in text
 
 
+def test_an_embedded_post_does_not_cut_the_article():
+    # Embedded tweets end with "— name (@handle) date": a dated line, but not one of a list of
+    # records; three of them must not make the rest of the article a comment section.
+    def tweet(text: str, name: str, date: str) -> str:
+        handle = name.replace(" ", "").lower()
+        return (
+            f"<blockquote class='twitter-tweet'><p>{text} pic.twitter.com/{handle}</p>"
+            f"&mdash; {name} (@{handle}) <a href='/s/{handle}'>{date}</a></blockquote>"
+        )
+
+    paragraphs = _ARTICLE + _STORY
+    body = (
+        _p(paragraphs[:5])
+        + tweet("Open late at last", "Ann Lee", "May 9, 2024")
+        + _p(paragraphs[5:7])
+        + tweet("Sunday reading room", "Tom Hart", "May 10, 2024")
+        + _p(paragraphs[7:8])
+        + tweet("Night shift with books", "Sue Park", "May 11, 2024")
+        + _p(paragraphs[8:])
+    )
+    text = _library_hours(body)
+    assert all(p in text for p in paragraphs)
+
+
 def test_form_controls_and_iframes_are_never_text():
     # Not in SKIP_SELECTORS: the renderer leaves them out itself (a resiliparse upgrade that
     # rendered them would show here).
