@@ -157,7 +157,7 @@ def decode_html(body: bytes, content_type: str | None) -> str:
 # Extraction
 
 # Elements that are page furniture by their tag or ARIA role; resiliparse skips them while
-# rendering, in C. Form controls, iframes, <object>, <noscript> and <figure> it never renders:
+# rendering, in C. Form controls, iframes, <object>, <noscript>, <figure> and <svg> it never renders:
 # naming them again would only cost time (each selector is matched against every element,
 # about 0.2 ms per MB of HTML). Class/id hints for a place on the page ("sidebar", "footer",
 # "comment", "share", "related") are deliberately not used: unclosed tags on real pages put
@@ -182,7 +182,6 @@ SKIP_SELECTORS: tuple[str, ...] = (
     "nav",
     "aside",
     "footer",
-    "svg",
     "canvas",
     "[role=navigation]",
     "[role=contentinfo]",

@@ -1335,11 +1335,14 @@ def test_form_controls_and_iframes_are_never_text():
     controls = (
         "<button>Subscribe now</button><select><option>Sort by newest</option></select>"
         "<textarea>Write your comment here</textarea><iframe>Your browser cannot show frames</iframe>"
+        "<svg><title>Share on Facebook</title><text>Tweet this</text></svg>"
     )
     body = _p(_ARTICLE[:3]) + controls + _p(_ARTICLE[3:])
     text = _library_hours(body)
     assert all(p in text for p in _ARTICLE)
-    assert not any(s in text for s in ("Subscribe now", "Sort by", "Write your", "frames"))
+    assert not any(
+        s in text for s in ("Subscribe now", "Sort by", "Write your", "frames", "Facebook", "Tweet")
+    )
 
 
 def test_a_consent_dialog_is_not_content():
