@@ -424,6 +424,9 @@ def _units(text: str) -> float:
     return wide + (nonblank - wide) / 3.0
 
 
+_NOSCRIPT_TAG = re.compile(r"</?noscript\b[^>]*>", re.IGNORECASE)
+
+
 def _render(html: str) -> tuple[str, str]:
     """(rendered page, <title>). The render keeps one block per line plus <a>/<h1-6>/<p>/<pre>
     markup, so link text and headings are read off the lines without walking the DOM in Python."""
@@ -432,8 +435,19 @@ def _render(html: str) -> tuple[str, str]:
     tree = HTMLTree.parse(html)
     if tree.body is None:
         return "", ""
+    rendered = _render_tree(tree)
+    if not rendered.strip() and tree.body.get_elements_by_tag_name("noscript"):
+        # An element left open inside a <noscript> takes the rest of the page into it (the
+        # parser runs with scripting off), and the renderer never shows <noscript>: the page
+        # renders empty. Render it again without the <noscript> tags.
+        tree = HTMLTree.parse(_NOSCRIPT_TAG.sub("", html))
+        rendered = _render_tree(tree)
+    return rendered, tree.title or ""
+
+
+def _render_tree(tree: HTMLTree) -> str:
     _mark_article(tree)
-    rendered = extract_plain_text(
+    return extract_plain_text(
         tree,
         preserve_formatting="minimal_html",
         links=True,
@@ -441,7 +455,6 @@ def _render(html: str) -> tuple[str, str]:
         list_bullets=False,
         skip_elements=list(SKIP_SELECTORS),
     )
-    return rendered, tree.title or ""
 
 
 # The page's own mark of its article, where it gives one: the schema.org article body, else the

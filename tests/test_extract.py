@@ -1329,6 +1329,15 @@ def test_an_embedded_post_does_not_cut_the_article():
     assert all(p in text for p in paragraphs)
 
 
+def test_a_page_inside_an_unclosed_noscript_element_is_read():
+    # A <div> left open in a <noscript> takes the whole page into it: it rendered empty.
+    html = _page(
+        "<noscript><div id='nojs'></noscript>" + f"<h1>Library hours</h1>{_p(_ARTICLE)}", "Library hours"
+    )
+    text = extract_main_text(html)
+    assert all(p in text for p in _ARTICLE)
+
+
 def test_form_controls_and_iframes_are_never_text():
     # Not in SKIP_SELECTORS: the renderer leaves them out itself (a resiliparse upgrade that
     # rendered them would show here).
