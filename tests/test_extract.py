@@ -1241,13 +1241,25 @@ _SIGN_UP = (
 )
 
 
-def test_a_newsletter_box_inside_an_article_is_not_content():
-    # The box sits between two paragraphs and reads like one: only its class names it.
-    for mark in ("class='c-newsletter-cta'", "class='box subscribe-box'", "class='subscription-promo'"):
-        body = _p(_ARTICLE[:3]) + f"<div {mark}><p>{_SIGN_UP}</p></div>" + _p(_ARTICLE[3:])
+def _assert_sign_up_box_skipped(openings: tuple[str, ...]) -> None:
+    """The sign-up box, opened by each of ``openings``, between two paragraphs of the article
+    (where it reads like one) is left out and the article kept."""
+    for opening in openings:
+        body = _p(_ARTICLE[:3]) + f"{opening}<p>{_SIGN_UP}</p></div>" + _p(_ARTICLE[3:])
         text = _library_hours(body)
-        assert all(p in text for p in _ARTICLE), mark
-        assert "inside scoop" not in text, mark
+        assert all(p in text for p in _ARTICLE), opening
+        assert "inside scoop" not in text, opening
+
+
+def test_a_newsletter_box_inside_an_article_is_not_content():
+    # Only its class names it.
+    _assert_sign_up_box_skipped(
+        (
+            "<div class='c-newsletter-cta'>",
+            "<div class='box subscribe-box'>",
+            "<div class='subscription-promo'>",
+        )
+    )
 
 
 def test_an_author_bio_box_is_not_content():
@@ -1277,18 +1289,15 @@ def test_comments_named_after_their_writers_are_not_boxes():
 def test_what_the_page_hides_is_not_content():
     # The same box hidden three ways (an inline style with or without the blank, the "hidden"
     # class, also where a wider screen shows it), and a dialog shown only when asked for.
-    hidden = (
-        "<div style='display:none'>",
-        "<div style='color: red; display: none;'>",
-        "<div class='box hidden'>",
-        "<div class='hidden md:block'>",
-        "<div role='dialog'>",
+    _assert_sign_up_box_skipped(
+        (
+            "<div style='display:none'>",
+            "<div style='color: red; display: none;'>",
+            "<div class='box hidden'>",
+            "<div class='hidden md:block'>",
+            "<div role='dialog'>",
+        )
     )
-    for opening in hidden:
-        body = _p(_ARTICLE[:3]) + f"{opening}<p>{_SIGN_UP}</p></div>" + _p(_ARTICLE[3:])
-        text = _library_hours(body)
-        assert all(p in text for p in _ARTICLE), opening
-        assert "inside scoop" not in text, opening
 
 
 def test_hidden_mathml_is_kept():
