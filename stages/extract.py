@@ -178,6 +178,16 @@ def _box_class(word: str) -> str:
     )
 
 
+# What the page hides (inline display:none, the "hidden" utility class): other variants of a
+# widget, collapsed low-scored comments, templates, copies for scripts; also what only wide
+# screens show ("hidden md:block": sidebars, recommendations; the main text is shown on a phone
+# too). Not a hidden element that holds MathML: MediaWiki hides the MathML that screen readers
+# and text tools read and shows an image of the formula.
+HIDDEN_SELECTORS: tuple[str, ...] = (
+    '[style*="display:none"]:not(:has(math))',
+    '[style*="display: none"]:not(:has(math))',
+    ".hidden",
+)
 SKIP_SELECTORS: tuple[str, ...] = (
     "nav",
     "aside",
@@ -189,14 +199,7 @@ SKIP_SELECTORS: tuple[str, ...] = (
     "[aria-hidden=true]",
     # Dialogs (a confirmation, an editor's help, a sign-in box) are shown only when asked for.
     "[role=dialog]",
-    # What the page hides (inline display:none, the "hidden" utility class): other variants of a
-    # widget, collapsed low-scored comments, templates, copies for scripts; also what only wide
-    # screens show ("hidden md:block": sidebars, recommendations; the main text is shown on a
-    # phone too). Not a hidden element that holds MathML: MediaWiki hides the MathML that
-    # screen readers and text tools read and shows an image of the formula.
-    '[style*="display:none"]:not(:has(math))',
-    '[style*="display: none"]:not(:has(math))',
-    ".hidden",
+    *HIDDEN_SELECTORS,
     # Cookie-consent dialogs (OneTrust's onetrust-consent-sdk, cookie-consent ...): paragraphs
     # of prose, heavier than a short question. Matched on the id only (a class holding
     # "cookie" also marks widgets that hold content: "cookied" players, recipe cards), and on
@@ -435,25 +438,31 @@ def _render(html: str) -> tuple[str, str]:
     tree = HTMLTree.parse(html)
     if tree.body is None:
         return "", ""
-    rendered = _render_tree(tree)
-    if not rendered.strip() and tree.body.get_elements_by_tag_name("noscript"):
-        # An element left open inside a <noscript> takes the rest of the page into it (the
-        # parser runs with scripting off), and the renderer never shows <noscript>: the page
-        # renders empty. Render it again without the <noscript> tags.
-        tree = HTMLTree.parse(_NOSCRIPT_TAG.sub("", html))
-        rendered = _render_tree(tree)
+    _mark_article(tree)
+    rendered = _render_tree(tree, SKIP_SELECTORS)
+    if not rendered.strip():
+        # Nothing shows. The page may be hidden until a script shows it (a display:none
+        # wrapper), or an element left open inside a <noscript> took the rest of the page into
+        # it (the parser runs with scripting off; the renderer never shows <noscript>): render
+        # it again without the <noscript> tags and with what is hidden.
+        if tree.body.get_elements_by_tag_name("noscript"):
+            tree = HTMLTree.parse(_NOSCRIPT_TAG.sub("", html))
+            _mark_article(tree)
+        rendered = _render_tree(tree, _SKIP_KEEPING_HIDDEN)
     return rendered, tree.title or ""
 
 
-def _render_tree(tree: HTMLTree) -> str:
-    _mark_article(tree)
+_SKIP_KEEPING_HIDDEN = tuple(s for s in SKIP_SELECTORS if s not in HIDDEN_SELECTORS)
+
+
+def _render_tree(tree: HTMLTree, skip: tuple[str, ...]) -> str:
     return extract_plain_text(
         tree,
         preserve_formatting="minimal_html",
         links=True,
         alt_texts=False,
         list_bullets=False,
-        skip_elements=list(SKIP_SELECTORS),
+        skip_elements=list(skip),
     )
 
 

@@ -1338,13 +1338,16 @@ def test_an_embedded_post_does_not_cut_the_article():
     assert all(p in text for p in paragraphs)
 
 
-def test_a_page_inside_an_unclosed_noscript_element_is_read():
-    # A <div> left open in a <noscript> takes the whole page into it: it rendered empty.
-    html = _page(
-        "<noscript><div id='nojs'></noscript>" + f"<h1>Library hours</h1>{_p(_ARTICLE)}", "Library hours"
-    )
-    text = extract_main_text(html)
-    assert all(p in text for p in _ARTICLE)
+def test_a_page_that_shows_nothing_is_read_as_if_shown():
+    # A <div> left open in a <noscript> takes the whole page into it, a page may be hidden until
+    # a script shows it: both rendered empty.
+    article = f"<h1>Library hours</h1>{_p(_ARTICLE)}"
+    for body in (
+        "<noscript><div id='nojs'></noscript>" + article,
+        f"<div style='display: none'>{article}</div>",
+    ):
+        text = extract_main_text(_page(body, "Library hours"))
+        assert all(p in text for p in _ARTICLE), body[:30]
 
 
 def test_form_controls_and_iframes_are_never_text():
