@@ -215,6 +215,8 @@ SKIP_SELECTORS: tuple[str, ...] = (
     # senior editor ..."): prose about the writer, not about what the page is about.
     _box_class("author-b"),
 )
+# For a page on which nothing shows: everything but what is hidden.
+_SKIP_KEEPING_HIDDEN = tuple(s for s in SKIP_SELECTORS if s not in HIDDEN_SELECTORS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -361,6 +363,10 @@ _ATTRIBUTION = ("\u2014", "\u2013")
 # The heading of a comment section or form under an article ("Comments (4)", "Post a Comment",
 # "Leave a Reply", "Join the discussion", "发表评论"): a whole short line. Under an article
 # nothing after it is the article (the comments, the form and its rules, then the sidebars).
+_COMMENT_WORDS_ZH = ("评论", "評論", "留言")  # a comment section's own words (not "讨论")
+_DISCUSSION_WORDS_ZH = ("讨论", "討論")
+_ZH_COMMENT = f"(?:{'|'.join(_COMMENT_WORDS_ZH)})"
+_ZH_DISCUSSION = f"(?:{'|'.join(_DISCUSSION_WORDS_ZH)})"
 _COMMENT_HEAD = re.compile(
     r"[^\w\n]{0,3}(?:\d+\s+)?(?:(?:(?:reader|user|visitor|your|post|add|leave|write|submit|view|show|read|see"
     r"|all|latest|recent|top|\d+)s?'?\s+(?:(?:a|an|the|your|all|new)\s+)?)+comments?|comments|comment\(s\))"
@@ -381,16 +387,15 @@ _COMMENT_HEAD = re.compile(
     # readers' messages), or one with its count; a bare "评论" is often a button or the label
     # between a question and its answers, which are the content. The state of the section
     # ("目前没有评论", "暂无评论"), and a discussion section ("新聞討論", "参与讨论").
-    r"|(?:(?:发表|發表|网友|網友|我要|最新|热门|熱門|全部|查看|相关|相關)(?:评论|評論|留言)(?:区|區|列表|板)?"
-    r"|(?:评论|評論|留言)(?:区|區|列表|板))\s*[(（]?\d*[)）]?\s*"
-    r"|(?:评论|評論|留言)\s*[(（]?\d+[)）]?\s*"
-    r"|(?:目前|暂时|暫時|还|還|尚)?(?:没有|沒有|暂无|暫無|无|無)(?:任何)?(?:网友|網友)?(?:评论|評論|留言)[^\n]{0,20}"
-    r"|(?:参与|參與|我要|新闻|新聞|网友|網友)(?:讨论|討論)(?:区|區)?\s*",
+    rf"|(?:(?:发表|發表|网友|網友|我要|最新|热门|熱門|全部|查看|相关|相關){_ZH_COMMENT}(?:区|區|列表|板)?"
+    rf"|{_ZH_COMMENT}(?:区|區|列表|板))\s*[(（]?\d*[)）]?\s*"
+    rf"|{_ZH_COMMENT}\s*[(（]?\d+[)）]?\s*"
+    rf"|(?:目前|暂时|暫時|还|還|尚)?(?:没有|沒有|暂无|暫無|无|無)(?:任何)?(?:网友|網友)?{_ZH_COMMENT}[^\n]{{0,20}}"
+    rf"|(?:参与|參與|我要|新闻|新聞|网友|網友){_ZH_DISCUSSION}(?:区|區)?\s*",
     re.IGNORECASE,
 )
 _TEXT_OF = operator.itemgetter(0)
 # Each heading above holds one of these; lines are looked at only where one is.
-_COMMENT_WORDS_ZH = ("评论", "評論", "留言")  # a comment section's own words (not "讨论")
 _COMMENT_NEEDLES = (
     "omment",
     "OMMENT",
@@ -405,8 +410,7 @@ _COMMENT_NEEDLES = (
     "our say",
     "OUR SAY",
     *_COMMENT_WORDS_ZH,
-    "讨论",
-    "討論",
+    *_DISCUSSION_WORDS_ZH,
 )
 _COMMENT_HEAD_CHARS = 70
 _DIGIT = re.compile(r"[0-9]")
@@ -452,9 +456,6 @@ def _render(html: str) -> tuple[str, str]:
     return rendered, tree.title or ""
 
 
-_SKIP_KEEPING_HIDDEN = tuple(s for s in SKIP_SELECTORS if s not in HIDDEN_SELECTORS)
-
-
 def _render_tree(tree: HTMLTree, skip: tuple[str, ...]) -> str:
     return extract_plain_text(
         tree,
@@ -462,7 +463,7 @@ def _render_tree(tree: HTMLTree, skip: tuple[str, ...]) -> str:
         links=True,
         alt_texts=False,
         list_bullets=False,
-        skip_elements=list(skip),
+        skip_elements=skip,
     )
 
 
@@ -891,6 +892,8 @@ def _select(
         ):
             main = after
     kept = [main]
+    main_start = runs[main][0]
+    headline = title_at if title_at < main_start <= title_at + w.title_window else -1
     # Teasers below an article (other stories, each a linked headline and its summary) are
     # not content; on a page whose main region is itself a list of teasers (a front page),
     # they are.
@@ -901,23 +904,18 @@ def _select(
         if sums[k] < w.secondary * sums[main]:
             break
         a, b = runs[k]
-        if b <= title_at < runs[main][0] and runs[main][0] - title_at <= w.title_window:
+        if b <= headline:
             continue  # above the headline of the main region: other stories' teasers
         gap = min(
             -(prefix[a] - prefix[runs[j][1]]) if runs[j][1] <= a else -(prefix[runs[j][0]] - prefix[b])
             for j in kept
         )
-        if 0 <= title_at < a and b <= runs[main][0]:
+        if 0 <= title_at < a and b <= main_start:
             # Between the headline and the main region: the lead, cut from the body by an ad box.
             gap = min(gap, -(prefix[a] - prefix[title_at + 1]))
         if sums[k] < w.gap * gap or (lines is not None and not _has_sentence(runs[k], lines, kinds)):
             continue
-        if (
-            lines is not None
-            and kinds is not None
-            and a > runs[main][0]
-            and _is_teasers(runs[k], lines, kinds)
-        ):
+        if lines is not None and kinds is not None and a > main_start and _is_teasers(runs[k], lines, kinds):
             if main_teasers is None:
                 main_teasers = _is_teasers(runs[main], lines, kinds)
             if not main_teasers:
