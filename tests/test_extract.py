@@ -1235,6 +1235,11 @@ def _library_hours(body: str) -> str:
     return extract_main_text(_page(f"<h1>Library hours</h1>{body}", "Library hours"))
 
 
+def _amid_article(html: str) -> str:
+    """The article's paragraphs with ``html`` between the third and the fourth."""
+    return _p(_ARTICLE[:3]) + html + _p(_ARTICLE[3:])
+
+
 _SIGN_UP = (
     "Sign up to get the inside scoop on the biggest stories in markets, tech and business, "
     "delivered daily to your inbox. By clicking Sign Up you accept our Terms of Service."
@@ -1245,8 +1250,7 @@ def _assert_sign_up_box_skipped(openings: tuple[str, ...]) -> None:
     """The sign-up box, opened by each of ``openings``, between two paragraphs of the article
     (where it reads like one) is left out and the article kept."""
     for opening in openings:
-        body = _p(_ARTICLE[:3]) + f"{opening}<p>{_SIGN_UP}</p></div>" + _p(_ARTICLE[3:])
-        text = _library_hours(body)
+        text = _library_hours(_amid_article(f"{opening}<p>{_SIGN_UP}</p></div>"))
         assert all(p in text for p in _ARTICLE), opening
         assert "inside scoop" not in text, opening
 
@@ -1306,9 +1310,7 @@ def test_hidden_mathml_is_kept():
         "<span style='display: none;'><math><mi>E</mi><mo>=</mo><mi>m</mi><msup><mi>c</mi>"
         "<mn>2</mn></msup></math></span><img src='f.svg' alt='E=mc^2'>"
     )
-    body = (
-        _p(_ARTICLE[:3]) + f"<p>The energy of the books is {formula} in every branch.</p>" + _p(_ARTICLE[3:])
-    )
+    body = _amid_article(f"<p>The energy of the books is {formula} in every branch.</p>")
     text = _library_hours(body)
     assert all(p in text for p in _ARTICLE)
     assert "The energy of the books is E=mc2 in every branch." in text
@@ -1358,8 +1360,7 @@ def test_form_controls_and_iframes_are_never_text():
         "<textarea>Write your comment here</textarea><iframe>Your browser cannot show frames</iframe>"
         "<svg><title>Share on Facebook</title><text>Tweet this</text></svg>"
     )
-    body = _p(_ARTICLE[:3]) + controls + _p(_ARTICLE[3:])
-    text = _library_hours(body)
+    text = _library_hours(_amid_article(controls))
     assert all(p in text for p in _ARTICLE)
     assert not any(
         s in text for s in ("Subscribe now", "Sort by", "Write your", "frames", "Facebook", "Tweet")
