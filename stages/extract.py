@@ -250,6 +250,7 @@ class Weights:
     article_min: float = 100.0  # a main region scoring this much is an article: its record lists are comments
     article_share: float = 0.4  # cut to the page's article container when this share of the output is in it
     comment_share: float = 0.4  # an article above a comment heading scores this share of one comment below
+    table_rows: int = 3  # a table this many rows long right below a region is part of it
     link_mode: float = 15.0  # below this main score, a page of long links (a table of contents) ...
     link_mode_ratio: float = 2.0  # ... is taken as links when they score this many times more
     link_offset: float = 6.0  # offset of a link line scored as content
@@ -1316,6 +1317,7 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
         runs = _extend_threads(runs, main, page)
     if w.tail_line:
         runs = [run if _is_records(run, kinds, w.record_ratio) else _cut_tail(run, page) for run in runs]
+    runs = _with_tables(runs, page)
     output_kinds = _OUTPUT_KINDS
     main_score = max(sum(scores[a:b]) for a, b in runs)
     if main_score < w.link_mode:
@@ -1334,6 +1336,27 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
     if article is not None and w.article_share:
         runs = _within_article(runs, article, page, output_kinds, comments)
     return _Layout(page, runs, output_kinds)
+
+
+def _with_tables(runs: list[tuple[int, int]], page: _Page) -> list[tuple[int, int]]:
+    """Each region with the table right below it (``table_rows`` rows at least, each less than
+    half link text; a short caption line or two may come first): a table's rows are short
+    lines that score little, and a results table or a data table under an article would
+    otherwise end it. A table of links (other matches, a sidebar) is not a region's."""
+    lines, kinds, w = page.lines, page.kinds, page.w
+    out = []
+    for k, (a, b) in enumerate(runs):
+        limit = runs[k + 1][0] if k + 1 < len(runs) else len(lines)
+        first = b
+        while first < limit and first - b < 2 and kinds[first] in (TEXT, HEADING) and lines[first][2] <= 10:
+            first += 1
+        end = first
+        while end < limit and kinds[end] == ROW:
+            end += 1
+        if end - first >= w.table_rows:
+            b = end
+        out.append((a, b))
+    return out
 
 
 def _titled_article(

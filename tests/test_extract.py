@@ -808,6 +808,32 @@ def test_code_blocks_and_tables_stay_in_the_content():
     assert re.search(r"^1, 2\s+3$", text, re.MULTILINE)  # a table row on one line
 
 
+_SCORES = [
+    ("Ann Lee", "caught Ross bowled Mills", "13"),
+    ("Tom Hart", "bowled Vettori", "1"),
+    ("Raj Patel", "not out", "25"),
+    ("Sam Cole", "run out", "0"),
+    ("Extras", "lb 1, w 3", "4"),
+    ("Total", "all out", "93"),
+]
+
+
+@pytest.mark.parametrize("linked", [False, True])
+def test_a_results_table_below_the_article_stays(linked):
+    # Short rows score little each: a results table right under the report would end it. A
+    # table of links there (a sidebar of other matches) is not the article's.
+    cell = (lambda t: f'<a href="/p/{t}">{t}</a>') if linked else (lambda t: t)
+    rows = "".join(f"<tr><td>{cell(a)}</td><td>{cell(b)}</td><td>{c}</td></tr>" for a, b, c in _SCORES)
+    html = _page(
+        f"<h1>Home side wins the final</h1>{_p(_ARTICLE)}<p>SCOREBOARD</p><table>{rows}</table>{_MENU}",
+        "Home side wins the final",
+    )
+    text = extract_main_text(html)
+    assert _ARTICLE[0] in text and _ARTICLE[-1] in text
+    assert bool(re.search(r"^Raj Patel\s+not out\s+25$", text, re.MULTILINE)) is not linked
+    assert ("Total" in text) is not linked
+
+
 def test_a_page_of_linked_headlines_under_a_short_label_is_the_links():
     # A weekly round-up: its only unlinked text is a short section label, which must not win
     # over the headlines it introduces.
