@@ -251,7 +251,7 @@ class Weights:
     article_share: float = 0.4  # cut to the page's article container when this share of the output is in it
     comment_share: float = 0.4  # an article above a comment heading scores this share of one comment below
     table_rows: int = 3  # a table this many rows long right below a region is part of it
-    link_mode: float = 15.0  # below this main score, a page of long links (a table of contents) ...
+    link_mode: float = 0.0  # below this main score, a page of long links (a table of contents) ...
     link_mode_ratio: float = 2.0  # ... is taken as links when they score this many times more
     link_offset: float = 6.0  # offset of a link line scored as content
     short_chars: int = 40  # lines up to this long may be repeated furniture or metadata
