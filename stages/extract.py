@@ -368,11 +368,14 @@ _COMMENT_WORDS_ZH = ("评论", "評論", "留言")  # a comment section's own wo
 _DISCUSSION_WORDS_ZH = ("讨论", "討論")
 _ZH_COMMENT = f"(?:{'|'.join(_COMMENT_WORDS_ZH)})"
 _ZH_DISCUSSION = f"(?:{'|'.join(_DISCUSSION_WORDS_ZH)})"
+# A comment form's heading ("Leave a Reply", "Post a comment"): a comment-section heading
+# (below), and with "发表评论" the line a region ends at when only the form follows (_FORM_HEAD).
+_FORM_WORDS = r"(?:leave|post|write|add|submit) (?:a |your )?(?:reply|response|comment)\b[^\n]{0,40}"
 _COMMENT_HEAD = re.compile(
     r"[^\w\n]{0,3}(?:\d+\s+)?(?:(?:(?:reader|user|visitor|your|post|add|leave|write|submit|view|show|read|see"
     r"|all|latest|recent|top|\d+)s?'?\s+(?:(?:a|an|the|your|all|new)\s+)?)+comments?|comments|comment\(s\))"
     r"(?:\s*[(\[]?\s*\d*\s*[)\]]?)?[^\w\n]{0,3}"
-    r"|[^\w\n]{0,3}(?:leave|post|write|add|submit) (?:a |your )?(?:reply|response|comment)\b[^\n]{0,40}"
+    rf"|[^\w\n]{{0,3}}(?:{_FORM_WORDS})"
     r"|[^\w\n]{0,3}\d+ (?:responses?|replies|comment\(s\))[^\w\n]{0,3}"
     r"|[^\w\n]{0,3}(?:join|start) the (?:discussion|conversation)\b[^\n]{0,20}"
     r"|[^\w\n]{0,3}have your say\b[^\n]{0,20}"
@@ -395,6 +398,7 @@ _COMMENT_HEAD = re.compile(
     rf"|(?:参与|參與|我要|新闻|新聞|网友|網友){_ZH_DISCUSSION}(?:区|區)?\s*",
     re.IGNORECASE,
 )
+_FORM_HEAD = re.compile(rf"[^\w\n]{{0,3}}(?:{_FORM_WORDS}|(?:发表|發表|我要){_ZH_COMMENT}\s*)", re.IGNORECASE)
 _TEXT_OF = operator.itemgetter(0)
 # Each heading above holds one of these; lines are looked at only where one is.
 _COMMENT_NEEDLES = (
@@ -1164,6 +1168,31 @@ def _cut_at_related_head(
     return runs, main
 
 
+def _cut_at_form(run: tuple[int, int], page: _Page) -> tuple[int, int]:
+    """A region without a comment form at its end: it ends at the form's heading ("Leave a
+    Reply", "Post a comment", "发表评论") when no per-item line follows in the region (no
+    comment below it, only the form, its rules and its messages) and what follows weighs less
+    than what precedes. With comments asked for, the comments above the form stay."""
+    a, b = run
+    lines, kinds, scores = page.lines, page.kinds, page.scores
+    total = sum(s for s in scores[a:b] if s > 0)
+    after, cut = 0.0, b
+    # From the region's end up: the lines a heading could stand on end at the last per-item
+    # line or where what follows outweighs what precedes; the topmost heading among them.
+    for i in range(b - 1, a, -1):
+        kind = kinds[i]
+        if kind == META or kind == REPEATED:
+            break
+        if scores[i] > 0:
+            after += scores[i]
+            if 2 * after >= total:
+                break
+        text = lines[i][0]
+        if len(text) <= _COMMENT_HEAD_CHARS and _FORM_HEAD.fullmatch(text):
+            cut = i
+    return (a, cut)
+
+
 def _thread_line(i: int, lines: list[_Line], kinds: list[int], w: Weights) -> bool:
     """A line a thread of records goes on through: a repeated or metadata line, a text line
     with a repeated line next to it, or a short link line (an author name) that does not follow
@@ -1313,6 +1342,7 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
     if not comments:  # (with comments, what follows a related box may be the comments asked for)
         runs, main = _cut_at_comment_head(runs, main, candidates, page)
         runs, main = _cut_at_related_head(runs, main, page)
+    runs = [_cut_at_form(run, page) for run in runs]
     if w.thread_link:
         runs = _extend_threads(runs, main, page)
     if w.tail_line:

@@ -23,7 +23,9 @@ from stages.extract import (
     REPEATED,
     ExtractParams,
     ExtractStage,
+    _cut_at_form,
     _furniture,
+    _layout,
     _legal_lines,
     _lines,
     _render,
@@ -546,6 +548,44 @@ def test_pattern_comments_under_an_article_follow_the_comments_setting(container
     assert "Report abuse" not in with_comments
 
 
+_FORM = (
+    "<p>Your email address will not be published. Required fields are marked with an asterisk.</p>"
+    "<p>Save my name, email, and website in this browser for the next time I comment here.</p>"
+    "<p>This site uses a spam filter to reduce spam. Learn how your comment data is processed.</p>"
+)
+
+
+@pytest.mark.parametrize("heading", ["Leave a Reply", "Post a comment", "发表评论"])
+def test_with_comments_the_comment_form_below_them_is_left_out(heading):
+    html = _commented_article(True).replace("</div></body>", f"<h3>{heading}</h3>{_FORM}</div></body>")
+    assert "spam filter" in html
+    text = extract_main_text(html, comments=True)
+    assert all(p in text for p in _ARTICLE) and all(c in text for c in _COMMENTS)
+    assert "spam filter" not in text and "email address" not in text and heading not in text
+
+
+def test_a_region_ends_at_a_form_heading_only_when_no_comment_follows_it():
+    # Inside one region (as on pages whose form text scores as prose): the heading ends it when
+    # only the form follows; not when comments follow it under their author/date lines (the
+    # form above the comments, or "Post a reply" between a forum's posts), nor when more of the
+    # article follows than precedes it (a comment button under the lead paragraph).
+    comments = "".join(
+        f'<div><a href="/u{i}">reader{i}</a> wrote on Jan {i + 1}, 2024 at 10:1{i} AM<p>{c}</p></div>'
+        for i, c in enumerate(_COMMENTS[:2])
+    )
+    cases = [
+        (_p(_ARTICLE), "Leave a Reply", _FORM, True),
+        (_p(_ARTICLE), "Leave a Reply", comments, False),
+        (_p(_ARTICLE[:1]), "发表评论", _p(_ARTICLE[1:]), False),
+    ]
+    for before, heading, after, cut in cases:
+        html = _page(f"<h1>Libraries open late</h1><div>{before}<h3>{heading}</h3>{after}</div>")
+        page = _layout(*_render(html), DEFAULT_WEIGHTS, comments=True).page
+        at = next(i for i, line in enumerate(page.lines) if line[0] == heading)
+        region = (1, len(page.lines))
+        assert _cut_at_form(region, page) == ((1, at) if cut else region), heading
+
+
 def test_comments_setting_reaches_the_stage():
     html = _commented_article(False).encode()
     keep = ExtractStage(ExtractParams(comments=True)).process({"html": html, "content_type": "text/html"})
@@ -561,20 +601,21 @@ _COMMENT_FORM = "Comments are moderated and will appear once approved. Please ke
 
 
 @pytest.mark.parametrize(
-    "heading",
+    "heading,form",
     [
-        "Add your comment",
-        "2 Comments",
-        "Leave a Reply",
-        "Join the discussion",
-        "No comments yet.",  # the state of the section stands for its heading
-        "Comments are now closed for this story",
+        ("Add your comment", True),
+        ("2 Comments", False),
+        ("Leave a Reply", True),
+        ("Join the discussion", False),
+        ("No comments yet.", False),  # the state of the section stands for its heading
+        ("Comments are now closed for this story", False),
     ],
 )
-def test_pattern_a_comment_section_heading_ends_the_article(heading):
+def test_pattern_a_comment_section_heading_ends_the_article(heading, form):
     # Two comments without author/date lines and a form's rules read like the article's last
     # paragraphs; the section's heading is where the article ends. A "Comments" link above the
-    # article (a count) does not cut it.
+    # article (a count) does not cut it. With comments, what follows a comment form's heading
+    # with no author/date line is the form's (its rules, its messages): left out too.
     article = _p(_ARTICLE)
     comments = _p(_FEW_COMMENTS)
     body = (
@@ -586,7 +627,8 @@ def test_pattern_a_comment_section_heading_ends_the_article(heading):
     assert all(p in article_only for p in _ARTICLE)
     assert not any(c in article_only for c in [*_FEW_COMMENTS, _COMMENT_FORM])
     with_comments = _lines_of(extract_main_text(html, comments=True))
-    assert all(c in with_comments for c in _FEW_COMMENTS)
+    assert all(p in with_comments for p in _ARTICLE)
+    assert all((c in with_comments) is not form for c in _FEW_COMMENTS)
 
 
 def test_pattern_one_long_comment_below_the_heading_does_not_outweigh_the_article():
