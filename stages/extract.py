@@ -24,7 +24,9 @@ Reply", "No comments yet"). Teasers below an article (linked headlines, each wit
 are not a further region, a related-stories heading ("You may also like", "相关阅读") ends the text
 when a feed of other stories follows it (without comments), and a region ends at a link line or
 a capitalised label after its last long paragraph when what follows weighs little (a promotions
-box). Per-item lines are recognised with their links left out ("Posted by: <name> | Report").
+box), and at a comment form's heading when only the form follows ("Leave a Reply" and its rules,
+with or without comments). A table right below a region (three rows at least) belongs to it.
+Per-item lines are recognised with their links left out ("Posted by: <name> | Report").
 Where the page marks its article (schema.org's articleBody, its only <article> or <main>) and
 most of the chosen text lies in it, the text ends where that container ends and regions wholly
 above it go (related stories and teasers around an article), and where the title line is in it
