@@ -868,11 +868,12 @@ def _select(
     lines: list[_Line] | None = None,
 ) -> tuple[list[tuple[int, int]], int]:
     """The main region (the best, or the one right after the title line when it is close
-    enough), then further regions by score: each must reach ``secondary`` of the main one and
-    outweigh ``gap`` times the negative score between it and the regions already kept, or the
-    title line when it lies between that line and the main region (a sidebar far down the page
-    behind menus is not content; the next post of a thread is, and so is an article's lead
-    under its headline when ads cut it from the body). Nothing above the headline of a main
+    enough), then further regions by score: each must reach ``secondary`` of the main one (not
+    one between the title line and the main region: a lead or an abstract above a long body)
+    and outweigh ``gap`` times the negative score between it and the regions already kept, or
+    the title line when it lies between that line and the main region (a sidebar far down the
+    page behind menus is not content; the next post of a thread is, and so is an article's lead
+    under its headline when ads or an image cut it from the body). Nothing above the headline of a main
     region that follows it is kept (other stories' teasers at the top of the page)."""
     prefix = [0.0]
     for s in scores:
@@ -908,9 +909,9 @@ def _select(
     for k in order:
         if k == main:
             continue
-        if sums[k] < w.secondary * sums[main]:
-            break
         a, b = runs[k]
+        if sums[k] < w.secondary * sums[main] and not 0 <= title_at < b <= main_start:
+            continue  # (a region between the title line and the main one: the lead, an abstract)
         if b <= headline:
             continue  # above the headline of the main region: other stories' teasers
         gap = min(

@@ -875,6 +875,17 @@ def test_a_results_table_right_below_the_article_stays(between, attached):
     assert ("all out" in text) is attached
 
 
+def test_the_lead_above_a_long_body_stays():
+    # A one-paragraph lead (an abstract, a standfirst) under the headline, cut from a body many
+    # times its weight by an ad box of links: it weighs less than a tenth of the body and must
+    # stay all the same.
+    lead = "The city will keep its libraries open until nine in the evening, the council decided."
+    body = _p(f"{p} {p}" for p in _ARTICLE * 3)
+    html = _page(f"<h1>Libraries open late</h1><p>{lead}</p>{_MENU}{body}", "Libraries open late")
+    text = extract_main_text(html)
+    assert lead in text and _ARTICLE[-1] in text
+
+
 # ------------------------------------------------------------------ hostile pages (issue 18)
 # Each input would cost minutes to hours of parser or extractor time if a step were
 # quadratic in it; linear work makes each test take well under a second.
