@@ -15,7 +15,7 @@ two-state Viterbi; with a single region this is the maximum-sum run of Pasternac
 The main region is the one after the page's <title> line when there is one (and an article there
 wins over a heavier list of dated records: its comments); further regions are kept when they are
 large and close to it or to the title line above it (the other posts of a thread, an article cut
-by an inline related-links box, a lead cut from its body by ads). Lists of records beside an
+by an inline related-links box, a lead cut from its body by ads, however light beside it). Lists of records beside an
 article (author/date lines, Reply links: its comments) are dropped unless the caller asks for
 comments (a first post under the same per-post lines as its replies is no article: the thread
 stays); a region that runs from an article into its comments is split where the records start,
