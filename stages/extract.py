@@ -15,12 +15,12 @@ two-state Viterbi; with a single region this is the maximum-sum run of Pasternac
 The main region is the one after the page's <title> line when there is one (and an article there
 wins over a heavier list of dated records: its comments); further regions are kept when they are
 large and close to it or to the title line above it (the other posts of a thread, an article cut
-by an inline related-links box, a lead cut from its body by ads, however light beside it). Lists of records beside an
-article (author/date lines, Reply links: its comments) are dropped unless the caller asks for
-comments (a first post under the same per-post lines as its replies is no article: the thread
-stays); a region that runs from an article into its comments is split where the records start,
-and without comments an article ends at a comment section's heading ("Comments (4)", "Leave a
-Reply", "No comments yet"). Teasers below an article (linked headlines, each with its summary)
+by an inline related-links box, a lead cut from its body by ads, however light beside it). Lists
+of records beside an article (author/date lines, Reply links: its comments) are dropped unless the
+caller asks for comments (a first post under the same per-post lines as its replies is no article:
+the thread stays); a region that runs from an article into its comments is split where the
+records start, and without comments an article ends at a comment section's heading ("Comments
+(4)", "Leave a Reply", "No comments yet"). Teasers below an article (linked headlines, each with its summary)
 are not a further region, a related-stories heading ("You may also like", "相关阅读") ends the text
 when a feed of other stories follows it (without comments), and a region ends at a link line or
 a capitalised label after its last long paragraph when what follows weighs little (a promotions
@@ -373,6 +373,7 @@ _ZH_DISCUSSION = f"(?:{'|'.join(_DISCUSSION_WORDS_ZH)})"
 # A comment form's heading ("Leave a Reply", "Post a comment"): a comment-section heading
 # (below), and with "发表评论" the line a region ends at when only the form follows (_FORM_HEAD).
 _FORM_WORDS = r"(?:leave|post|write|add|submit) (?:a |your )?(?:reply|response|comment)\b[^\n]{0,40}"
+_FORM_VERBS_ZH = "发表|發表|我要"  # "发表评论", "我要留言": a form's heading
 _COMMENT_HEAD = re.compile(
     r"[^\w\n]{0,3}(?:\d+\s+)?(?:(?:(?:reader|user|visitor|your|post|add|leave|write|submit|view|show|read|see"
     r"|all|latest|recent|top|\d+)s?'?\s+(?:(?:a|an|the|your|all|new)\s+)?)+comments?|comments|comment\(s\))"
@@ -393,14 +394,16 @@ _COMMENT_HEAD = re.compile(
     # readers' messages), or one with its count; a bare "评论" is often a button or the label
     # between a question and its answers, which are the content. The state of the section
     # ("目前没有评论", "暂无评论"), and a discussion section ("新聞討論", "参与讨论").
-    rf"|(?:(?:发表|發表|网友|網友|我要|最新|热门|熱門|全部|查看|相关|相關){_ZH_COMMENT}(?:区|區|列表|板)?"
+    rf"|(?:(?:{_FORM_VERBS_ZH}|网友|網友|最新|热门|熱門|全部|查看|相关|相關){_ZH_COMMENT}(?:区|區|列表|板)?"
     rf"|{_ZH_COMMENT}(?:区|區|列表|板))\s*[(（]?\d*[)）]?\s*"
     rf"|{_ZH_COMMENT}\s*[(（]?\d+[)）]?\s*"
     rf"|(?:目前|暂时|暫時|还|還|尚)?(?:没有|沒有|暂无|暫無|无|無)(?:任何)?(?:网友|網友)?{_ZH_COMMENT}[^\n]{{0,20}}"
     rf"|(?:参与|參與|我要|新闻|新聞|网友|網友){_ZH_DISCUSSION}(?:区|區)?\s*",
     re.IGNORECASE,
 )
-_FORM_HEAD = re.compile(rf"[^\w\n]{{0,3}}(?:{_FORM_WORDS}|(?:发表|發表|我要){_ZH_COMMENT}\s*)", re.IGNORECASE)
+_FORM_HEAD = re.compile(
+    rf"[^\w\n]{{0,3}}(?:{_FORM_WORDS}|(?:{_FORM_VERBS_ZH}){_ZH_COMMENT}\s*)", re.IGNORECASE
+)
 _TEXT_OF = operator.itemgetter(0)
 # Each heading above holds one of these; lines are looked at only where one is.
 _COMMENT_NEEDLES = (
@@ -873,8 +876,8 @@ def _select(
     and outweigh ``gap`` times the negative score between it and the regions already kept, or
     the title line when it lies between that line and the main region (a sidebar far down the
     page behind menus is not content; the next post of a thread is, and so is an article's lead
-    under its headline when ads or an image cut it from the body). Nothing above the headline of a main
-    region that follows it is kept (other stories' teasers at the top of the page)."""
+    under its headline when ads or an image cut it from the body). Nothing above the headline of
+    a main region that follows it is kept (other stories' teasers at the top of the page)."""
     prefix = [0.0]
     for s in scores:
         prefix.append(prefix[-1] + s)
@@ -1237,13 +1240,16 @@ def _extend_threads(runs: list[tuple[int, int]], main: int, page: _Page) -> list
     return out
 
 
+_LABEL_UNITS = 10.0  # a line this short is a label ("MORE FEATURES", a table's caption "SCOREBOARD")
+
+
 def _section_break(line: _Line, kind: int) -> bool:
     """A line that opens another section: a link line, or a short capitalised label styled as a
     heading ("MORE FEATURES", "EMAIL NEWSLETTER"). Not a real heading: under one, an article's
     own short lines follow (steps, tour dates)."""
     if kind == LINKS:
         return True
-    return kind == TEXT and line[2] <= 10 and not line[4] and line[0].isupper()
+    return kind == TEXT and line[2] <= _LABEL_UNITS and not line[4] and line[0].isupper()
 
 
 def _cut_tail(run: tuple[int, int], page: _Page) -> tuple[int, int]:
@@ -1381,7 +1387,12 @@ def _with_tables(runs: list[tuple[int, int]], page: _Page) -> list[tuple[int, in
     for k, (a, b) in enumerate(runs):
         limit = runs[k + 1][0] if k + 1 < len(runs) else len(lines)
         first = b
-        while first < limit and first - b < 2 and kinds[first] in (TEXT, HEADING) and lines[first][2] <= 10:
+        while (
+            first < limit
+            and first - b < 2
+            and kinds[first] in (TEXT, HEADING)
+            and lines[first][2] <= _LABEL_UNITS
+        ):
             first += 1
         end = first
         while end < limit and kinds[end] == ROW:

@@ -518,15 +518,20 @@ _COMMENTS = [
 ]
 
 
-def _commented_article(container: bool, classes: tuple[str, ...] = ("c",)) -> str:
-    """An article and its comment section, each comment under an author/date line and over
-    Reply / Report links; the comments together outweigh the article. The comments' elements
-    take the ``classes`` in turn."""
-    comments = "".join(
+def _comment_divs(texts: list[str], classes: tuple[str, ...] = ("c",)) -> str:
+    """Each text as a comment under an author/date line and over Reply / Report links, its
+    element taking the ``classes`` in turn."""
+    return "".join(
         f'<div class="{classes[i % len(classes)]}"><a href="/u{i}">reader{i}</a> wrote on Jan {i + 1}, 2024 '
-        f'at 10:1{i} AM<p>{c} {c}</p><a href="#r">Reply</a> <a href="#x">Report abuse</a></div>'
-        for i, c in enumerate(_COMMENTS)
+        f'at 10:1{i} AM<p>{c}</p><a href="#r">Reply</a> <a href="#x">Report abuse</a></div>'
+        for i, c in enumerate(texts)
     )
+
+
+def _commented_article(container: bool, classes: tuple[str, ...] = ("c",)) -> str:
+    """An article and its comment section (_comment_divs); the comments together outweigh the
+    article."""
+    comments = _comment_divs([f"{c} {c}" for c in _COMMENTS], classes)
     article = _p(_ARTICLE)
     if container:  # article and comments under one element, no link lines between them
         body = f"<h1>Libraries open late</h1><div>{article}<h3>Comments</h3>{comments}</div>"
@@ -569,10 +574,7 @@ def test_a_region_ends_at_a_form_heading_only_when_no_comment_follows_it():
     # only the form follows; not when comments follow it under their author/date lines (the
     # form above the comments, or "Post a reply" between a forum's posts), nor when more of the
     # article follows than precedes it (a comment button under the lead paragraph).
-    comments = "".join(
-        f'<div><a href="/u{i}">reader{i}</a> wrote on Jan {i + 1}, 2024 at 10:1{i} AM<p>{c}</p></div>'
-        for i, c in enumerate(_COMMENTS[:2])
-    )
+    comments = _comment_divs(_COMMENTS[:2])
     cases = [
         (_p(_ARTICLE), "Leave a Reply", _FORM, True),
         (_p(_ARTICLE), "Leave a Reply", comments, False),
