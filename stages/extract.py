@@ -253,6 +253,7 @@ class Weights:
     article_share: float = 0.4  # cut to the page's article container when this share of the output is in it
     comment_share: float = 0.4  # an article above a comment heading scores this share of one comment below
     table_rows: int = 3  # a table this many rows long right below a region is part of it
+    above_title: float = 0.4  # a region across the title line starts at it if the part above is < this share
     link_mode: float = 0.0  # below this main score, a page of long links (a table of contents) ...
     link_mode_ratio: float = 2.0  # ... is taken as links when they score this many times more
     link_offset: float = 6.0  # offset of a link line scored as content
@@ -1199,6 +1200,18 @@ def _cut_at_form(run: tuple[int, int], page: _Page) -> tuple[int, int]:
     return (a, cut)
 
 
+def _from_title(run: tuple[int, int], page: _Page) -> tuple[int, int]:
+    """A region that runs across the page's title line starts at that line when what precedes
+    the title in it scores less than ``above_title`` of what follows: a box above the headline
+    that no break set apart from the article (a blog's about-this-site text, a shop's offers, a
+    subscription form)."""
+    a, b = run
+    t = page.title_at
+    if a < t < b and sum(page.scores[a:t]) < page.w.above_title * sum(page.scores[t:b]):
+        return (t, b)
+    return run
+
+
 def _thread_line(i: int, lines: list[_Line], kinds: list[int], w: Weights) -> bool:
     """A line a thread of records goes on through: a repeated or metadata line, a text line
     with a repeated line next to it, or a short link line (an author name) that does not follow
@@ -1351,7 +1364,7 @@ def _layout(rendered: str, title: str, w: Weights, comments: bool = False) -> _L
     if not comments:  # (with comments, what follows a related box may be the comments asked for)
         runs, main = _cut_at_comment_head(runs, main, candidates, page)
         runs, main = _cut_at_related_head(runs, main, page)
-    runs = [_cut_at_form(run, page) for run in runs]
+    runs = [_from_title(_cut_at_form(run, page), page) for run in runs]
     if w.thread_link:
         runs = _extend_threads(runs, main, page)
     if w.tail_line:

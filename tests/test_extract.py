@@ -888,6 +888,26 @@ def test_the_lead_above_a_long_body_stays():
     assert lead in text and _ARTICLE[-1] in text
 
 
+def test_a_box_above_the_headline_in_the_same_region_goes():
+    # A blog's about-this-site box right above the post's headline, nothing between to break
+    # the region: it weighs a fraction of the post and is not the post's text.
+    about = [
+        "Welcome to the library blog, where we write about books, reading and the city's branches.",
+        "Consider a donation to the friends of the library if you like what you read here!",
+    ]
+    box = _p(about)
+    post = _p(_ARTICLE)
+    html = _page(f"<div>{box}<h2>Libraries open late</h2>{post}</div>", "Libraries open late - Library blog")
+    text = extract_main_text(html)
+    assert "Libraries open late" in text and all(p in text for p in _ARTICLE)
+    assert not any(p in text for p in about)
+    # Above a headline with less of the post below it than of the text above, nothing is cut.
+    html = _page(
+        f"<div>{_p(_ARTICLE)}<h2>Libraries open late</h2>{_p(_ARTICLE[:2])}</div>", "Libraries open late"
+    )
+    assert all(p in extract_main_text(html) for p in _ARTICLE)
+
+
 # ------------------------------------------------------------------ hostile pages (issue 18)
 # Each input would cost minutes to hours of parser or extractor time if a step were
 # quadratic in it; linear work makes each test take well under a second.
