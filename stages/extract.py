@@ -843,19 +843,24 @@ def _best_run(scores: list[float]) -> tuple[int, int]:
     return best_start, best_end
 
 
+# The <title> and the headline may differ in spaces (a no-break space in one) and quotes
+# (typographic in one, straight in the other).
+_TITLE_FOLD = str.maketrans({"\xa0": " ", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
 def _title_line(lines: list[_Line], title: str, h1: int) -> int:
     """Index of the line that is the page's <title> or the largest part of it (headings
     first), else of the first long <h1>, -1 if none: news and forum pages
     repeat their title right above the text; the site's name is only a small part of it."""
-    title = " ".join(title.split())
+    title = " ".join(title.translate(_TITLE_FOLD).split())
     if len(title) < 4:
         return h1
     longest, best, best_key = len(title) + 10, -1, (0, False)
     for i, (text, kind, units, _, _) in enumerate(lines):
         if len(text) > longest or units < 3 or kind == LINKS:
             continue
-        if "  " in text or "\t" in text or "\n" in text:
-            text = " ".join(text.split())
+        if text not in title and (not text.isascii() or "  " in text or "\t" in text or "\n" in text):
+            text = " ".join(text.translate(_TITLE_FOLD).split())
         if text in title or title in text:
             key = (kind == HEADING, min(len(text), len(title)))
             if key > best_key:

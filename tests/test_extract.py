@@ -1164,6 +1164,23 @@ def test_a_region_above_the_headline_goes():
     assert all(p in text for p in _STORY + _RELATED)
 
 
+def test_the_headline_is_found_when_title_and_headline_differ_in_quotes_or_spaces():
+    # The <title> has straight quotes, the headline typographic ones and a no-break space: it
+    # is the same line, and the other story above it stays out as it does when they agree.
+    other = _p(_RELATED) + '<div><a href="/s">Sport</a></div>' * 2
+    for headline in (
+        "Night buses \u201creturn\u201d to the city\u2019s\xa0north",
+        'Night buses "return" to the city\'s north',
+    ):
+        html = _page(
+            f"<div>{other}</div><div><h2>{headline}</h2>{_p(_STORY)}</div>",
+            'Night buses "return" to the city\'s north',
+        )
+        text = extract_main_text(html)
+        assert all(p in text for p in _STORY), headline
+        assert not any(p in text for p in _RELATED), headline
+
+
 def test_a_container_holding_little_of_the_text_is_not_trusted():
     # An <article> around one short caption is not the article: the text stays as it was.
     html = _marked_page("<div>", "</div>", before="<article><p>Photo: the night bus depot.</p></article>")
