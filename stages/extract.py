@@ -76,6 +76,7 @@ _SUPERSETS = {
     "iso8859-11": "cp874",
 }
 _META_SCAN = 4096
+_WESTERN_SINGLE_BYTE = ("cp1252", "iso8859-15")
 
 
 def _python_codec(label: str | bytes | None) -> str | None:
@@ -118,8 +119,9 @@ def _decode(body: bytes, codec: str) -> tuple[str, int]:
 
 def decode_html(body: bytes, content_type: str | None) -> str:
     """Decode an HTTP body to str: byte order mark, then the HTTP charset, then a
-    ``<meta charset>``/``http-equiv`` in the first few KB, then detection. Each candidate
-    must decode cleanly; otherwise the one with fewest errors wins. Never raises."""
+    ``<meta charset>``/``http-equiv`` in the first few KB (UTF-8 first where that label is
+    Latin-1/cp1252), then detection. Each candidate must decode cleanly; otherwise the one with
+    fewest errors wins. Never raises."""
     if not body:
         return ""
     for bom, codec in (
@@ -137,6 +139,11 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     m = _META_CHARSET.search(body, 0, _META_SCAN)
     if m:
         candidates.append(_python_codec(m.group(1)) or "")
+    if candidates and candidates[0] in _WESTERN_SINGLE_BYTE and not body.isascii():
+        # Labelled Western single-byte but valid UTF-8: servers that label every page
+        # ISO-8859-1 serve UTF-8 pages too, and cp1252 decodes them without an error ("â€™"
+        # for "’"). Real cp1252 text is almost never valid UTF-8 (an accented letter alone is not).
+        candidates.insert(0, "utf-8")
     candidates.append("utf-8")
     candidates.append("detect")  # detected from the bytes only when the labels above fail
     best: tuple[int, str] | None = None

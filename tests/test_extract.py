@@ -66,6 +66,15 @@ def test_latin1_label_decodes_as_cp1252():
     assert "\u201cquoted\u201d café" in decode_html(body, None)
 
 
+def test_utf8_page_labelled_latin1_decodes_as_utf8():
+    # Servers label UTF-8 pages ISO-8859-1; cp1252 would decode them without an error into
+    # "â€™" and "Ã©". A real cp1252 page (an accented letter alone is no UTF-8) keeps its label.
+    body = "<p>It\u2019s a caf\u00e9 \u2014 na\u00efve.</p>".encode()
+    for ctype, meta in (("text/html; charset=iso-8859-1", ""), (None, '<meta charset="iso-8859-1">')):
+        assert "It\u2019s a café — naïve." in decode_html(meta.encode() + body, ctype)
+    assert "café" in decode_html(b"<p>caf\xe9 cr\xe8me</p>", "text/html; charset=iso-8859-1")
+
+
 def test_detection_without_any_label():
     text = "这是一个没有声明编码的中文网页，浏览器需要自己猜测它的编码方式。" * 5
     assert text in decode_html(f"<p>{text}</p>".encode("gb18030"), None)
