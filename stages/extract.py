@@ -25,7 +25,9 @@ are not a further region, a related-stories heading ("You may also like", "ç›¸å…
 when a feed of other stories follows it (without comments), and a region ends at a link line or
 a capitalised label after its last long paragraph when what follows weighs little (a promotions
 box), and at a comment form's heading when only the form follows ("Leave a Reply" and its rules,
-with or without comments). A table right below a region (three rows at least) belongs to it.
+with or without comments). A table right below a region (three rows at least) belongs to it;
+a region that runs across the title line starts at it when what lies above it there is light
+(a blog's about box right above the post).
 Per-item lines are recognised with their links left out ("Posted by: <name> | Report").
 Where the page marks its article (schema.org's articleBody, its only <article> or <main>) and
 most of the chosen text lies in it, the text ends where that container ends and regions wholly
