@@ -445,6 +445,7 @@ _ZH_LABEL_CHARS = 30
 
 
 def _zh_label(text: str) -> bool:
+    """Whether a line is one of those label lines."""
     return len(text) <= _ZH_LABEL_CHARS and _ZH_LABEL.match(text) is not None
 
 
