@@ -1346,10 +1346,8 @@ def _extract_lines(rendered: str, title: str, w: Weights, comments: bool = False
         if 0 <= title_at < top and (a, b) == runs[0] and a - title_at <= w.title_window:
             out.append(lines[title_at][0])
         out.extend(lines[i][0] for i in range(top, a) if kinds[i] == HEADING)
-        out.extend(
-            lines[i][0] for i in range(a, b) if kinds[i] in layout.output_kinds and not _zh_label(lines[i][0])
-        )
-    return "\n".join(_drop_copies(out, w.short_chars))
+        out.extend(lines[i][0] for i in range(a, b) if kinds[i] in layout.output_kinds)
+    return "\n".join(_drop_copies([text for text in out if not _zh_label(text)], w.short_chars))
 
 
 def _drop_copies(out: list[str], short: int) -> list[str]:

@@ -748,11 +748,12 @@ _ZH_ANSWERS = [
 
 def test_a_chinese_news_pages_label_lines_are_not_its_text():
     # A Chinese news article with its label lines (source, font size, share, editor) around the
-    # paragraphs: the paragraphs stay, the labels go; a line that only starts alike stays.
+    # paragraphs, one of them a heading right above them: the paragraphs stay, the labels go; a
+    # line that only starts alike stays.
     labels = ["来源：新华社", "【字号：大 中 小】", "分享到：", "（责任编辑：张毅）"]
     kept = "编辑部收到了很多读者来信，询问防水层多久需要重新做一次，这里统一回答。"
     body = (
-        f"<h1>老房子防水怎么做</h1><div>{labels[0]}</div><div>{labels[1]}</div>"
+        f"<h1>老房子防水怎么做</h1><div>{labels[0]}</div><h4>{labels[1]}</h4>"
         f"{_p(_ZH_ANSWERS)}<p>{kept}</p><div>{labels[2]}</div><div>{labels[3]}</div>"
     )
     text = extract_main_text(_page(body, "老房子防水怎么做_新闻中心"))
