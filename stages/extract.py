@@ -144,8 +144,12 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     if candidates and candidates[0] in _WESTERN_SINGLE_BYTE and not body.isascii():
         # Labelled Western single-byte but valid UTF-8: servers that label every page
         # ISO-8859-1 serve UTF-8 pages too, and cp1252 decodes them without an error ("â€™"
-        # for "’"). Real cp1252 text is almost never valid UTF-8 (an accented letter alone is not).
-        candidates.insert(0, "utf-8")
+        # for "’"). Real cp1252 text is almost never valid UTF-8 (an accented letter alone is
+        # not), so a failed try costs one strict pass and no error count.
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     candidates.append("utf-8")
     candidates.append("detect")  # detected from the bytes only when the labels above fail
     best: tuple[int, str] | None = None

@@ -1172,18 +1172,21 @@ def test_without_a_unique_container_nothing_is_cut():
         assert all(p in text for p in _STORY + _RELATED)
 
 
+# Another story's two paragraphs and two link lines: a region close to an article, above it.
+_OTHER_STORY = _p(_RELATED) + '<div><a href="/s">Sport</a></div>' * 2
+
+
 def test_a_region_above_the_headline_goes():
     # Two paragraphs of another story above the headline, two link lines between: a second
     # region close to the article, but above its headline (with the <article> mark or without).
-    other = _p(_RELATED) + '<div><a href="/s">Sport</a></div>' * 2
     story = _p(_STORY)
     for tag in ("article", "div"):
-        html = _page(f"<div>{other}</div><{tag}><h1>Night buses</h1>{story}</{tag}>", "Night buses")
+        html = _page(f"<div>{_OTHER_STORY}</div><{tag}><h1>Night buses</h1>{story}</{tag}>", "Night buses")
         text = extract_main_text(html)
         assert all(p in text for p in _STORY), tag
         assert not any(p in text for p in _RELATED), tag
     # Without the headline line the two regions are as good as each other: both stay.
-    html = _page(f"<div>{other}</div><div>{story}</div>", "Night buses")
+    html = _page(f"<div>{_OTHER_STORY}</div><div>{story}</div>", "Night buses")
     text = extract_main_text(html)
     assert all(p in text for p in _STORY + _RELATED)
 
@@ -1191,13 +1194,12 @@ def test_a_region_above_the_headline_goes():
 def test_the_headline_is_found_when_title_and_headline_differ_in_quotes_or_spaces():
     # The <title> has straight quotes, the headline typographic ones and a no-break space: it
     # is the same line, and the other story above it stays out as it does when they agree.
-    other = _p(_RELATED) + '<div><a href="/s">Sport</a></div>' * 2
     for headline in (
         "Night buses \u201creturn\u201d to the city\u2019s\xa0north",
         'Night buses "return" to the city\'s north',
     ):
         html = _page(
-            f"<div>{other}</div><div><h2>{headline}</h2>{_p(_STORY)}</div>",
+            f"<div>{_OTHER_STORY}</div><div><h2>{headline}</h2>{_p(_STORY)}</div>",
             'Night buses "return" to the city\'s north',
         )
         text = extract_main_text(html)
