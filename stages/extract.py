@@ -102,19 +102,28 @@ def _python_codec(label: str | bytes | None) -> str | None:
     return _SUPERSETS.get(name, name)
 
 
-def _decode(body: bytes, codec: str) -> tuple[str, int]:
-    """Decode, returning (text, number of undecodable sequences). A multi-byte character cut
-    off by a truncated record at the very end does not count as an error."""
+def _decode_clean(body: bytes, codec: str) -> str | None:
+    """The body decoded without an error, else None. A multi-byte character cut off by a
+    truncated record at the very end is no error (it is left out)."""
     try:
-        return body.decode(codec), 0
+        return body.decode(codec)
     except UnicodeDecodeError as err:
         if err.start >= len(body) - 4 and "end of data" in err.reason:
             try:
-                return body[: err.start].decode(codec), 0
+                return body[: err.start].decode(codec)
             except UnicodeDecodeError:
                 pass
+    return None
+
+
+def _decode(body: bytes, codec: str) -> tuple[str, int]:
+    """Decode, returning (text, number of undecodable sequences); see ``_decode_clean``."""
+    try:
+        text = _decode_clean(body, codec)
     except LookupError:
         return "", len(body) + 1
+    if text is not None:
+        return text, 0
     text = body.decode(codec, errors="replace")
     return text, text.count("\ufffd")
 
@@ -145,11 +154,11 @@ def decode_html(body: bytes, content_type: str | None) -> str:
         # Labelled Western single-byte but valid UTF-8: servers that label every page
         # ISO-8859-1 serve UTF-8 pages too, and cp1252 decodes them without an error ("â€™"
         # for "’"). Real cp1252 text is almost never valid UTF-8 (an accented letter alone is
-        # not), so a failed try costs one strict pass and no error count.
-        try:
-            return body.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
+        # not), so a failed try costs one strict pass and no error count. A record truncated
+        # inside a character is still UTF-8.
+        text = _decode_clean(body, "utf-8")
+        if text is not None:
+            return text
     candidates.append("utf-8")
     candidates.append("detect")  # detected from the bytes only when the labels above fail
     best: tuple[int, str] | None = None

@@ -73,6 +73,9 @@ def test_utf8_page_labelled_latin1_decodes_as_utf8():
     for ctype, meta in (("text/html; charset=iso-8859-1", ""), (None, '<meta charset="iso-8859-1">')):
         assert "It\u2019s a café — naïve." in decode_html(meta.encode() + body, ctype)
     assert "café" in decode_html(b"<p>caf\xe9 cr\xe8me</p>", "text/html; charset=iso-8859-1")
+    # A record truncated inside its last character (a crawler's size limit) is still UTF-8.
+    cut = (body + "\u2014".encode())[:-1]
+    assert "It\u2019s a café — naïve." in decode_html(cut, "text/html; charset=iso-8859-1")
 
 
 def test_detection_without_any_label():
