@@ -42,6 +42,7 @@ from __future__ import annotations
 import bisect
 import codecs
 import dataclasses
+import functools
 import html as htmllib
 import itertools
 import operator
@@ -505,14 +506,33 @@ def _render(html: str) -> tuple[str, str]:
     return rendered, tree.title or ""
 
 
+# A selector for one exact attribute value ("[role=navigation]"). The renderer matches each
+# skip selector against every element; lexbor's attribute search finds whether any element has
+# the value several times faster (about 5 ms against 20 ms over the WARC benchmark's 55 MB), and
+# most pages have none of them, so such a selector is passed only to pages that have a match.
+_EXACT_ATTRIBUTE = re.compile(r"\[([a-z-]+)=([a-z]+)\]")
+
+
+@functools.cache
+def _exact_attribute(selector: str) -> tuple[str, str] | None:
+    """(name, value) of a selector for one exact attribute value, else None."""
+    exact = _EXACT_ATTRIBUTE.fullmatch(selector)
+    return (exact[1], exact[2]) if exact else None
+
+
 def _render_tree(tree: HTMLTree, skip: tuple[str, ...]) -> str:
+    body = tree.body
     return extract_plain_text(
         tree,
         preserve_formatting="minimal_html",
         links=True,
         alt_texts=False,
         list_bullets=False,
-        skip_elements=skip,
+        skip_elements=[
+            selector
+            for selector in skip
+            if (exact := _exact_attribute(selector)) is None or body.get_elements_by_attr(*exact)
+        ],
     )
 
 

@@ -21,6 +21,7 @@ from stages.extract import (
     LINKS,
     META,
     REPEATED,
+    SKIP_SELECTORS,
     ExtractParams,
     ExtractStage,
     _cut_at_form,
@@ -29,6 +30,7 @@ from stages.extract import (
     _legal_lines,
     _lines,
     _render,
+    _render_tree,
     decode_html,
     extract_main_text,
     html_hazard,
@@ -1496,6 +1498,34 @@ def test_a_page_that_shows_nothing_is_read_as_if_shown():
     ):
         text = extract_main_text(_page(body, "Library hours"))
         assert all(p in text for p in _ARTICLE), body[:30]
+
+
+def test_skip_selectors_passed_only_where_they_match_render_the_same():
+    # An exact-attribute selector ("[role=navigation]") is passed to the renderer only for
+    # pages where lexbor's attribute search finds it: the render must be what every selector
+    # gives, on pages that have each of them (one in a letter case CSS does not match) and on
+    # the real pages.
+    boxes = "".join(
+        f"<div {name}='{value}'><p>Box {k} is furniture here, said the editor.</p></div>"
+        for k, (name, value) in enumerate(
+            (("role", "navigation"), ("role", "NAVIGATION"), ("aria-hidden", "true"), ("role", "dialog"))
+        )
+    )
+    pages = [_page(_amid_article(boxes), "Library hours")]
+    pages += [decode_html(html, None) for _, html, _ in load_pages()]
+    for html in pages:
+        tree = HTMLTree.parse(html)
+        every = extract_plain_text(
+            tree,
+            preserve_formatting="minimal_html",
+            links=True,
+            alt_texts=False,
+            list_bullets=False,
+            skip_elements=SKIP_SELECTORS,
+        )
+        assert _render_tree(tree, SKIP_SELECTORS) == every
+    rendered = _render_tree(HTMLTree.parse(pages[0]), SKIP_SELECTORS)
+    assert "Box 1 is" in rendered and not any(f"Box {k} is" in rendered for k in (0, 2, 3))
 
 
 def test_form_controls_and_iframes_are_never_text():
