@@ -492,8 +492,12 @@ def _render(html: str) -> tuple[str, str]:
     tree = HTMLTree.parse(html)
     if tree.body is None:
         return "", ""
-    _mark_article(tree)
+    article = _mark_article(tree)
     rendered = _render_tree(tree, SKIP_SELECTORS)
+    if article is not None and _article_shows_nothing(rendered) and _show_noscript(article):
+        # The page's article shows nothing, and holds a <noscript>: the text is put in place
+        # by a script (a template), and the <noscript> copy is for readers without one.
+        rendered = _render_tree(tree, SKIP_SELECTORS)
     if not rendered.strip():
         # Nothing shows. The page may be hidden until a script shows it (a display:none
         # wrapper), or an element left open inside a <noscript> took the rest of the page into
@@ -558,13 +562,36 @@ def _article_node(tree: HTMLTree) -> DOMNode | None:
     return None
 
 
-def _mark_article(tree: HTMLTree) -> None:
+def _mark_article(tree: HTMLTree) -> DOMNode | None:
     """Put ARTICLE_OPEN/ARTICLE_CLOSE text first and last in the page's article container (the
-    render keeps them in place, so its lines are known without walking the tree)."""
+    render keeps them in place, so its lines are known without walking the tree); the
+    container, if the page has one."""
     node = _article_node(tree)
     if node is not None:
         node.insert_before(tree.create_text_node(ARTICLE_OPEN), node.first_child)
         node.append_child(tree.create_text_node(ARTICLE_CLOSE))
+    return node
+
+
+def _article_shows_nothing(rendered: str) -> bool:
+    """Whether the marked article container rendered no text, only markup and blanks (a
+    stretch of 1,000 characters or more is taken to show text without being looked at)."""
+    start = rendered.find(ARTICLE_OPEN)
+    end = rendered.find(ARTICLE_CLOSE, start)
+    return 0 <= start < end and end - start < 1000 and not _TAG.sub("", rendered[start + 1 : end]).strip()
+
+
+def _show_noscript(node: DOMNode) -> bool:
+    """Move what the <noscript> elements in ``node`` hold out of them, to where they stand (the
+    parser runs with scripting off, so it is markup, which the renderer shows once outside a
+    <noscript>); whether there was any."""
+    moved = False
+    for noscript in list(node.get_elements_by_tag_name("noscript")):
+        parent = noscript.parent
+        for child in list(noscript.child_nodes):
+            parent.insert_before(child, noscript)
+            moved = True
+    return moved
 
 
 def _legal_offsets(rendered: str) -> list[int]:

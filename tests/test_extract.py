@@ -1528,6 +1528,23 @@ def test_skip_selectors_passed_only_where_they_match_render_the_same():
     assert "Box 1 is" in rendered and not any(f"Box {k} is" in rendered for k in (0, 2, 3))
 
 
+def test_an_article_shown_by_a_script_is_read_from_its_noscript_copy():
+    # A blog theme puts the post in a <script type="text/template"> for a script to show, and a
+    # copy in a <noscript>: the article container shows nothing without it, the sidebar does.
+    sidebar = (
+        "<div><h3>About this blog</h3><p>News and notes from the city's libraries, every week.</p></div>"
+    )
+    template = "<script type='text/template'>" + _p(_ARTICLE) + "</script>"
+    copy = "<noscript>" + _p(_ARTICLE) + "</noscript>"
+    body = f"<div itemprop='articleBody'>{template}{copy}</div>{sidebar}"
+    text = _library_hours(body)
+    assert all(p in text for p in _ARTICLE)
+    # An article that shows its text keeps its <noscript> hidden.
+    shown = f"<div itemprop='articleBody'>{_p(_ARTICLE)}<noscript><p>Please turn on JavaScript to see the map of all branches.</p></noscript></div>"
+    text = _library_hours(shown + sidebar)
+    assert all(p in text for p in _ARTICLE) and "JavaScript" not in text
+
+
 def test_form_controls_and_iframes_are_never_text():
     # Not in SKIP_SELECTORS: the renderer leaves them out itself (a resiliparse upgrade that
     # rendered them would show here).
