@@ -481,9 +481,6 @@ def _units(text: str) -> float:
     return wide + (nonblank - wide) / 3.0
 
 
-_NOSCRIPT_TAG = re.compile(r"</?noscript\b[^>]*>", re.IGNORECASE)
-
-
 def _render(html: str) -> tuple[str, str]:
     """(rendered page, <title>). The render keeps one block per line plus <a>/<h1-6>/<p>/<pre>
     markup, so link text and headings are read off the lines without walking the DOM in Python."""
@@ -502,10 +499,8 @@ def _render(html: str) -> tuple[str, str]:
         # Nothing shows. The page may be hidden until a script shows it (a display:none
         # wrapper), or an element left open inside a <noscript> took the rest of the page into
         # it (the parser runs with scripting off; the renderer never shows <noscript>): render
-        # it again without the <noscript> tags and with what is hidden.
-        if tree.body.get_elements_by_tag_name("noscript"):
-            tree = HTMLTree.parse(_NOSCRIPT_TAG.sub("", html))
-            _mark_article(tree)
+        # it again with what the <noscript> elements hold and with what is hidden.
+        _show_noscript(tree.body)
         rendered = _render_tree(tree, _SKIP_KEEPING_HIDDEN)
     return rendered, tree.title or ""
 
