@@ -12,7 +12,8 @@ folder layout is the one each public repository has (``git archive`` of the repo
     <root>/opendatalab+magic-html/benchmark/data/{article,forum}/{base.json,htmls/}
 
 The default root is ``$EXTRACT_DEV_DATA`` or ``/work/data/extract``. The 54 magic-html pages in
-``shared/data/zh-html`` are the tuning set that the stage's original weights were chosen on.
+``shared/data/zh-html`` are the tuning set that the stage's original weights were chosen on;
+magic-html's other Chinese pages (``magic-zh-final``) are a final check, loaded only by name.
 
 Each page is assigned to the tuning or the held-out half by a fixed hash of its set and id
 (``split_of``), fixed before any result was looked at.
@@ -53,9 +54,12 @@ class Page:
 
 def split_of(set_name: str, page_id: str) -> str:
     """'tune' or 'held': half of every set by a hash of its name and the page id. The 54
-    magic-html pages are all 'tune' (they are the stage's declared tuning set)."""
+    magic-html pages are all 'tune' (they are the stage's declared tuning set), a final-check
+    set's pages all 'held'."""
     if set_name == "zh-magic":
         return "tune"
+    if set_name in FINAL_SETS:
+        return "held"
     digest = hashlib.sha256(f"{set_name}:{page_id}".encode()).digest()
     return "tune" if digest[0] % 2 == 0 else "held"
 
@@ -194,12 +198,10 @@ _MAGIC_CJK_SHARE = 0.02
 _IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
 
 
-def magic_other(root: Path) -> Iterator[Page]:
-    """magic-html's benchmark pages that are not Chinese (2024 articles and forum threads,
-    most of them English). Its Chinese pages are left out: 54 are the tuning set in
-    shared/data, and the issue's held-out Chinese pages come from the same benchmark family,
-    so the other 33 may be among them: they are skipped unscored (their annotation is only
-    counted for ideographs, to tell them apart)."""
+def _magic_pages(root: Path, chinese: bool) -> Iterator[tuple[str, dict, Path]]:
+    """(kind, annotation, html path) of magic-html's benchmark pages other than the 54 tuning
+    pages in shared/data: those whose annotation is Chinese (at least ``_MAGIC_CJK_SHARE``
+    ideographs), or those whose annotation is not."""
     base = root / "opendatalab+magic-html" / "benchmark" / "data"
     for kind in ("article", "forum"):
         index = base / kind / "base.json"
@@ -208,8 +210,24 @@ def magic_other(root: Path) -> Iterator[Page]:
             text, path = entry["content"], base / kind / "htmls" / f"{sha}.html"
             if (ZH_HTML / kind / "htmls" / path.name).exists() or not path.exists():
                 continue  # one of the 54 tuning pages
-            if len(_IDEOGRAPH.findall(text)) < _MAGIC_CJK_SHARE * len(text):
-                yield Page("magic-other", entry["url"], path.read_bytes(), text, kind)
+            if (len(_IDEOGRAPH.findall(text)) >= _MAGIC_CJK_SHARE * len(text)) == chinese:
+                yield kind, entry, path
+
+
+def magic_other(root: Path) -> Iterator[Page]:
+    """magic-html's benchmark pages that are not Chinese (2024 articles and forum threads,
+    most of them English), split into halves like every set."""
+    for kind, entry, path in _magic_pages(root, chinese=False):
+        yield Page("magic-other", entry["url"], path.read_bytes(), entry["content"], kind)
+
+
+def magic_zh_final(root: Path) -> Iterator[Page]:
+    """magic-html's other 33 Chinese pages (30 of them mostly Chinese): the issue's held-out
+    Chinese pages come from this benchmark family, so these were kept unscored through the
+    tuning rounds and are a final check only: every page is held out (``split_of``), and the
+    set is loaded only when named (``FINAL_SETS``)."""
+    for kind, entry, path in _magic_pages(root, chinese=True):
+        yield Page("magic-zh-final", entry["url"], path.read_bytes(), entry["content"], kind)
 
 
 LOADERS: dict[str, Callable[[Path], Iterator[Page]]] = {
@@ -222,14 +240,17 @@ LOADERS: dict[str, Callable[[Path], Iterator[Page]]] = {
     "readability": readability,
     "htmltotext": htmltotext,
     "magic-other": magic_other,
+    "magic-zh-final": magic_zh_final,
 }
+# Sets loaded only when asked for by name: final checks, never looked at while tuning.
+FINAL_SETS = frozenset({"magic-zh-final"})
 
 
 def load_sets(root: Path = DEFAULT_DEV_ROOT, names: list[str] | None = None) -> dict[str, list[Page]]:
     """Every set found under ``root`` (plus zh-magic from shared/data), by name."""
     sets = {"zh-magic": list(zh_magic())} if ZH_HTML.exists() else {}
     for name, loader in LOADERS.items():
-        if names is None or name in names:
+        if (names is None and name not in FINAL_SETS) or (names is not None and name in names):
             pages = [p for p in loader(root) if p.reference.strip()]
             if pages:
                 sets[name] = pages

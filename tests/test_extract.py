@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 
@@ -10,6 +11,7 @@ from conftest import SHARED_DATA as DATA  # noqa: E402
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
+from benchmarks.extract_devsets import load_sets, split_of
 from benchmarks.extract_quality import load_pages, prf
 from pipeline.config import ConfigError, build_params
 from stages import load_step_class
@@ -1573,3 +1575,31 @@ def test_a_consent_dialog_is_not_content():
     )
     text = extract_main_text(html)
     assert question in text and "cookies" not in text
+
+
+def test_magic_html_chinese_pages_are_a_final_check_only(tmp_path):
+    # magic-html's Chinese pages beyond the 54 are held out whole and loaded only by name; the
+    # others are the magic-other set, split into halves.
+    base = tmp_path / "opendatalab+magic-html" / "benchmark" / "data" / "forum"
+    (base / "htmls").mkdir(parents=True)
+    pages = {
+        "zh1": ("https://bbs.example.cn/thread-1", "楼主说：这台相机的对焦速度很快，夜景也清楚。"),
+        "en1": ("https://forum.example.com/t/1", "The camera focuses fast and night shots are clear."),
+    }
+    for sha, (_url, content) in pages.items():
+        (base / "htmls" / f"{sha}.html").write_text(
+            f"<html><body><p>{content}</p></body></html>", encoding="utf-8"
+        )
+    (base / "base.json").write_text(
+        json.dumps({sha: {"url": url, "content": content} for sha, (url, content) in pages.items()}),
+        encoding="utf-8",
+    )
+    by_default = load_sets(tmp_path)
+    assert "magic-zh-final" not in by_default
+    assert [p.id for p in by_default["magic-other"]] == ["https://forum.example.com/t/1"]
+    final = load_sets(tmp_path, ["magic-zh-final"])
+    assert [(p.id, p.kind, p.split) for p in final["magic-zh-final"]] == [
+        ("https://bbs.example.cn/thread-1", "forum", "held")
+    ]
+    assert {split_of("magic-zh-final", str(n)) for n in range(20)} == {"held"}
+    assert {split_of("magic-other", str(n)) for n in range(20)} == {"tune", "held"}
