@@ -247,7 +247,8 @@ FINAL_SETS = frozenset({"magic-zh-final"})
 
 
 def load_sets(root: Path = DEFAULT_DEV_ROOT, names: list[str] | None = None) -> dict[str, list[Page]]:
-    """Every set found under ``root`` (plus zh-magic from shared/data), by name."""
+    """Every set found under ``root`` (plus zh-magic from shared/data), by name; with ``names``,
+    those sets, final checks (``FINAL_SETS``) included only when named."""
     sets = {"zh-magic": list(zh_magic())} if ZH_HTML.exists() else {}
     for name, loader in LOADERS.items():
         if (names is None and name not in FINAL_SETS) or (names is not None and name in names):
