@@ -17,6 +17,7 @@ Speed: MB/s of HTML per core (CPU time) on the HTML responses of real WARC files
     python benchmarks/extract_quality.py --data /path/to/sets --sets daniel-zh,dragnet --no-speed
     python benchmarks/extract_quality.py --split tune --worst 10    # the worst tuning pages
     python benchmarks/extract_quality.py --patterns                  # the issue's failure patterns
+    python benchmarks/extract_quality.py --sets magic-zh-final --split held --no-speed   # final check only
 """
 
 from __future__ import annotations
@@ -321,7 +322,11 @@ def speed_report(names: list[str], repeats: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DEV_ROOT, help="root of the fetched annotated sets")
-    ap.add_argument("--sets", default="", help="comma-separated set names (default: every set found)")
+    ap.add_argument(
+        "--sets",
+        default="",
+        help="comma-separated set names (default: every set found but the final checks, e.g. magic-zh-final)",
+    )
     ap.add_argument(
         "--extractors", default="blocks,blocks-comments,trafilatura,trafilatura-nocomments,resiliparse"
     )
