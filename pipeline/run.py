@@ -386,10 +386,16 @@ class _InterruptGate:
     def _copy(self) -> None:
         import select
 
+        watchdog = None
         while True:
             ready, _, _ = select.select([self.wake_read, self.read_end], [], [])
             if self.wake_read in ready and signal.SIGINT in os.read(self.wake_read, 64):
                 _quiet.interrupted = True
+                if not watchdog:  # (the main thread's handler may have set the flag first)
+                    watchdog = threading.Thread(
+                        target=_kill_stuck_workers, name="interrupt-watchdog", daemon=True
+                    )
+                    watchdog.start()
             if self.read_end in ready:
                 data = os.read(self.read_end, 1 << 16)
                 if not data:
@@ -419,26 +425,42 @@ def _stderr_is_fd2() -> bool:
         return False  # e.g. captured by a test harness
 
 
+# After Ctrl-C, how long the runner may take to stop its workers before they are killed.
+INTERRUPT_GRACE_S = 5.0
+
+
+def _kill_stuck_workers() -> None:
+    """Ctrl-C reaches the workers too, but one may not exit: a Beam SDK worker was seen stuck in a
+    gRPC finalizer's lock after its KeyboardInterrupt, while the runner's cleanup waited for it
+    forever (the main thread never got back to ``main``). Past the grace period the workers are
+    killed, so that wait ends; ``_interrupted`` then cleans up as usual."""
+    time.sleep(INTERRUPT_GRACE_S)
+    _kill_children()
+
+
 def _kill_children() -> None:
-    """SIGKILL this process's child processes (the runner's workers), found in /proc (Linux)."""
-    me = str(os.getpid())
+    """SIGKILL this process's descendants (the runner's workers, and the processes a worker's
+    shell wrapper started), found in /proc (Linux)."""
     try:
-        entries = os.listdir("/proc")
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
     except OSError:
         return
+    children: dict[str, list[str]] = {}
     for entry in entries:
-        if not entry.isdigit():
-            continue
         try:
             with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
+                parent = stat.read().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
             continue
-        if fields[1] == me:
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                pass
+        children.setdefault(parent, []).append(entry)
+    todo = list(children.get(str(os.getpid()), ()))
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, ()))
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def new_pipeline(options: PipelineOptions) -> beam.Pipeline:

@@ -199,6 +199,83 @@ def test_ctrl_c_prints_one_line_and_leaves_nothing_behind(tmp_path, workers):
     )
 
 
+# A runner's cleanup after Ctrl-C, as Beam's multi-process runner does it: the run is
+# interrupted, then the cleanup waits on a thread that waits for a worker (a shell wrapper and its
+# child) which does not exit on SIGINT.
+_STUCK_WORKER = """
+import subprocess, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import pipeline.run as run
+run.INTERRUPT_GRACE_S = 0.5
+worker = subprocess.Popen(["/bin/sh", "-c", "trap '' INT; sleep 300; :"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    with run._InterruptGate():
+        waiter = threading.Thread(target=worker.wait)
+        waiter.start()
+        print(worker.pid, flush=True)
+        try:
+            while True:
+                time.sleep(0.05)
+        finally:
+            waiter.join()
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_ends_a_run_whose_worker_does_not_exit():
+    """A worker that outlives Ctrl-C (seen: a Beam SDK worker stuck in a gRPC finalizer) is killed,
+    with what it started, once the grace period is over, so the run stops instead of waiting forever."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_WORKER, str(REPO)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
+    )  # fmt: skip
+    shell = int(proc.stdout.readline())
+    sleeper = _children(shell)
+    try:
+        assert len(sleeper) == 1  # the shell's child: the process that ignores SIGINT
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and out.strip() == "interrupted", err[-2000:]
+        assert not _alive(shell) and not _alive(sleeper[0])
+    finally:  # nothing left running if it failed
+        for pid in (proc.pid, shell, *sleeper):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _children(pid: int) -> list[int]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and _parent(entry) == pid]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def _parent(entry: str) -> int | None:
+    try:
+        with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Running, not killed (a killed process whose parent is gone may stay a zombie here)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
     """A shell's background job starts with SIGINT ignored: the run does not take Ctrl-C over
     (it would stop inside a chunk but not between two) and finishes."""
