@@ -386,16 +386,20 @@ class _InterruptGate:
     def _copy(self) -> None:
         import select
 
-        watchdog = None
+        watchdog_started = False
         while True:
             ready, _, _ = select.select([self.wake_read, self.read_end], [], [])
             if self.wake_read in ready and signal.SIGINT in os.read(self.wake_read, 64):
                 _quiet.interrupted = True
-                if not watchdog:  # (the main thread's handler may have set the flag first)
-                    watchdog = threading.Thread(
-                        target=_kill_stuck_workers, name="interrupt-watchdog", daemon=True
-                    )
+                if not watchdog_started:  # (not the flag: the main thread's handler may set it first)
+                    # Ctrl-C reaches the workers too, but one may not exit: a Beam SDK worker was
+                    # seen stuck in a gRPC finalizer's lock, and the runner's cleanup waited for it
+                    # forever, never letting the main thread get back to main(). Past the grace
+                    # period the workers are killed, the wait ends and _interrupted cleans up.
+                    watchdog = threading.Timer(INTERRUPT_GRACE_S, _kill_children)
+                    watchdog.daemon = True
                     watchdog.start()
+                    watchdog_started = True
             if self.read_end in ready:
                 data = os.read(self.read_end, 1 << 16)
                 if not data:
@@ -429,36 +433,41 @@ def _stderr_is_fd2() -> bool:
 INTERRUPT_GRACE_S = 5.0
 
 
-def _kill_stuck_workers() -> None:
-    """Ctrl-C reaches the workers too, but one may not exit: a Beam SDK worker was seen stuck in a
-    gRPC finalizer's lock after its KeyboardInterrupt, while the runner's cleanup waited for it
-    forever (the main thread never got back to ``main``). Past the grace period the workers are
-    killed, so that wait ends; ``_interrupted`` then cleans up as usual."""
-    time.sleep(INTERRUPT_GRACE_S)
-    _kill_children()
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, parent pid, ...), or None
+    when there is no such process (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid``: its children, their children and so on."""
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return []
+    children: dict[str, list[str]] = {}
+    for entry in entries:
+        fields = proc_stat(entry)
+        if fields and len(fields) > 1:
+            children.setdefault(fields[1], []).append(entry)
+    found, todo = [], list(children.get(str(pid), ()))
+    while todo:
+        entry = todo.pop()
+        todo.extend(children.get(entry, ()))
+        found.append(int(entry))
+    return found
 
 
 def _kill_children() -> None:
     """SIGKILL this process's descendants (the runner's workers, and the processes a worker's
-    shell wrapper started), found in /proc (Linux)."""
-    try:
-        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
-    except OSError:
-        return
-    children: dict[str, list[str]] = {}
-    for entry in entries:
+    shell wrapper started)."""
+    for pid in descendants(os.getpid()):
         try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                parent = stat.read().rsplit(")", 1)[1].split()[1]
-        except (OSError, IndexError):
-            continue
-        children.setdefault(parent, []).append(entry)
-    todo = list(children.get(str(os.getpid()), ()))
-    while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, ()))
-        try:
-            os.kill(int(pid), signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
 

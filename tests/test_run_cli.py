@@ -15,7 +15,7 @@ import pytest
 from conftest import ctrl_c_as_in_a_terminal, read_shards
 from conftest import run_pipeline as run
 
-from pipeline.run import main
+from pipeline.run import descendants, main, proc_stat
 from pipeline.sample import write_sample
 
 # Every test here runs whole pipelines (or loads a large vocabulary): `pytest -m "not slow"` skips them.
@@ -251,29 +251,15 @@ def test_ctrl_c_ends_a_run_whose_worker_does_not_exit():
 
 def _children(pid: int) -> list[int]:
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        found = [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and _parent(entry) == pid]
-        if found:
-            return found
+    while time.monotonic() < deadline and not descendants(pid):
         time.sleep(0.05)
-    return []
-
-
-def _parent(entry: str) -> int | None:
-    try:
-        with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-            return int(stat.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    return descendants(pid)
 
 
 def _alive(pid: int) -> bool:
     """Running, not killed (a killed process whose parent is gone may stay a zombie here)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
