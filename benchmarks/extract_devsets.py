@@ -250,8 +250,9 @@ def load_sets(root: Path = DEFAULT_DEV_ROOT, names: list[str] | None = None) -> 
     """Every set found under ``root`` (plus zh-magic from shared/data), by name; with ``names``,
     those sets, final checks (``FINAL_SETS``) included only when named."""
     sets = {"zh-magic": list(zh_magic())} if ZH_HTML.exists() else {}
+    wanted = LOADERS.keys() - FINAL_SETS if names is None else set(names)
     for name, loader in LOADERS.items():
-        if (names is None and name not in FINAL_SETS) or (names is not None and name in names):
+        if name in wanted:
             pages = [p for p in loader(root) if p.reference.strip()]
             if pages:
                 sets[name] = pages
